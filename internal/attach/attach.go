@@ -1,0 +1,194 @@
+// Package attach runs a pod's delegate configurations through libcni: ADD in
+// order (the cluster network first, then the secondary attachments, several
+// at a time when allowed) with rollback of everything attempted when one
+// fails; DEL in reverse order past failures; CHECK of every attachment.
+package attach
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+)
+
+// Attachment is one delegate invocation target.
+type Attachment struct {
+	// Name identifies the attachment in errors and status ("ns/name").
+	Name           string
+	IfName         string
+	List           *libcni.NetworkConfigList
+	CapabilityArgs map[string]any
+}
+
+// Sandbox is what every attachment of one pod shares.
+type Sandbox struct {
+	ContainerID string
+	NetNS       string
+	Args        [][2]string
+}
+
+// Runner executes attachments. Concurrency bounds the secondary attachments
+// run at once; 1 (or less) runs them one by one.
+type Runner struct {
+	CNI         libcni.CNI
+	Concurrency int
+}
+
+func (s Sandbox) runtimeConf(a *Attachment) *libcni.RuntimeConf {
+	return &libcni.RuntimeConf{
+		ContainerID:    s.ContainerID,
+		NetNS:          s.NetNS,
+		IfName:         a.IfName,
+		Args:           s.Args,
+		CapabilityArgs: a.CapabilityArgs,
+	}
+}
+
+// Error wraps a delegate failure with the attachment it belongs to, keeping
+// the delegate's CNI error (and so its code) reachable with errors.As.
+type Error struct {
+	Op         string
+	Attachment string
+	IfName     string
+	Err        error
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s %s (%s): %v", e.Op, e.IfName, e.Attachment, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Add attaches atts in order and returns their results. atts[0] runs alone
+// and first; the rest run with bounded concurrency. If any fails, every
+// attachment attempted so far is deleted in reverse order and the first
+// failure is returned (rollback failures are joined to it).
+func (r *Runner) Add(ctx context.Context, sb Sandbox, atts []Attachment) ([]types.Result, error) {
+	results := make([]types.Result, len(atts))
+	attempted := make([]bool, len(atts))
+	err := r.addAll(ctx, sb, atts, results, attempted)
+	if err == nil {
+		return results, nil
+	}
+	var undo []Attachment
+	for i := range atts {
+		if attempted[i] {
+			undo = append(undo, atts[i])
+		}
+	}
+	return nil, r.Rollback(ctx, sb, undo, err)
+}
+
+// RollbackError reports that undoing a failed ADD failed too: the runtime's
+// DEL has work left.
+type RollbackError struct{ Err error }
+
+func (e *RollbackError) Error() string { return "rollback: " + e.Err.Error() }
+func (e *RollbackError) Unwrap() error { return e.Err }
+
+// Rollback deletes atts (in reverse) after cause made an ADD fail, and
+// returns cause, joined with a *RollbackError when the deletion failed.
+func (r *Runner) Rollback(ctx context.Context, sb Sandbox, atts []Attachment, cause error) error {
+	if err := r.Del(context.WithoutCancel(ctx), sb, atts); err != nil {
+		return errors.Join(cause, &RollbackError{Err: err})
+	}
+	return cause
+}
+
+func (r *Runner) addAll(ctx context.Context, sb Sandbox, atts []Attachment, results []types.Result, attempted []bool) error {
+	if len(atts) == 0 {
+		return nil
+	}
+	attempted[0] = true
+	res, err := r.add(ctx, sb, &atts[0])
+	if err != nil {
+		return err
+	}
+	results[0] = res
+	return r.addSecondaries(ctx, sb, atts, results, attempted)
+}
+
+func (r *Runner) addSecondaries(ctx context.Context, sb Sandbox, atts []Attachment, results []types.Result, attempted []bool) error {
+	// A failure stops new attachments from starting; running ones finish
+	// (killing a delegate mid-ADD would leave more to undo, not less).
+	limit := max(r.Concurrency, 1)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+		slots    = make(chan struct{}, limit)
+	)
+	for i := 1; i < len(atts); i++ {
+		slots <- struct{}{}
+		mu.Lock()
+		failed := firstErr != nil
+		if !failed {
+			attempted[i] = true
+		}
+		mu.Unlock()
+		if failed {
+			<-slots
+			break
+		}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-slots; wg.Done() }()
+			res, err := r.add(ctx, sb, &atts[i])
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			results[i] = res
+		}(i)
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func (r *Runner) add(ctx context.Context, sb Sandbox, a *Attachment) (types.Result, error) {
+	res, err := r.CNI.AddNetworkList(ctx, a.List, sb.runtimeConf(a))
+	if err != nil {
+		return nil, &Error{Op: "add", Attachment: a.Name, IfName: a.IfName, Err: err}
+	}
+	return res, nil
+}
+
+// Del deletes atts in reverse order, going on past failures, and returns
+// every failure joined. Deleting what is already gone succeeds (delegates
+// are idempotent on DEL per the CNI spec).
+func (r *Runner) Del(ctx context.Context, sb Sandbox, atts []Attachment) error {
+	var errs []error
+	for i := len(atts) - 1; i >= 0; i-- {
+		a := &atts[i]
+		if err := r.CNI.DelNetworkList(ctx, a.List, sb.runtimeConf(a)); err != nil {
+			errs = append(errs, &Error{Op: "delete", Attachment: a.Name, IfName: a.IfName, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Check runs CNI CHECK for every attachment whose configuration supports it
+// (cniVersion 0.4.0 or later and not disableCheck) and returns every failure.
+func (r *Runner) Check(ctx context.Context, sb Sandbox, atts []Attachment) error {
+	var errs []error
+	for i := range atts {
+		a := &atts[i]
+		if a.List.DisableCheck || !supportsCheck(a.List.CNIVersion) {
+			continue
+		}
+		if err := r.CNI.CheckNetworkList(ctx, a.List, sb.runtimeConf(a)); err != nil {
+			errs = append(errs, &Error{Op: "check", Attachment: a.Name, IfName: a.IfName, Err: err})
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func supportsCheck(v string) bool {
+	ok, err := version.GreaterThanOrEqualTo(v, "0.4.0")
+	return err == nil && ok
+}

@@ -1,0 +1,162 @@
+// Package cache keeps, per sandbox, the complete delegate configurations a
+// CNI ADD planned, so that DEL and CHECK work without the API server, after
+// the pod or its NetworkAttachmentDefinitions are gone. Records are written
+// atomically (temporary file, fsync, rename) with mode 0600, before any
+// delegate runs, and removed only after a successful DEL.
+package cache
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// FormatVersion is the version of the record layout.
+const FormatVersion = 1
+
+// Record is everything needed to tear down or check one sandbox's attachments.
+type Record struct {
+	Version     int          `json:"version"`
+	ContainerID string       `json:"containerID"`
+	NetNS       string       `json:"netns,omitempty"`
+	PodNS       string       `json:"podNamespace,omitempty"`
+	PodName     string       `json:"podName,omitempty"`
+	PodUID      string       `json:"podUID,omitempty"`
+	Args        [][2]string  `json:"cniArgs,omitempty"`
+	Attachments []Attachment `json:"attachments"`
+}
+
+// Attachment is one delegate of the sandbox.
+type Attachment struct {
+	StatusName     string          `json:"name"`
+	IfName         string          `json:"ifname"`
+	Conflist       json.RawMessage `json:"conflist"`
+	CapabilityArgs map[string]any  `json:"capabilityArgs,omitempty"`
+	Default        bool            `json:"default,omitempty"`
+}
+
+// Store reads and writes records under one directory.
+type Store struct {
+	dir string
+}
+
+// New returns a Store keeping records in dir (created 0700 on first write).
+func New(dir string) *Store { return &Store{dir: dir} }
+
+// ErrCorrupt is wrapped when a record exists but cannot be decoded.
+var ErrCorrupt = errors.New("corrupt attachment cache")
+
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]*$`)
+
+// Path returns the file that holds containerID's record.
+func (s *Store) Path(containerID string) string {
+	return filepath.Join(s.dir, containerID+".json")
+}
+
+func (s *Store) checkID(containerID string) error {
+	if !validID.MatchString(containerID) {
+		return fmt.Errorf("container ID %q: not a valid CNI container ID", containerID)
+	}
+	return nil
+}
+
+// Save writes r atomically.
+func (s *Store) Save(r *Record) error {
+	if err := s.checkID(r.ContainerID); err != nil {
+		return err
+	}
+	r.Version = FormatVersion
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode attachment cache for %s: %w", r.ContainerID, err)
+	}
+	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("create attachment cache dir %s: %w", s.dir, err)
+	}
+	return writeAtomic(s.Path(r.ContainerID), data)
+}
+
+// Load returns the record of containerID; (nil, nil) when there is none; an
+// error wrapping ErrCorrupt that names the file when it cannot be decoded.
+func (s *Store) Load(containerID string) (*Record, error) {
+	if err := s.checkID(containerID); err != nil {
+		return nil, err
+	}
+	path := s.Path(containerID)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read attachment cache %s: %w", path, err)
+	}
+	r := &Record{}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrCorrupt, path, err)
+	}
+	if r.Version != FormatVersion || r.ContainerID != containerID || len(r.Attachments) == 0 {
+		return nil, fmt.Errorf("%w %s: version %d, container %q, %d attachments",
+			ErrCorrupt, path, r.Version, r.ContainerID, len(r.Attachments))
+	}
+	return r, nil
+}
+
+// Remove deletes containerID's record; a missing record is not an error.
+func (s *Store) Remove(containerID string) error {
+	if err := s.checkID(containerID); err != nil {
+		return err
+	}
+	if err := os.Remove(s.Path(containerID)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove attachment cache: %w", err)
+	}
+	return nil
+}
+
+// Quarantine renames a corrupt record aside (to <file>.corrupt) so that the
+// next DEL falls back to what the API and the configuration say, and returns
+// the new path.
+func (s *Store) Quarantine(containerID string) (string, error) {
+	from := s.Path(containerID)
+	to := from + ".corrupt"
+	if err := os.Rename(from, to); err != nil {
+		return "", fmt.Errorf("move corrupt attachment cache aside: %w", err)
+	}
+	return to, nil
+}
+
+// List returns the container IDs that have a record.
+func (s *Store) List() ([]string, error) {
+	matches, err := filepath.Glob(filepath.Join(s.dir, "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(matches))
+	for _, m := range matches {
+		ids = append(ids, filepath.Base(m[:len(m)-len(".json")]))
+	}
+	return ids, nil
+}
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write attachment cache %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // a no-op once renamed
+	err = errors.Join(tmp.Chmod(0o600), write(tmp, data), tmp.Sync(), tmp.Close())
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		return fmt.Errorf("write attachment cache %s: %w", path, err)
+	}
+	return nil
+}
+
+func write(f *os.File, data []byte) error {
+	_, err := f.Write(data)
+	return err
+}

@@ -1,0 +1,176 @@
+// Package config loads the plexus meta-plugin configuration: the network
+// configuration the runtime passes on stdin. It accepts every Multus key with
+// the same meaning, so a Multus configuration works after changing only its
+// "type", and applies plexus's defaults.
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/plexus-cni/plexus/pkg/fielderr"
+)
+
+// Defaults for keys the configuration may omit.
+const (
+	DefaultConfDir           = "/etc/cni/multus/net.d"
+	DefaultCNIDir            = "/var/lib/cni/plexus"
+	DefaultBinDir            = "/opt/cni/bin"
+	DefaultNamespace         = "kube-system"
+	DefaultGlobalNamespace   = "default"
+	DefaultAttachConcurrency = 4
+	DefaultReadinessTimeout  = 45 // seconds
+)
+
+// NetConf is the plexus configuration. Keys follow Multus's spelling.
+type NetConf struct {
+	types.PluginConf
+
+	ClusterNetwork  string            `json:"clusterNetwork,omitempty"`
+	DefaultNetworks []string          `json:"defaultNetworks,omitempty"`
+	Delegates       []json.RawMessage `json:"delegates,omitempty"`
+	Kubeconfig      string            `json:"kubeconfig,omitempty"`
+	ConfDir         string            `json:"confDir,omitempty"`
+	CNIDir          string            `json:"cniDir,omitempty"`
+	BinDir          string            `json:"binDir,omitempty"`
+
+	NamespaceIsolation bool `json:"namespaceIsolation,omitempty"`
+	// GlobalNamespaces is a comma-separated list (Multus's form) or a JSON
+	// list; setting it replaces the default ("default").
+	GlobalNamespaces StringList `json:"globalNamespaces,omitempty"`
+	SystemNamespaces []string   `json:"systemNamespaces,omitempty"`
+	MultusNamespace  string     `json:"multusNamespace,omitempty"`
+
+	ReadinessIndicatorFile string `json:"readinessindicatorfile,omitempty"`
+	LogFile                string `json:"logFile,omitempty"`
+	LogLevel               string `json:"logLevel,omitempty"`
+	LogToStderr            *bool  `json:"logToStderr,omitempty"`
+
+	// RuntimeConfig holds the runtime's capability arguments (libcni fills it
+	// for the capabilities this config declares). They apply to the cluster
+	// network only (NPWG spec §A.7).
+	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
+
+	// AttachConcurrency bounds how many secondary attachments of one pod run
+	// at once (they have distinct interfaces). 1 attaches them one by one.
+	AttachConcurrency int `json:"attachConcurrency,omitempty"`
+	// ReadinessTimeoutSeconds bounds the wait for ReadinessIndicatorFile.
+	ReadinessTimeoutSeconds int `json:"readinessTimeoutSeconds,omitempty"`
+	// DaemonSocket, when set, makes the plugin a thin shim that hands the
+	// request to plexusd over this unix socket.
+	DaemonSocket string `json:"daemonSocket,omitempty"`
+
+	// Raw is the configuration as received.
+	Raw []byte `json:"-"`
+}
+
+// StringList decodes from a comma-separated string or a JSON string list.
+type StringList []string
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *StringList) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*l = splitComma(s)
+		return nil
+	}
+	var list []string
+	if err := json.Unmarshal(b, &list); err != nil {
+		return fmt.Errorf("want a comma-separated string or a list of strings")
+	}
+	*l = list
+	return nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Parse decodes and validates a plexus configuration and applies defaults.
+func Parse(stdin []byte) (*NetConf, error) {
+	c := &NetConf{}
+	if err := json.Unmarshal(stdin, c); err != nil {
+		return nil, fielderr.New("config", "", "cannot decode the plexus configuration: %v", err)
+	}
+	c.Raw = stdin
+	c.applyDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *NetConf) applyDefaults() {
+	if c.ConfDir == "" {
+		c.ConfDir = DefaultConfDir
+	}
+	if c.CNIDir == "" {
+		c.CNIDir = DefaultCNIDir
+	}
+	if c.BinDir == "" {
+		c.BinDir = DefaultBinDir
+	}
+	if c.MultusNamespace == "" {
+		c.MultusNamespace = DefaultNamespace
+	}
+	if c.GlobalNamespaces == nil {
+		c.GlobalNamespaces = StringList{DefaultGlobalNamespace}
+	}
+	if c.SystemNamespaces == nil {
+		c.SystemNamespaces = []string{DefaultNamespace}
+	}
+	if c.AttachConcurrency == 0 {
+		c.AttachConcurrency = DefaultAttachConcurrency
+	}
+	if c.ReadinessTimeoutSeconds == 0 {
+		c.ReadinessTimeoutSeconds = DefaultReadinessTimeout
+	}
+}
+
+func (c *NetConf) validate() error {
+	if c.ClusterNetwork == "" && len(c.Delegates) == 0 {
+		return fielderr.New("clusterNetwork", "", "one of clusterNetwork or delegates is required")
+	}
+	if c.AttachConcurrency < 0 {
+		return fielderr.New("attachConcurrency", fmt.Sprint(c.AttachConcurrency), "must be 1 or more")
+	}
+	if c.ReadinessTimeoutSeconds < 0 {
+		return fielderr.New("readinessTimeoutSeconds", fmt.Sprint(c.ReadinessTimeoutSeconds), "must be 1 or more")
+	}
+	switch strings.ToLower(c.LogLevel) {
+	case "", "debug", "verbose", "info", "error", "panic":
+	default:
+		return fielderr.New("logLevel", c.LogLevel, "want one of debug, verbose, error, panic")
+	}
+	return nil
+}
+
+// IsSystemNamespace reports whether ns gets no defaultNetworks.
+func (c *NetConf) IsSystemNamespace(ns string) bool {
+	for _, s := range c.SystemNamespaces {
+		if s == ns {
+			return true
+		}
+	}
+	return false
+}
+
+// IsGlobalNamespace reports whether NADs in ns may be used from any namespace
+// when namespace isolation is on.
+func (c *NetConf) IsGlobalNamespace(ns string) bool {
+	for _, s := range c.GlobalNamespaces {
+		if s == ns {
+			return true
+		}
+	}
+	return false
+}
