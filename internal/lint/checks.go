@@ -1,0 +1,79 @@
+package lint
+
+import (
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/plexus-cni/plexus/pkg/nad"
+	"github.com/plexus-cni/plexus/pkg/netselect"
+)
+
+// annotations checks the networks and default-network annotations of the
+// pod template at tmpl (nil: the object is a pod).
+func (l *linter) annotations(n *yaml.Node, tmpl []string, obj *Object, offset int) {
+	meta := path(n, append(append([]string{}, tmpl...), "metadata")...)
+	prefix := strings.Join(append(append([]string{}, tmpl...), "metadata", "annotations"), ".")
+	ann := child(meta, "annotations")
+	if v, line, ok := l.annotation(ann, netselect.NetworksAnnotation, prefix, obj, offset); ok {
+		sels, err := netselect.ParseNetworks(v, obj.Namespace)
+		if err != nil {
+			l.invalid(obj, line, annotationField(prefix, netselect.NetworksAnnotation), err)
+		}
+		obj.Networks = sels
+	}
+	if v, line, ok := l.annotation(ann, netselect.DefaultNetworkAnnotation, prefix, obj, offset); ok {
+		sel, err := netselect.ParseDefaultNetwork(v, l.opts.DefaultNetworkNamespace)
+		if err != nil {
+			l.invalid(obj, line, annotationField(prefix, netselect.DefaultNetworkAnnotation), err)
+		}
+		obj.DefaultNetwork = sel
+	}
+}
+
+// annotation returns the string value and line of one annotation; ok is
+// false when it is absent or not a string (then reported).
+func (l *linter) annotation(ann *yaml.Node, key, prefix string, obj *Object, offset int) (string, int, bool) {
+	k := keyNode(ann, key)
+	if k == nil {
+		return "", 0, false
+	}
+	v, ok := stringValue(child(ann, key))
+	if !ok {
+		l.problem(Problem{Line: k.Line + offset, Object: objectLabel(obj), Field: annotationField(prefix, key),
+			Message: "annotation values must be strings (quote the value)"})
+	}
+	return v, k.Line + offset, ok
+}
+
+func annotationField(prefix, key string) string {
+	return prefix + "[" + key + "]"
+}
+
+func (l *linter) invalid(obj *Object, line int, field string, err error) {
+	l.problem(Problem{Line: line, Object: objectLabel(obj), Field: field, Message: err.Error()})
+}
+
+// nad parses a NetworkAttachmentDefinition's spec.config.
+func (l *linter) nad(n *yaml.Node, obj *Object, offset int) *NADInfo {
+	k := keyNode(child(n, "spec"), "config")
+	if k == nil {
+		return &NADInfo{ConfigFromDisk: true}
+	}
+	line := k.Line + offset
+	config, ok := stringValue(child(child(n, "spec"), "config"))
+	if !ok {
+		l.problem(Problem{Line: line, Object: objectLabel(obj), Field: "spec.config",
+			Message: "must be a string holding the CNI configuration JSON"})
+		return nil
+	}
+	if strings.TrimSpace(config) == "" {
+		return &NADInfo{ConfigFromDisk: true}
+	}
+	d, err := nad.Parse([]byte(config), obj.Name)
+	if err != nil {
+		l.invalid(obj, line, "spec.config", err)
+		return nil
+	}
+	return &NADInfo{NetworkName: d.Name, CNIVersion: d.CNIVersion, Types: d.Types, Capabilities: d.CapabilityNames()}
+}
