@@ -79,7 +79,7 @@ func (l *StringList) UnmarshalJSON(b []byte) error {
 	}
 	var list []string
 	if err := json.Unmarshal(b, &list); err != nil {
-		return fmt.Errorf("want a comma-separated string or a list of strings")
+		return fmt.Errorf("globalNamespaces: want a comma-separated string or a list of strings, got %s", b)
 	}
 	*l = list
 	return nil

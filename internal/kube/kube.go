@@ -1,0 +1,198 @@
+// Package kube is the plugin's narrow view of the Kubernetes API: read a pod,
+// read a NetworkAttachmentDefinition, write the network-status annotation
+// through the pods/status subresource, and record events. The one-shot
+// plugin uses it with live requests; plexusd backs the reads with informers.
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stypes "k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/plexus-cni/plexus/internal/plan"
+	"github.com/plexus-cni/plexus/pkg/nad"
+	"github.com/plexus-cni/plexus/pkg/netselect"
+)
+
+// Client talks to the API server.
+type Client struct {
+	cs      kubernetes.Interface
+	confDir string
+	// Component names the event source.
+	Component string
+}
+
+// Options tune the client built from a kubeconfig.
+type Options struct {
+	// Timeout bounds each request (default 30s: geo-distributed control
+	// planes need more than Multus's 50-250 ms).
+	Timeout time.Duration
+	// ConfDir is searched for NADs with an empty spec.
+	ConfDir string
+}
+
+// NewFromKubeconfig builds a client from a kubeconfig file.
+func NewFromKubeconfig(path string, opts Options) (*Client, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		// The error text of clientcmd may quote file content; name only the path.
+		return nil, fmt.Errorf("kubeconfig %s: cannot load it: %w", path, sanitize(err))
+	}
+	return NewFromConfig(cfg, opts)
+}
+
+// NewFromConfig builds a client from a REST config.
+func NewFromConfig(cfg *rest.Config, opts Options) (*Client, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.Timeout = opts.Timeout
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 30 * time.Second
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	cfg.UserAgent = "plexus"
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	return &Client{cs: cs, confDir: opts.ConfDir, Component: "plexus"}, nil
+}
+
+// NewFromClientset wraps an existing clientset (tests, plexusd).
+func NewFromClientset(cs kubernetes.Interface, confDir string) *Client {
+	return &Client{cs: cs, confDir: confDir, Component: "plexus"}
+}
+
+func sanitize(err error) error {
+	var se interface{ Status() metav1.Status }
+	if errors.As(err, &se) {
+		return err
+	}
+	return errors.New(firstLine(err.Error()))
+}
+
+func firstLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	if len(s) > 300 {
+		return s[:300]
+	}
+	return s
+}
+
+// GetPod reads the pod.
+func (c *Client) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	pod, err := c.cs.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
+	}
+	return pod, nil
+}
+
+// NAD reads a NetworkAttachmentDefinition and resolves its delegate config.
+// It implements plan.Resolver.
+func (c *Client) NAD(ctx context.Context, namespace, name string) (*nad.Delegate, error) {
+	path := fmt.Sprintf("/apis/%s/%s/namespaces/%s/%s/%s", nad.Group, nad.Version, namespace, nad.Resource, name)
+	raw, err := c.cs.CoreV1().RESTClient().Get().AbsPath(path).
+		SetHeader("Accept", "application/json").DoRaw(ctx)
+	if apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", namespace, name, plan.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
+	}
+	obj := &nad.NetworkAttachmentDefinition{}
+	if err := json.Unmarshal(raw, obj); err != nil {
+		return nil, fmt.Errorf("decode NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
+	}
+	return nad.FromNAD(obj, c.confDir)
+}
+
+// SetNetworkStatus writes the network-status annotation with a merge patch
+// on pods/status: only that key changes, so concurrent writers of other
+// fields are never overwritten. Conflicts and transient errors are retried;
+// a pod that is gone is not an error (its sandbox is being torn down).
+func (c *Client) SetNetworkStatus(ctx context.Context, namespace, name, value string) error {
+	patch, err := json.Marshal(map[string]any{
+		"metadata": map[string]any{"annotations": map[string]string{netselect.NetworkStatusAnnotation: value}},
+	})
+	if err != nil {
+		return err
+	}
+	backoff := wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 6}
+	var lastErr error
+	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
+		_, lastErr = c.cs.CoreV1().Pods(namespace).Patch(ctx, name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}, "status")
+		switch {
+		case lastErr == nil, apierrors.IsNotFound(lastErr):
+			return true, nil
+		case retriable(lastErr):
+			return false, nil
+		default:
+			return false, lastErr
+		}
+	})
+	if err != nil {
+		if lastErr != nil && !errors.Is(err, lastErr) {
+			err = fmt.Errorf("%w (last error: %v)", err, lastErr)
+		}
+		return fmt.Errorf("write %s on pod %s/%s: %w", netselect.NetworkStatusAnnotation, namespace, name, err)
+	}
+	return nil
+}
+
+func retriable(err error) bool {
+	return apierrors.IsConflict(err) || apierrors.IsServerTimeout(err) || apierrors.IsTimeout(err) ||
+		apierrors.IsTooManyRequests(err) || apierrors.IsServiceUnavailable(err) || apierrors.IsInternalError(err)
+}
+
+// Event is one event to record on a pod.
+type Event struct {
+	Type    string // corev1.EventTypeNormal or Warning
+	Reason  string
+	Message string
+}
+
+// RecordEvents creates the events concurrently; failures are returned joined
+// (events are informational: callers log them and go on).
+func (c *Client) RecordEvents(ctx context.Context, pod *corev1.Pod, events []Event) error {
+	errs := make([]error, len(events))
+	done := make(chan struct{}, len(events))
+	now := metav1.NewTime(time.Now())
+	for i, e := range events {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			ev := &corev1.Event{
+				ObjectMeta: metav1.ObjectMeta{GenerateName: pod.Name + ".", Namespace: pod.Namespace},
+				InvolvedObject: corev1.ObjectReference{
+					Kind: "Pod", APIVersion: "v1", Namespace: pod.Namespace, Name: pod.Name,
+					UID: pod.UID, ResourceVersion: pod.ResourceVersion,
+				},
+				Type: e.Type, Reason: e.Reason, Message: e.Message,
+				Source:         corev1.EventSource{Component: c.Component, Host: pod.Spec.NodeName},
+				FirstTimestamp: now, LastTimestamp: now, Count: 1,
+				ReportingController: "plexus.dev/plexus", ReportingInstance: pod.Spec.NodeName,
+			}
+			_, errs[i] = c.cs.CoreV1().Events(pod.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+		}()
+	}
+	for range events {
+		<-done
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,232 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/plexus-cni/plexus/internal/attach"
+	"github.com/plexus-cni/plexus/internal/cache"
+	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/netstatus"
+	"github.com/plexus-cni/plexus/internal/plan"
+	"github.com/plexus-cni/plexus/internal/podnet"
+)
+
+// Add implements CNI ADD.
+func (p *Plugin) Add(args *skel.CmdArgs) error {
+	r, err := p.load(args)
+	if err != nil {
+		return cnierr.ToCNI(err)
+	}
+	defer r.log.Close()
+	ctx, cancel := p.context()
+	defer cancel()
+	res, err := p.add(ctx, r)
+	if err != nil {
+		r.log.Errorf("ADD failed: %v", err)
+		return cnierr.ToCNI(err)
+	}
+	return types.PrintResult(res, r.conf.CNIVersion)
+}
+
+func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
+	start := time.Now()
+	if err := waitReadiness(ctx, r.conf.ReadinessIndicatorFile, r.conf.ReadinessTimeoutSeconds); err != nil {
+		return nil, err
+	}
+	api, pod, err := p.lookupPod(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	atts, err := p.plan(ctx, r, api, pod)
+	if err != nil {
+		return nil, err
+	}
+	run, rec, err := prepare(r, atts)
+	if err != nil {
+		return nil, err
+	}
+	// Record before running anything: a crash mid-ADD is still cleaned up.
+	store := r.store()
+	if err := store.Save(rec); err != nil {
+		return nil, cnierr.Wrap(cnierr.IOFailure, err)
+	}
+	results, err := r.runner().Add(ctx, r.sandbox(), run)
+	if err != nil {
+		forgetAfterRollback(r, store, err)
+		return nil, err
+	}
+	if err := p.finish(ctx, r, api, pod, atts, results); err != nil {
+		err = r.runner().Rollback(ctx, r.sandbox(), run, err)
+		forgetAfterRollback(r, store, err)
+		return nil, err
+	}
+	r.log.Infof("ADD done: %d attachments in %v", len(atts), time.Since(start).Round(time.Millisecond))
+	return results[0], nil
+}
+
+// forgetAfterRollback removes the record when the rollback succeeded; when
+// it did not, the record stays so that the runtime's DEL can finish the job.
+func forgetAfterRollback(r *request, store *cache.Store, err error) {
+	var rb *attach.RollbackError
+	if errors.As(err, &rb) {
+		r.log.Errorf("rollback incomplete, keeping %s for DEL", store.Path(r.args.ContainerID))
+		return
+	}
+	if rmErr := store.Remove(r.args.ContainerID); rmErr != nil {
+		r.log.Errorf("%v", rmErr)
+	}
+}
+
+// finish applies default-route requests and publishes network-status and
+// events. Any failure here fails (and rolls back) the ADD.
+func (p *Plugin) finish(ctx context.Context, r *request, api API, pod *corev1.Pod, atts []plan.Attachment, results []types.Result) error {
+	sources := make([]netstatus.Source, len(atts))
+	for i, a := range atts {
+		sources[i] = netstatus.Source{Name: a.StatusName, IfName: a.IfName, Default: a.Default, Result: results[i]}
+	}
+	if err := applyDefaultRoutes(r, atts, sources); err != nil {
+		return err
+	}
+	if api == nil || pod == nil {
+		return nil
+	}
+	entries, err := netstatus.Build(sources)
+	if err != nil {
+		return cnierr.Wrap(cnierr.Internal, fmt.Errorf("build network-status: %w", err))
+	}
+	value, err := netstatus.Marshal(entries)
+	if err != nil {
+		return err
+	}
+	if err := api.SetNetworkStatus(ctx, pod.Namespace, pod.Name, value); err != nil {
+		return cnierr.Wrap(cnierr.TryAgainLater, err)
+	}
+	if err := api.RecordEvents(ctx, pod, addedEvents(entries)); err != nil {
+		r.log.Errorf("record events: %v", err)
+	}
+	return nil
+}
+
+func addedEvents(entries []netstatus.Entry) []kube.Event {
+	events := make([]kube.Event, 0, len(entries))
+	for _, e := range entries {
+		events = append(events, kube.Event{
+			Type: corev1.EventTypeNormal, Reason: "AddedInterface",
+			Message: fmt.Sprintf("Add %s %v from %s", e.Interface, e.IPs, e.Name),
+		})
+	}
+	return events
+}
+
+func applyDefaultRoutes(r *request, atts []plan.Attachment, sources []netstatus.Source) error {
+	for i, a := range atts {
+		if a.DefaultRoute == nil {
+			continue
+		}
+		gws, err := netstatus.MoveDefaultRoute(sources, i, a.DefaultRoute)
+		if err != nil {
+			return cnierr.Wrap(cnierr.InvalidNetConfig, err)
+		}
+		if err := podnet.SetDefaultRoute(r.args.Netns, a.IfName, gws); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lookupPod returns the API client and the pod, or nils outside Kubernetes.
+func (p *Plugin) lookupPod(ctx context.Context, r *request) (API, *corev1.Pod, error) {
+	if p.NewAPI == nil {
+		return nil, nil, nil
+	}
+	api, err := p.NewAPI(r.conf)
+	if err != nil {
+		return nil, nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+	}
+	if api == nil || r.pod.Name == "" {
+		return api, nil, nil
+	}
+	pod, err := api.GetPod(ctx, r.pod.Namespace, r.pod.Name)
+	if err != nil {
+		// Not found included: the API may lag the kubelet; it retries.
+		return nil, nil, cnierr.Wrap(cnierr.TryAgainLater, err)
+	}
+	if err := checkUID(pod, r.pod.UID); err != nil {
+		return nil, nil, err
+	}
+	return api, pod, nil
+}
+
+// checkUID rejects a sandbox of an earlier pod with the same name (a
+// StatefulSet recreated it); static pods have API mirrors with other UIDs.
+func checkUID(pod *corev1.Pod, uid string) error {
+	if uid == "" || string(pod.UID) == uid || isStatic(pod) {
+		return nil
+	}
+	return cnierr.New(cnierr.UnknownContainer,
+		"pod %s/%s: CNI_ARGS K8S_POD_UID %q does not match the API's pod UID %q: the sandbox belongs to an earlier pod of that name",
+		pod.Namespace, pod.Name, uid, pod.UID)
+}
+
+func isStatic(pod *corev1.Pod) bool {
+	if _, mirror := pod.Annotations["kubernetes.io/config.mirror"]; mirror {
+		return true
+	}
+	src, ok := pod.Annotations["kubernetes.io/config.source"]
+	return ok && src != "api"
+}
+
+// prepare converts the plan into delegate invocations and the cache record.
+func prepare(r *request, atts []plan.Attachment) ([]attach.Attachment, *cache.Record, error) {
+	run := make([]attach.Attachment, len(atts))
+	rec := &cache.Record{
+		ContainerID: r.args.ContainerID, NetNS: r.args.Netns,
+		PodNS: r.pod.Namespace, PodName: r.pod.Name, PodUID: r.pod.UID,
+		Args: r.sandbox().Args,
+	}
+	for i, a := range atts {
+		list, err := libcni.ConfListFromBytes(a.Delegate.Conflist)
+		if err != nil {
+			return nil, nil, cnierr.Wrap(cnierr.InvalidNetConfig, fmt.Errorf("%s: %w", a.StatusName, err))
+		}
+		run[i] = attach.Attachment{Name: a.StatusName, IfName: a.IfName, List: list, CapabilityArgs: a.CapabilityArgs}
+		rec.Attachments = append(rec.Attachments, cache.Attachment{
+			StatusName: a.StatusName, IfName: a.IfName, Conflist: a.Delegate.Conflist,
+			CapabilityArgs: a.CapabilityArgs, Default: a.Default,
+		})
+	}
+	return run, rec, nil
+}
+
+func waitReadiness(ctx context.Context, path string, timeoutSeconds int) error {
+	if path == "" {
+		return nil
+	}
+	deadline := time.Now().Add(time.Duration(timeoutSeconds) * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if _, err := os.Stat(path); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return cnierr.New(cnierr.TryAgainLater,
+				"readinessindicatorfile %s does not exist after %ds: the cluster network is not ready", path, timeoutSeconds)
+		}
+		select {
+		case <-ctx.Done():
+			return cnierr.Wrap(cnierr.TryAgainLater, ctx.Err())
+		case <-tick.C:
+		}
+	}
+}

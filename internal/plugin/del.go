@@ -1,0 +1,106 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/skel"
+
+	"github.com/plexus-cni/plexus/internal/attach"
+	"github.com/plexus-cni/plexus/internal/cache"
+	"github.com/plexus-cni/plexus/internal/cnierr"
+)
+
+// Del implements CNI DEL. With a cache record it tears down exactly what ADD
+// recorded, whatever the API server, the pod or the NADs say now. Without
+// one it tears down what the configuration and the API still describe, which
+// is idempotent. A corrupt record is moved aside and reported.
+func (p *Plugin) Del(args *skel.CmdArgs) error {
+	r, err := p.load(args)
+	if err != nil {
+		return cnierr.ToCNI(err)
+	}
+	defer r.log.Close()
+	ctx, cancel := p.context()
+	defer cancel()
+	if err := p.del(ctx, r); err != nil {
+		r.log.Errorf("DEL failed: %v", err)
+		return cnierr.ToCNI(err)
+	}
+	return nil
+}
+
+func (p *Plugin) del(ctx context.Context, r *request) error {
+	store := r.store()
+	rec, err := store.Load(r.args.ContainerID)
+	if errors.Is(err, cache.ErrCorrupt) {
+		return p.delCorrupt(ctx, r, store, err)
+	}
+	if err != nil {
+		return cnierr.Wrap(cnierr.IOFailure, err)
+	}
+	if rec == nil {
+		return p.delDerived(ctx, r)
+	}
+	run, err := fromRecord(rec)
+	if err != nil {
+		return err
+	}
+	sb := r.sandbox()
+	sb.Args = rec.Args
+	if err := r.runner().Del(ctx, sb, run); err != nil {
+		return err // the record stays: the next DEL retries every attachment
+	}
+	return cnierr.Wrap(cnierr.IOFailure, store.Remove(r.args.ContainerID))
+}
+
+// delCorrupt moves the unreadable record aside, tears down what can still be
+// derived, and fails this DEL so the corruption is seen; the runtime's next
+// DEL finds no record and succeeds.
+func (p *Plugin) delCorrupt(ctx context.Context, r *request, store *cache.Store, cause error) error {
+	moved, err := store.Quarantine(r.args.ContainerID)
+	if err != nil {
+		return cnierr.Wrap(cnierr.IOFailure, errors.Join(cause, err))
+	}
+	derr := p.delDerived(ctx, r)
+	return cnierr.Wrap(cnierr.DecodingFailure, errors.Join(
+		fmt.Errorf("%w (moved to %s; tore down what the configuration and the API describe)", cause, moved), derr))
+}
+
+// delDerived tears down the attachments re-derived from the configuration
+// and, when reachable, the pod's annotations. Networks that can no longer be
+// resolved are skipped: nothing recorded says they were ever attached.
+func (p *Plugin) delDerived(ctx context.Context, r *request) error {
+	api, pod, err := p.lookupPod(ctx, r)
+	if err != nil {
+		r.log.Infof("DEL without cache: pod not available (%v); tearing down the configured networks only", err)
+		api, pod = nil, nil
+	}
+	atts, err := p.plan(ctx, r, api, pod)
+	if err != nil && pod != nil {
+		r.log.Infof("DEL without cache: cannot plan the pod's networks (%v); tearing down the configured networks only", err)
+		atts, err = p.plan(ctx, r, nil, nil)
+	}
+	if err != nil {
+		return err
+	}
+	run, _, err := prepare(r, atts)
+	if err != nil {
+		return err
+	}
+	return r.runner().Del(ctx, r.sandbox(), run)
+}
+
+func fromRecord(rec *cache.Record) ([]attach.Attachment, error) {
+	run := make([]attach.Attachment, len(rec.Attachments))
+	for i, a := range rec.Attachments {
+		list, err := libcni.ConfListFromBytes(a.Conflist)
+		if err != nil {
+			return nil, cnierr.Wrap(cnierr.DecodingFailure, fmt.Errorf("attachment cache for %s, %s: %w", rec.ContainerID, a.IfName, err))
+		}
+		run[i] = attach.Attachment{Name: a.StatusName, IfName: a.IfName, List: list, CapabilityArgs: a.CapabilityArgs}
+	}
+	return run, nil
+}

@@ -1,0 +1,188 @@
+// Package plugin implements the plexus meta-plugin's CNI commands (ADD, DEL,
+// CHECK, STATUS, GC): it reads the request, plans the pod's attachments,
+// runs the delegates, records what it did, and publishes network-status.
+// The binary in cmd/plexus only wires it to skel.
+package plugin
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/skel"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/plexus-cni/plexus/internal/attach"
+	"github.com/plexus-cni/plexus/internal/cache"
+	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/config"
+	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/logging"
+	"github.com/plexus-cni/plexus/internal/plan"
+)
+
+// API is what the plugin needs from Kubernetes.
+type API interface {
+	plan.Resolver
+	GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error)
+	SetNetworkStatus(ctx context.Context, namespace, name, value string) error
+	RecordEvents(ctx context.Context, pod *corev1.Pod, events []kube.Event) error
+}
+
+// Plugin holds the collaborators of the CNI commands.
+type Plugin struct {
+	// NewAPI returns the API client for a configuration; nil (or a nil
+	// return) means no Kubernetes: only configured networks are attached.
+	NewAPI func(c *config.NetConf) (API, error)
+	// Exec runs delegate binaries (nil: the real exec).
+	Exec invoke.Exec
+	// Stderr receives log lines when logToStderr is on.
+	Stderr io.Writer
+	// Timeout bounds one command (default 4 minutes, kubelet's own limit).
+	Timeout time.Duration
+}
+
+// Default returns the plugin as the binary runs it.
+func Default() *Plugin {
+	return &Plugin{NewAPI: KubeconfigAPI, Stderr: os.Stderr}
+}
+
+// KubeconfigAPI builds the API client from the configuration's kubeconfig;
+// without one, the plugin runs without Kubernetes.
+func KubeconfigAPI(c *config.NetConf) (API, error) {
+	if c.Kubeconfig == "" {
+		return nil, nil
+	}
+	cl, err := kube.NewFromKubeconfig(c.Kubeconfig, kube.Options{ConfDir: c.ConfDir})
+	if err != nil {
+		return nil, err
+	}
+	return cl, nil
+}
+
+// request is one parsed CNI invocation.
+type request struct {
+	args *skel.CmdArgs
+	conf *config.NetConf
+	pod  podArgs
+	log  *logging.Logger
+	cni  *libcni.CNIConfig
+}
+
+func (p *Plugin) load(args *skel.CmdArgs) (*request, error) {
+	conf, err := config.Parse(args.StdinData)
+	if err != nil {
+		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+	}
+	pa, err := parseCNIArgs(args.Args)
+	if err != nil {
+		return nil, cnierr.Wrap(cnierr.InvalidEnv, err)
+	}
+	var stderr io.Writer
+	if conf.LogToStderr == nil || *conf.LogToStderr {
+		stderr = p.Stderr
+	}
+	log := logging.New(logging.Options{
+		Level: logging.ParseLevel(conf.LogLevel), File: conf.LogFile, Stderr: stderr,
+		Prefix: fmt.Sprintf("plexus %s %s: ", shortID(args.ContainerID), pa.podRef()),
+	})
+	path := append([]string{conf.BinDir}, filepath.SplitList(args.Path)...)
+	cni := libcni.NewCNIConfigWithCacheDir(path, conf.CNIDir, p.Exec)
+	return &request{args: args, conf: conf, pod: pa, log: log, cni: cni}, nil
+}
+
+func (r *request) store() *cache.Store {
+	return cache.New(filepath.Join(r.conf.CNIDir, "attachments"))
+}
+
+func (r *request) runner() *attach.Runner {
+	return &attach.Runner{CNI: r.cni, Concurrency: r.conf.AttachConcurrency}
+}
+
+// sandbox returns the runtime parameters shared by every delegate.
+func (r *request) sandbox() attach.Sandbox {
+	return attach.Sandbox{ContainerID: r.args.ContainerID, NetNS: r.args.Netns, Args: r.pod.delegateArgs()}
+}
+
+func (p *Plugin) context() (context.Context, context.CancelFunc) {
+	t := p.Timeout
+	if t == 0 {
+		t = 4 * time.Minute
+	}
+	return context.WithTimeout(context.Background(), t)
+}
+
+func shortID(id string) string {
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// podArgs are the Kubernetes keys of CNI_ARGS, plus every other pair.
+type podArgs struct {
+	Namespace, Name, UID, SandboxID string
+	pairs                           [][2]string
+}
+
+func (a podArgs) podRef() string {
+	if a.Name == "" {
+		return "-"
+	}
+	return a.Namespace + "/" + a.Name
+}
+
+func parseCNIArgs(s string) (podArgs, error) {
+	var a podArgs
+	if s == "" {
+		return a, nil
+	}
+	for i, item := range strings.Split(s, ";") {
+		if item == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(item, "=")
+		if !ok || k == "" {
+			return a, fmt.Errorf("CNI_ARGS item %d: invalid value %q: want KEY=VALUE", i, item)
+		}
+		switch k {
+		case "K8S_POD_NAMESPACE":
+			a.Namespace = v
+		case "K8S_POD_NAME":
+			a.Name = v
+		case "K8S_POD_UID":
+			a.UID = v
+		case "K8S_POD_INFRA_CONTAINER_ID":
+			a.SandboxID = v
+		}
+		a.pairs = append(a.pairs, [2]string{k, v})
+	}
+	return a, nil
+}
+
+// delegateArgs are the CNI_ARGS every delegate receives: IgnoreUnknown and
+// the pod keys first (the reference order), then every other incoming pair.
+func (a podArgs) delegateArgs() [][2]string {
+	out := [][2]string{{"IgnoreUnknown", "true"}}
+	if a.Name != "" {
+		out = append(out,
+			[2]string{"K8S_POD_NAMESPACE", a.Namespace},
+			[2]string{"K8S_POD_NAME", a.Name},
+			[2]string{"K8S_POD_INFRA_CONTAINER_ID", a.SandboxID},
+			[2]string{"K8S_POD_UID", a.UID})
+	}
+	for _, kv := range a.pairs {
+		switch kv[0] {
+		case "IgnoreUnknown", "K8S_POD_NAMESPACE", "K8S_POD_NAME", "K8S_POD_INFRA_CONTAINER_ID", "K8S_POD_UID":
+			continue
+		}
+		out = append(out, kv)
+	}
+	return out
+}
