@@ -27,7 +27,7 @@ func TestFailedAttachmentRollsBackEverything(t *testing.T) {
 	if err == nil {
 		t.Fatal("ADD succeeded with a missing master")
 	}
-	for _, want := range []string{"net2", c.ns + "/bad", "missing0"} {
+	for _, want := range []string{"add net2 (" + c.ns + "/bad)", "Link not found"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

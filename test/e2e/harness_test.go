@@ -69,6 +69,7 @@ func (c *cluster) addNode(name string, o nodeOpts) *nodesim.Node {
 	n := nodesim.NewNode(c.t, c.sw, name, nodesim.NodeOptions{
 		BinDirs: []string{filepath.Join(testbed.Root(), "bin"), testbed.CNIBinDir()},
 		Client:  c.env.Client,
+		Forward: []string{c.env.APIAddr()},
 	})
 	netd := mustDir(c.t, n.StateDir, "cluster.d")
 	confDir := mustDir(c.t, n.StateDir, "multus.d")

@@ -29,6 +29,10 @@ type NodeOptions struct {
 	Client kubernetes.Interface
 	// ConfFiles maps file names to contents written into ConfDir.
 	ConfFiles map[string]string
+	// Forward lists host:port addresses on the machine's loopback (the
+	// test bed's API server) made reachable at the same address inside the
+	// node, so plugins running there reach the control plane.
+	Forward []string
 }
 
 // Node is a simulated Kubernetes node: a network namespace (the node's host
@@ -91,6 +95,11 @@ func NewNode(t testing.TB, sw *Switch, name string, opts NodeOptions) *Node {
 	n.exec = &nsExec{netnsPath: n.NetNSPath, logf: t.Logf}
 	if err := n.attach(sw); err != nil {
 		t.Fatalf("create node %s: %v", name, err)
+	}
+	for _, addr := range opts.Forward {
+		if err := n.forward(t, addr); err != nil {
+			t.Fatalf("create node %s: %v", name, err)
+		}
 	}
 	for file, content := range opts.ConfFiles {
 		if err := n.WriteConfFile(file, content); err != nil {

@@ -1,0 +1,229 @@
+// Package bench is `make bench`: ADD and DEL latency of pods through plexus
+// against the same delegates run directly by the runtime, and the API
+// requests plexus makes per ADD (read from the API server's own metrics).
+// It runs only when PLEXUS_BENCH=1 (hack/bench.sh sets it).
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/containernetworking/cni/libcni"
+
+	"github.com/plexus-cni/plexus/internal/testbed"
+	"github.com/plexus-cni/plexus/internal/testbed/nodesim"
+	"github.com/plexus-cni/plexus/pkg/netselect"
+)
+
+func intEnv(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+type sample struct{ add, del []time.Duration }
+
+type row struct {
+	name     string
+	pods     int
+	s        sample
+	apiPerOp float64 // -1: not applicable
+}
+
+func TestBench(t *testing.T) {
+	if os.Getenv("PLEXUS_BENCH") != "1" {
+		t.Skip("the benchmark runs with PLEXUS_BENCH=1 (make bench)")
+	}
+	testbed.RequireRoot(t)
+	env := testbed.Require(t)
+	b := &bench{t: t, env: env, ns: env.Namespace(t, "bench"), sw: nodesim.NewSwitch(t)}
+	pods, multi := intEnv("PLEXUS_BENCH_PODS", 200), intEnv("PLEXUS_BENCH_MULTI_PODS", 50)
+	for i := 1; i <= 8; i++ {
+		env.CreateNAD(t, b.ns, fmt.Sprintf("net-%d", i), b.macvlan(fmt.Sprintf("net-%d", i)))
+	}
+	one := []string{"net-1"}
+	eight := []string{"net-1", "net-2", "net-3", "net-4", "net-5", "net-6", "net-7", "net-8"}
+	rows := []row{
+		b.plexus("plexus: eth0 + 1 network", pods, one, 4),
+		b.direct("delegates run directly: eth0 + 1 network", pods, one),
+		b.plexus("plexus: eth0 + 8 networks (4 in parallel)", multi, eight, 4),
+		b.plexus("plexus: eth0 + 8 networks (one by one)", multi, eight, 1),
+		b.direct("delegates run directly: eth0 + 8 networks", multi, eight),
+	}
+	report(rows)
+}
+
+type bench struct {
+	t   *testing.T
+	env *testbed.Env
+	ns  string
+	sw  *nodesim.Switch
+	seq int
+}
+
+// macvlan is the secondary network, a conflist used both as a NAD's config
+// and as the list the runtime runs directly.
+func (b *bench) macvlan(name string) string {
+	return fmt.Sprintf(`{"cniVersion":"1.0.0","name":%q,"plugins":[{"type":"macvlan","master":"uplink0","mode":"bridge",
+		"ipam":{"type":"host-local","subnet":"198.51.100.0/24","dataDir":%q}}]}`, name, filepath.Join(b.t.TempDir(), "ipam"))
+}
+
+func (b *bench) node(conf func(n *nodesim.Node) string) *nodesim.Node {
+	b.seq++
+	n := nodesim.NewNode(b.t, b.sw, fmt.Sprintf("bench-%d", b.seq), nodesim.NodeOptions{
+		BinDirs: []string{filepath.Join(testbed.Root(), "bin"), testbed.CNIBinDir()},
+		Client:  b.env.Client,
+		Forward: []string{b.env.APIAddr()},
+	})
+	if err := n.WriteConfFile("00-first.conflist", conf(n)); err != nil {
+		b.t.Fatal(err)
+	}
+	return n
+}
+
+func clusterConf(n *nodesim.Node) string {
+	return fmt.Sprintf(`{"cniVersion":"1.0.0","name":"cluster","plugins":[{"type":"bridge","bridge":"cni0","isGateway":true,
+		"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"203.0.113.0/24"}]]}}]}`, filepath.Join(n.StateDir, "ipam"))
+}
+
+func (b *bench) plexus(name string, pods int, networks []string, concurrency int) row {
+	n := b.node(func(n *nodesim.Node) string {
+		cluster := filepath.Join(n.StateDir, "cluster.conflist")
+		if err := os.WriteFile(cluster, []byte(clusterConf(n)), 0o644); err != nil {
+			b.t.Fatal(err)
+		}
+		return fmt.Sprintf(`{"cniVersion":"1.0.0","name":"plexus-network","type":"plexus","kubeconfig":%q,
+			"clusterNetwork":%q,"cniDir":%q,"binDir":%q,"attachConcurrency":%d}`,
+			b.env.Kubeconfig, cluster, filepath.Join(n.StateDir, "plexus"), testbed.CNIBinDir(), concurrency)
+	})
+	ann := map[string]string{netselect.NetworksAnnotation: strings.Join(networks, ",")}
+	before := b.apiRequests()
+	var s sample
+	for i := 0; i < pods; i++ {
+		p := b.run(n, ann)
+		start := time.Now()
+		if err := p.Del(context.Background()); err != nil {
+			b.t.Fatal(err)
+		}
+		s.del = append(s.del, time.Since(start))
+		s.add = append(s.add, p.AddDuration)
+		b.remove(p)
+	}
+	// The harness itself creates and deletes each Pod object: 2 requests.
+	return row{name: name, pods: pods, s: s, apiPerOp: float64(b.apiRequests()-before)/float64(pods) - 2}
+}
+
+func (b *bench) direct(name string, pods int, networks []string) row {
+	n := b.node(clusterConf)
+	lists := make([]*libcni.NetworkConfigList, len(networks))
+	for i, net := range networks {
+		l, err := libcni.ConfListFromBytes([]byte(b.macvlan(net)))
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		lists[i] = l
+	}
+	var s sample
+	for i := 0; i < pods; i++ {
+		p := b.run(n, nil)
+		add := p.AddDuration
+		start := time.Now()
+		for j, l := range lists {
+			if _, err := p.Attach(context.Background(), l, fmt.Sprintf("net%d", j+1)); err != nil {
+				b.t.Fatal(err)
+			}
+		}
+		s.add = append(s.add, add+time.Since(start))
+		start = time.Now()
+		for j := len(lists) - 1; j >= 0; j-- {
+			if err := p.Detach(context.Background(), lists[j], fmt.Sprintf("net%d", j+1)); err != nil {
+				b.t.Fatal(err)
+			}
+		}
+		if err := p.Del(context.Background()); err != nil {
+			b.t.Fatal(err)
+		}
+		s.del = append(s.del, time.Since(start))
+		b.remove(p)
+	}
+	return row{name: name, pods: pods, s: s, apiPerOp: -1}
+}
+
+func (b *bench) run(n *nodesim.Node, ann map[string]string) *nodesim.Pod {
+	p, err := n.RunPod(context.Background(), b.t, nodesim.PodSpec{Namespace: b.ns, Annotations: ann})
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return p
+}
+
+func (b *bench) remove(p *nodesim.Pod) {
+	if err := p.Remove(context.Background()); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// apiRequests sums apiserver_request_total over resource requests.
+func (b *bench) apiRequests() int {
+	raw, err := b.env.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+	if err != nil {
+		b.t.Fatalf("read API server metrics: %v", err)
+	}
+	total := 0
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, "apiserver_request_total{") || strings.Contains(line, `resource=""`) {
+			continue
+		}
+		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
+		if err == nil {
+			total += int(v)
+		}
+	}
+	return total
+}
+
+func pct(d []time.Duration, p float64) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	i := int(float64(len(s)-1) * p)
+	return s[i]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Microseconds())/1000) }
+
+func report(rows []row) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "scenario\tpods\tADD p50\tADD p99\tDEL p50\tDEL p99\tAPI requests/ADD\t")
+	for _, r := range rows {
+		api := "-"
+		if r.apiPerOp >= 0 {
+			api = fmt.Sprintf("%.1f", r.apiPerOp)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.pods,
+			ms(pct(r.s.add, .5)), ms(pct(r.s.add, .99)), ms(pct(r.s.del, .5)), ms(pct(r.s.del, .99)), api)
+	}
+	w.Flush()
+	overhead := func(p, d row) {
+		fmt.Printf("plexus overhead, %s: ADD p50 %s, p99 %s; DEL p50 %s, p99 %s\n", strings.TrimPrefix(p.name, "plexus: "),
+			ms(pct(p.s.add, .5)-pct(d.s.add, .5)), ms(pct(p.s.add, .99)-pct(d.s.add, .99)),
+			ms(pct(p.s.del, .5)-pct(d.s.del, .5)), ms(pct(p.s.del, .99)-pct(d.s.del, .99)))
+	}
+	fmt.Println()
+	overhead(rows[0], rows[1])
+	overhead(rows[2], rows[4])
+	overhead(rows[3], rows[4])
+}
