@@ -108,15 +108,33 @@ func ipsOf(res *current.Result, match func(*current.IPConfig) bool) []string {
 	return ips
 }
 
+// defaultGateways lists the gateways of the result's default routes; a
+// default route without "gw" uses the gateway of the address of its family
+// (CNI SPEC: routes[].gw defaults to the ips[].gateway).
 func defaultGateways(res *current.Result) []string {
 	var gws []string
 	for _, r := range res.Routes {
-		if r.GW == nil || !isDefault(r.Dst) {
+		if !isDefault(r.Dst) {
 			continue
 		}
-		gws = append(gws, r.GW.String())
+		gw := r.GW
+		if gw == nil {
+			gw = gatewayOfFamily(res, r.Dst.IP.To4() != nil)
+		}
+		if gw != nil {
+			gws = append(gws, gw.String())
+		}
 	}
 	return gws
+}
+
+func gatewayOfFamily(res *current.Result, v4 bool) net.IP {
+	for _, ip := range res.IPs {
+		if ip.Gateway != nil && (ip.Gateway.To4() != nil) == v4 {
+			return ip.Gateway
+		}
+	}
+	return nil
 }
 
 func isDefault(dst net.IPNet) bool {

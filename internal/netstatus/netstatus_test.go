@@ -102,3 +102,15 @@ func TestMoveDefaultRoute(t *testing.T) {
 		t.Fatal("want an error for default-route [] without a gateway")
 	}
 }
+
+func TestGatewayFallsBackToTheAddressGateway(t *testing.T) {
+	res := clusterResult()
+	res.Routes = []*types.Route{{Dst: cidr("0.0.0.0/0")}} // no "gw"
+	entries, err := Build([]Source{{Name: "cbr0", IfName: "eth0", Default: true, Result: res}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cmp.Equal(entries[0].Gateway, []string{"203.0.113.1"}) {
+		t.Fatalf("gateway = %v, want the address's gateway 203.0.113.1", entries[0].Gateway)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/pkg/fielderr"
@@ -90,8 +91,12 @@ func Build(ctx context.Context, in Input, r Resolver) ([]Attachment, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkIsolation(in, sels); err != nil {
+		return nil, err
+	}
+	nads := resolveAll(ctx, r, sels)
 	for i := range sels {
-		a, err := selectionAttachment(ctx, in, r, &sels[i], i)
+		a, err := selectionAttachment(&sels[i], i, nads[nadKey{sels[i].Namespace, sels[i].Name}])
 		if err != nil {
 			return nil, err
 		}
@@ -150,14 +155,60 @@ func annotationError(key string, err error) error {
 	return fmt.Errorf("pod annotation %s: %w", key, err)
 }
 
-func selectionAttachment(ctx context.Context, in Input, r Resolver, sel *netselect.Selection, i int) (Attachment, error) {
-	field := "networks[" + strconv.Itoa(i) + "]"
-	if in.NamespaceIsolation && sel.Namespace != in.Pod.Namespace && !slices.Contains(in.GlobalNamespaces, sel.Namespace) {
-		return Attachment{}, cnierr.New(cnierr.InvalidNetConfig,
-			"%s: network %s/%s is in another namespace than pod %s/%s and namespaceIsolation allows only %q and the global namespaces %v",
-			field, sel.Namespace, sel.Name, in.Pod.Namespace, in.Pod.Name, in.Pod.Namespace, in.GlobalNamespaces)
+// checkIsolation refuses selections outside the pod's namespace and the
+// global namespaces when namespace isolation is on.
+func checkIsolation(in Input, sels []netselect.Selection) error {
+	if !in.NamespaceIsolation {
+		return nil
 	}
-	d, err := r.NAD(ctx, sel.Namespace, sel.Name)
+	for i, sel := range sels {
+		if sel.Namespace != in.Pod.Namespace && !slices.Contains(in.GlobalNamespaces, sel.Namespace) {
+			return cnierr.New(cnierr.InvalidNetConfig,
+				"networks[%d]: network %s/%s is in another namespace than pod %s/%s and namespaceIsolation allows only %q and the global namespaces %v",
+				i, sel.Namespace, sel.Name, in.Pod.Namespace, in.Pod.Name, in.Pod.Namespace, in.GlobalNamespaces)
+		}
+	}
+	return nil
+}
+
+type nadKey struct{ namespace, name string }
+
+type resolved struct {
+	d   *nad.Delegate
+	err error
+}
+
+// resolveAll looks up every distinct NAD of the selections at once: one
+// round trip's latency instead of one per network.
+func resolveAll(ctx context.Context, r Resolver, sels []netselect.Selection) map[nadKey]resolved {
+	var keys []nadKey
+	for _, s := range sels {
+		if k := (nadKey{s.Namespace, s.Name}); !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	out := make(map[nadKey]resolved, len(keys))
+	var (
+		mu sync.Mutex
+		wg sync.WaitGroup
+	)
+	for _, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := r.NAD(ctx, k.namespace, k.name)
+			mu.Lock()
+			out[k] = resolved{d, err}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+func selectionAttachment(sel *netselect.Selection, i int, res resolved) (Attachment, error) {
+	field := "networks[" + strconv.Itoa(i) + "]"
+	d, err := res.d, res.err
 	if err != nil {
 		return Attachment{}, fmt.Errorf("%s: network %s/%s: %w", field, sel.Namespace, sel.Name, err)
 	}

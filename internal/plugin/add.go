@@ -47,10 +47,12 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.log.Debugf("pod read after %v", time.Since(start))
 	atts, err := p.plan(ctx, r, api, pod)
 	if err != nil {
 		return nil, err
 	}
+	r.log.Debugf("%d attachments planned after %v", len(atts), time.Since(start))
 	run, rec, err := prepare(r, atts)
 	if err != nil {
 		return nil, err
@@ -65,6 +67,7 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 		forgetAfterRollback(r, store, err)
 		return nil, err
 	}
+	r.log.Debugf("delegates done after %v", time.Since(start))
 	if err := p.finish(ctx, r, api, pod, atts, results); err != nil {
 		err = r.runner().Rollback(ctx, r.sandbox(), run, err)
 		forgetAfterRollback(r, store, err)
@@ -108,13 +111,14 @@ func (p *Plugin) finish(ctx context.Context, r *request, api API, pod *corev1.Po
 	if err != nil {
 		return err
 	}
-	if err := api.SetNetworkStatus(ctx, pod.Namespace, pod.Name, value); err != nil {
-		return cnierr.Wrap(cnierr.TryAgainLater, err)
+	// Events go out while the status is written: one round trip, not two.
+	evErr := make(chan error, 1)
+	go func() { evErr <- api.RecordEvents(ctx, pod, addedEvents(entries)) }()
+	err = api.SetNetworkStatus(ctx, pod.Namespace, pod.Name, value)
+	if e := <-evErr; e != nil {
+		r.log.Errorf("record events: %v", e)
 	}
-	if err := api.RecordEvents(ctx, pod, addedEvents(entries)); err != nil {
-		r.log.Errorf("record events: %v", err)
-	}
-	return nil
+	return cnierr.Wrap(cnierr.TryAgainLater, err)
 }
 
 func addedEvents(entries []netstatus.Entry) []kube.Event {

@@ -63,8 +63,10 @@ type cniError struct{ msg string }
 
 func (e *cniError) Error() string { return e.msg }
 
-func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) { return "/fake/" + plugin, nil }
-func (f *fakeExec) Decode(b []byte) (version.PluginInfo, error)         { return version.All, nil }
+func (f *fakeExec) FindInPath(plugin string, _ []string) (string, error) {
+	return "/fake/" + plugin, nil
+}
+func (f *fakeExec) Decode(b []byte) (version.PluginInfo, error) { return version.All, nil }
 
 func (f *fakeExec) seen() []string {
 	f.mu.Lock()
@@ -160,7 +162,9 @@ func (f *fixture) del() error {
 	return f.p.del(context.Background(), r)
 }
 
-func (f *fixture) recordPath() string { return filepath.Join(f.dir, "state", "attachments", "c0ffee.json") }
+func (f *fixture) recordPath() string {
+	return filepath.Join(f.dir, "state", "attachments", "c0ffee.json")
+}
 
 func TestAddWritesStatusEventsAndRecord(t *testing.T) {
 	f := newFixture(t, map[string]string{netselect.NetworksAnnotation: "a,b"})

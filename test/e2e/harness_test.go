@@ -105,7 +105,7 @@ func (c *cluster) addNode(name string, o nodeOpts) *nodesim.Node {
 		c.t.Fatal(err)
 	}
 	c.t.Cleanup(func() {
-		if c.t.Failed() {
+		if c.t.Failed() || os.Getenv("PLEXUS_E2E_LOGS") == "1" {
 			if log, err := os.ReadFile(filepath.Join(n.StateDir, "plexus.log")); err == nil {
 				c.t.Logf("plexus log of %s:\n%s", name, log)
 			}
