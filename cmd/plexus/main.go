@@ -19,8 +19,5 @@ func init() {
 }
 
 func main() {
-	p := plugin.Default()
-	skel.PluginMainFuncs(skel.CNIFuncs{
-		Add: p.Add, Del: p.Del, Check: p.Check, GC: p.GC, Status: p.Status,
-	}, version.All, buildinfo.String("plexus"))
+	skel.PluginMainFuncs(plugin.Default().Funcs(), version.All, buildinfo.String("plexus"))
 }

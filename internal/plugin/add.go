@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	corev1 "k8s.io/api/core/v1"
 
@@ -21,23 +20,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/podnet"
 )
 
-// Add implements CNI ADD.
-func (p *Plugin) Add(args *skel.CmdArgs) error {
-	r, err := p.load(args)
-	if err != nil {
-		return cnierr.ToCNI(err)
-	}
-	defer r.log.Close()
-	ctx, cancel := p.context()
-	defer cancel()
-	res, err := p.add(ctx, r)
-	if err != nil {
-		r.log.Errorf("ADD failed: %v", err)
-		return cnierr.ToCNI(err)
-	}
-	return types.PrintResult(res, r.conf.CNIVersion)
-}
-
+// add implements CNI ADD.
 func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	start := time.Now()
 	if err := waitReadiness(ctx, r.conf.ReadinessIndicatorFile, r.conf.ReadinessTimeoutSeconds); err != nil {

@@ -4,30 +4,13 @@ import (
 	"context"
 	"errors"
 
-	"github.com/containernetworking/cni/pkg/skel"
-
 	"github.com/plexus-cni/plexus/internal/attach"
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/podnet"
 )
 
-// Check implements CNI CHECK: every recorded attachment's interface must
+// check implements CNI CHECK: every recorded attachment's interface must
 // exist in the pod, and every delegate that supports CHECK must pass it.
-func (p *Plugin) Check(args *skel.CmdArgs) error {
-	r, err := p.load(args)
-	if err != nil {
-		return cnierr.ToCNI(err)
-	}
-	defer r.log.Close()
-	ctx, cancel := p.context()
-	defer cancel()
-	if err := p.check(ctx, r); err != nil {
-		r.log.Errorf("CHECK failed: %v", err)
-		return cnierr.ToCNI(err)
-	}
-	return nil
-}
-
 func (p *Plugin) check(ctx context.Context, r *request) error {
 	rec, err := r.store().Load(r.args.ContainerID)
 	if err != nil {

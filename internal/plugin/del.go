@@ -6,32 +6,16 @@ import (
 	"fmt"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/skel"
 
 	"github.com/plexus-cni/plexus/internal/attach"
 	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/cnierr"
 )
 
-// Del implements CNI DEL. With a cache record it tears down exactly what ADD
+// del implements CNI DEL. With a cache record it tears down exactly what ADD
 // recorded, whatever the API server, the pod or the NADs say now. Without
 // one it tears down what the configuration and the API still describe, which
 // is idempotent. A corrupt record is moved aside and reported.
-func (p *Plugin) Del(args *skel.CmdArgs) error {
-	r, err := p.load(args)
-	if err != nil {
-		return cnierr.ToCNI(err)
-	}
-	defer r.log.Close()
-	ctx, cancel := p.context()
-	defer cancel()
-	if err := p.del(ctx, r); err != nil {
-		r.log.Errorf("DEL failed: %v", err)
-		return cnierr.ToCNI(err)
-	}
-	return nil
-}
-
 func (p *Plugin) del(ctx context.Context, r *request) error {
 	store := r.store()
 	rec, err := store.Load(r.args.ContainerID)

@@ -6,29 +6,14 @@ import (
 	"fmt"
 
 	"github.com/containernetworking/cni/libcni"
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/plexus-cni/plexus/internal/attach"
 	"github.com/plexus-cni/plexus/internal/cnierr"
 )
 
-// Status implements CNI STATUS: plexus can serve ADDs when the readiness
+// status implements CNI STATUS: plexus can serve ADDs when the readiness
 // indicator file exists and the cluster network's delegates report ready.
-func (p *Plugin) Status(args *skel.CmdArgs) error {
-	r, err := p.load(args)
-	if err != nil {
-		return cnierr.ToCNI(err)
-	}
-	defer r.log.Close()
-	ctx, cancel := p.context()
-	defer cancel()
-	if err := p.status(ctx, r); err != nil {
-		return cnierr.ToCNI(err)
-	}
-	return nil
-}
-
 func (p *Plugin) status(ctx context.Context, r *request) error {
 	if f := r.conf.ReadinessIndicatorFile; f != "" {
 		if err := waitReadiness(ctx, f, 0); err != nil {
@@ -49,25 +34,10 @@ func (p *Plugin) status(ctx context.Context, r *request) error {
 	return nil
 }
 
-// GC implements CNI GC: every recorded sandbox missing from the runtime's
+// gc implements CNI GC: every recorded sandbox missing from the runtime's
 // valid attachments is torn down and forgotten, then GC is forwarded to the
 // cluster network and to each secondary network still in use, with exactly
 // the attachments plexus recorded for it.
-func (p *Plugin) GC(args *skel.CmdArgs) error {
-	r, err := p.load(args)
-	if err != nil {
-		return cnierr.ToCNI(err)
-	}
-	defer r.log.Close()
-	ctx, cancel := p.context()
-	defer cancel()
-	if err := p.gc(ctx, r); err != nil {
-		r.log.Errorf("GC: %v", err)
-		return cnierr.ToCNI(err)
-	}
-	return nil
-}
-
 func (p *Plugin) gc(ctx context.Context, r *request) error {
 	valid := map[string]bool{}
 	for _, a := range r.conf.ValidAttachments {
