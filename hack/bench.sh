@@ -4,16 +4,8 @@
 # PLEXUS_BENCH_MULTI_PODS change the pod counts (default 200 and 50).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. hack/lib.sh
 
-started=0
-cleanup() { if [ "$started" = 1 ]; then hack/testbed.sh down >/dev/null || true; fi; }
-trap cleanup EXIT
-if ! hack/testbed.sh status >/dev/null 2>&1; then
-	hack/testbed.sh up
-	started=1
-fi
-bin=$(mktemp -d)/bench.test
-go test -c -o "$bin" ./test/bench
-echo "== plexus meta-plugin"
-PLEXUS_BENCH=1 PLEXUS_REQUIRE_TESTBED=1 "$bin" -test.run '^TestBench$' -test.count=1 -test.timeout 30m
-rm -f "$bin"
+ensure_testbed
+echo "== plexus meta-plugin (in process)"
+run_test_binary ./test/bench TestBench PLEXUS_BENCH=1

@@ -8,20 +8,13 @@ cd "$(dirname "$0")/.."
 export PLEXUS_REQUIRE_TESTBED=1
 GO=${GO:-go}
 
-started=0
-cleanup() {
-	if [ "$started" = 1 ]; then hack/testbed.sh down || true; fi
-}
-trap cleanup EXIT
+. hack/lib.sh
 
 echo "== go vet"
 $GO vet ./...
 
 echo "== control plane"
-if ! hack/testbed.sh status >/dev/null 2>&1; then
-	hack/testbed.sh up
-	started=1
-fi
+ensure_testbed
 
 # Packages outside test/ run in parallel. test/ holds the end-to-end tests,
 # some of which stop the API server on purpose: they run one package at a time.
