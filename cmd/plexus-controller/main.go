@@ -1,0 +1,110 @@
+// Command plexus-controller is plexus's cluster side: it reconciles IP
+// allocations against pods, renders operator-declared networks into
+// NetworkAttachmentDefinitions and serves the admission webhook. The
+// reconcilers run on the elected leader only.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/plexus-cni/plexus/internal/buildinfo"
+	"github.com/plexus-cni/plexus/internal/controller"
+)
+
+type options struct {
+	kubeconfig string
+	lease      controller.LeaderElection
+	logLevel   string
+	version    bool
+}
+
+func parseFlags(args []string) (*options, error) {
+	o := &options{}
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("plexus-controller", flag.ContinueOnError)
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster configuration)")
+	fs.StringVar(&o.lease.Namespace, "leader-election-namespace", envOr("POD_NAMESPACE", "kube-system"), "namespace of the leader lease")
+	fs.StringVar(&o.lease.Name, "leader-election-name", "plexus-controller", "name of the leader lease")
+	fs.StringVar(&o.lease.Identity, "leader-election-identity", envOr("POD_NAME", host), "this replica's identity in the lease")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if err != nil {
+		os.Exit(2)
+	}
+	if o.version {
+		fmt.Println(buildinfo.String("plexus-controller"))
+		return
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "plexus-controller:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, o *options) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("-log-level: invalid value %q", o.logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	cfg, err := restConfig(o.kubeconfig)
+	if err != nil {
+		return err
+	}
+	d := controller.Deps{Config: cfg, Log: log}
+	if d.Client, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	if d.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return err
+	}
+	comps, err := components(ctx, d, o)
+	if err != nil {
+		return err
+	}
+	log.Info("starting", "version", buildinfo.Version, "components", len(comps))
+	return controller.Run(ctx, d, o.lease, comps)
+}
+
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	if kubeconfig == "" {
+		cfg, err := rest.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("no -kubeconfig and no in-cluster configuration: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("-kubeconfig %s: cannot load it", kubeconfig)
+	}
+	return cfg, nil
+}
