@@ -269,6 +269,7 @@ apiserver_args() {
 		--service-account-signing-key-file="$PKI/sa.key"
 		--service-cluster-ip-range=198.51.100.0/24
 		--disable-admission-plugins=ServiceAccount
+		--allow-privileged=true
 		--enable-priority-and-fairness=false
 		--profiling=false
 		--v=1

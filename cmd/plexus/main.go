@@ -1,6 +1,7 @@
 // Command plexus is the CNI meta-plugin ("type": "plexus"): it attaches the
 // cluster network as eth0 and the networks a pod's annotations select as
-// net1, net2, … by delegating to other CNI plugins.
+// net1, net2, … by delegating to other CNI plugins. With "daemonSocket" in
+// its configuration it is a thin shim that hands requests to plexusd.
 package main
 
 import (
@@ -11,6 +12,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/buildinfo"
 	"github.com/plexus-cni/plexus/internal/plugin"
+	"github.com/plexus-cni/plexus/internal/shim"
 )
 
 func init() {
@@ -19,5 +21,5 @@ func init() {
 }
 
 func main() {
-	skel.PluginMainFuncs(plugin.Default().Funcs(), version.All, buildinfo.String("plexus"))
+	skel.PluginMainFuncs(shim.New(plugin.Default()).Funcs(), version.All, buildinfo.String("plexus"))
 }

@@ -1,0 +1,254 @@
+// Package daemon wires plexusd together: it installs the plugin binaries,
+// keeps the plexus CNI configuration and the plugin's kubeconfig current
+// (package install), runs the informer caches (package informer), serves
+// CNI requests from the plexus shim on a unix socket (package server), and
+// serves metrics, health and readiness over HTTP. On SIGTERM it stops
+// accepting requests, lets those in flight finish (bounded), and leaves the
+// configuration file in place, so that no pod ever starts without plexus.
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/plexus-cni/plexus/internal/cache"
+	"github.com/plexus-cni/plexus/internal/config"
+	"github.com/plexus-cni/plexus/internal/daemon/informer"
+	"github.com/plexus-cni/plexus/internal/daemon/install"
+	"github.com/plexus-cni/plexus/internal/daemon/metrics"
+	"github.com/plexus-cni/plexus/internal/daemon/options"
+	"github.com/plexus-cni/plexus/internal/daemon/server"
+	"github.com/plexus-cni/plexus/internal/daemon/wire"
+	"github.com/plexus-cni/plexus/internal/logging"
+	"github.com/plexus-cni/plexus/internal/plugin"
+)
+
+// Binaries are the files installed from SourceBinDir into BinDir.
+var Binaries = []string{"plexus", "plexus-ipam"}
+
+// Daemon is one running plexusd.
+type Daemon struct {
+	o         *options.Options
+	log       *logging.Logger
+	metrics   *metrics.Metrics
+	installer *install.Installer
+	cache     *informer.Cache
+	server    *server.Server
+
+	stopping atomic.Bool
+}
+
+// New builds the daemon from its options; nothing runs until Run.
+func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
+	cfg, err := restConfig(o.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client for %s: %w", cfg.Host, err)
+	}
+	d := &Daemon{o: o, log: log, metrics: metrics.New()}
+	d.cache = informer.New(cs, dyn, o.NodeName, 0)
+	d.installer = NewInstaller(o, log)
+	d.installer.OnChange = func(st install.State) { d.metrics.ConfWritten(st.ConfCurrent) }
+	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr}
+	d.server = server.New(uidHandler{p}, server.Options{
+		Concurrency: o.Concurrency, QueueLength: o.QueueLength,
+		RequestTimeout: options.Seconds(o.RequestTimeoutSeconds),
+		Networks:       networks, Recorder: d.metrics, Log: log,
+	})
+	return d, nil
+}
+
+// restConfig loads the daemon's own credentials: a kubeconfig file, else
+// the in-cluster service account (whose token client-go re-reads).
+func restConfig(kubeconfig string) (*rest.Config, error) {
+	var cfg *rest.Config
+	var err error
+	if kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("kubeconfig %s: cannot load it", kubeconfig)
+		}
+	} else if cfg, err = rest.InClusterConfig(); err != nil {
+		return nil, fmt.Errorf("in-cluster configuration (set kubeconfig outside a cluster): %w", err)
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	cfg.Timeout = 30 * time.Second
+	cfg.UserAgent = "plexusd"
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
+	return cfg, nil
+}
+
+// NewInstaller returns the installer the options describe (also used by
+// `plexusd uninstall`).
+func NewInstaller(o *options.Options, log *logging.Logger) *install.Installer {
+	pluginConf := map[string]any{
+		"daemonSocket": o.SocketPath,
+		"cniDir":       o.CNIDir,
+		"binDir":       o.BinDir,
+	}
+	if k := o.PluginKubeconfig; k != "" {
+		pluginConf["kubeconfig"] = k
+	} else if o.Kubeconfig != "" {
+		pluginConf["kubeconfig"] = o.Kubeconfig
+	}
+	if f := o.ReadinessIndicatorFile; f != "" {
+		pluginConf["readinessindicatorfile"] = f
+	}
+	for k, v := range o.PluginConfig {
+		pluginConf[k] = v
+	}
+	in := &install.Installer{
+		Conf:          install.ConfOptions{Dir: o.ConfDir, Name: o.ConfName, Plugin: pluginConf},
+		ReadinessFile: o.ReadinessIndicatorFile,
+		Log:           log,
+	}
+	if o.PluginKubeconfig != "" {
+		in.Kubeconfig = &install.KubeconfigOptions{
+			Path: o.PluginKubeconfig, Server: o.APIServer, TokenFile: o.TokenFile, CAFile: o.CAFile,
+		}
+	}
+	return in
+}
+
+// uidHandler passes the sandbox's K8S_POD_UID to the informer view.
+type uidHandler struct{ p *plugin.Plugin }
+
+func (h uidHandler) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
+	for _, kv := range strings.Split(args.Args, ";") {
+		if uid, ok := strings.CutPrefix(kv, "K8S_POD_UID="); ok {
+			ctx = informer.WithPodUID(ctx, uid)
+		}
+	}
+	return h.p.Do(ctx, command, args)
+}
+
+// networks names the networks of a request from its attachment record.
+func networks(req *wire.Request) []string {
+	var c struct {
+		CNIDir string `json:"cniDir"`
+	}
+	if req.ContainerID == "" || json.Unmarshal(req.Config, &c) != nil {
+		return nil
+	}
+	if c.CNIDir == "" {
+		c.CNIDir = config.DefaultCNIDir
+	}
+	rec, err := cache.New(filepath.Join(c.CNIDir, "attachments")).Load(req.ContainerID)
+	if err != nil || rec == nil {
+		return nil
+	}
+	names := make([]string, 0, len(rec.Attachments))
+	for _, a := range rec.Attachments {
+		names = append(names, a.StatusName)
+	}
+	return names
+}
+
+// Run runs the daemon until ctx ends, then shuts down gracefully.
+func (d *Daemon) Run(ctx context.Context) error {
+	if d.o.SourceBinDir != "" {
+		installed, err := install.Binaries(d.o.SourceBinDir, d.o.BinDir, Binaries)
+		if err != nil {
+			return err
+		}
+		d.log.Infof("binaries in %s: installed %v (others were current or absent)", d.o.BinDir, installed)
+	}
+	// The caches and the installer outlive ctx until in-flight requests end.
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	d.cache.Start(bg)
+	go d.watchSync(bg)
+	installerDone := make(chan error, 1)
+	go func() { installerDone <- d.installer.Run(bg, options.Seconds(d.o.ResyncSeconds)) }()
+	l, err := server.Listen(d.o.SocketPath)
+	if err != nil {
+		return err
+	}
+	serveDone := make(chan error, 1)
+	go func() { serveDone <- d.server.Serve(l) }()
+	stopHTTP, err := d.serveHTTP()
+	if err != nil {
+		l.Close()
+		return err
+	}
+	defer stopHTTP()
+	d.log.Infof("plexusd for node %s serving CNI on %s", d.o.NodeName, d.o.SocketPath)
+	select {
+	case <-ctx.Done():
+	case err := <-serveDone:
+		return err
+	case err := <-installerDone:
+		return err
+	}
+	return d.shutdown()
+}
+
+func (d *Daemon) shutdown() error {
+	d.stopping.Store(true)
+	timeout := options.Seconds(d.o.ShutdownTimeoutSeconds)
+	d.log.Infof("stopping: no new CNI requests, waiting up to %v for those in flight; %s stays", timeout, d.installer.Conf.Path())
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return d.server.Shutdown(ctx)
+}
+
+// watchSync records the informer sync state; after the bounded wait it
+// logs that reads fall back to the API and keeps waiting.
+func (d *Daemon) watchSync(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, options.Seconds(d.o.CacheSyncTimeoutSeconds))
+	ok := d.cache.WaitForSync(sctx)
+	cancel()
+	if !ok && ctx.Err() == nil {
+		d.log.Errorf("informer caches not synced after %ds; serving with live reads meanwhile", d.o.CacheSyncTimeoutSeconds)
+		ok = d.cache.WaitForSync(ctx)
+	}
+	d.recordSync()
+	if ok {
+		d.log.Infof("informer caches synced")
+	}
+}
+
+func (d *Daemon) recordSync() map[string]bool {
+	synced := d.cache.Synced()
+	for res, ok := range synced {
+		d.metrics.CacheSynced(res, ok)
+	}
+	return synced
+}
+
+// serveHTTP serves /metrics, /healthz, /readyz (and pprof) when configured.
+func (d *Daemon) serveHTTP() (stop func(), err error) {
+	if d.o.MetricsAddress == "" {
+		return func() {}, nil
+	}
+	l, err := net.Listen("tcp", d.o.MetricsAddress)
+	if err != nil {
+		return nil, fmt.Errorf("metricsAddress %s: %w", d.o.MetricsAddress, err)
+	}
+	srv := &http.Server{Handler: d.httpMux(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return func() { srv.Close() }, nil
+}

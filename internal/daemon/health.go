@@ -1,0 +1,59 @@
+package daemon
+
+import (
+	"fmt"
+	"maps"
+	"net/http"
+	"net/http/pprof"
+	"slices"
+	"strings"
+)
+
+func (d *Daemon) httpMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", d.metrics.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", d.readyz)
+	if d.o.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// NotReady lists why the daemon is not ready (empty when it is): it is
+// ready when the caches have synced and the configuration file is current.
+func (d *Daemon) NotReady() []string {
+	var why []string
+	if d.stopping.Load() {
+		why = append(why, "shutting down")
+	}
+	synced := d.recordSync()
+	for _, res := range slices.Sorted(maps.Keys(synced)) {
+		if !synced[res] {
+			why = append(why, res+" cache not synced")
+		}
+	}
+	st := d.installer.State()
+	if !st.ConfCurrent {
+		why = append(why, st.Waiting)
+	}
+	if st.KubeconfigError != "" {
+		why = append(why, "plugin kubeconfig: "+st.KubeconfigError)
+	}
+	return why
+}
+
+func (d *Daemon) readyz(w http.ResponseWriter, _ *http.Request) {
+	why := d.NotReady()
+	if len(why) > 0 {
+		http.Error(w, "not ready: "+strings.Join(why, "; "), http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ok")
+}

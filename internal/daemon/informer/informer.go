@@ -1,0 +1,151 @@
+// Package informer backs the meta-plugin's reads with informer caches in
+// plexusd: the pods of this node only (field selector spec.nodeName) and
+// the NetworkAttachmentDefinitions. A cache miss — a pod created a moment
+// ago, a NAD the watch has not delivered yet — or a cached pod whose UID is
+// not the sandbox's falls back to one live GET. Writes (network-status,
+// events) always go to the API server.
+package informer
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/plexus-cni/plexus/internal/config"
+	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/plan"
+	"github.com/plexus-cni/plexus/internal/plugin"
+	"github.com/plexus-cni/plexus/pkg/nad"
+)
+
+// Resource names used for sync reporting.
+const (
+	Pods = "pods"
+	NADs = "network-attachment-definitions"
+)
+
+// Cache holds the node's pods and the NADs.
+type Cache struct {
+	cs   kubernetes.Interface
+	pods cache.SharedIndexInformer
+	nads cache.SharedIndexInformer
+	// Component names the event source of the writes.
+	Component string
+}
+
+// New returns the caches for node; Start runs them.
+func New(cs kubernetes.Interface, dyn dynamic.Interface, node string, resync time.Duration) *Cache {
+	pf := informers.NewSharedInformerFactoryWithOptions(cs, resync,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
+		}))
+	pods := pf.Core().V1().Pods().Informer()
+	_ = pods.SetTransform(slimPod)
+	gvr := schema.GroupVersionResource{Group: nad.Group, Version: nad.Version, Resource: nad.Resource}
+	nads := dynamicinformer.NewFilteredDynamicInformer(dyn, gvr, metav1.NamespaceAll, resync,
+		cache.Indexers{}, nil).Informer()
+	_ = nads.SetTransform(slimNAD)
+	return &Cache{cs: cs, pods: pods, nads: nads, Component: "plexusd"}
+}
+
+// Start runs the informers until ctx ends.
+func (c *Cache) Start(ctx context.Context) {
+	go c.pods.RunWithContext(ctx)
+	go c.nads.RunWithContext(ctx)
+}
+
+// Synced reports, per resource, whether its cache has synced.
+func (c *Cache) Synced() map[string]bool {
+	return map[string]bool{Pods: c.pods.HasSynced(), NADs: c.nads.HasSynced()}
+}
+
+// WaitForSync waits until both caches have synced or ctx ends.
+func (c *Cache) WaitForSync(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), c.pods.HasSynced, c.nads.HasSynced)
+}
+
+// slimPod keeps what the plugin reads (metadata and the node name); the
+// rest of a pod is most of its size.
+func slimPod(obj any) (any, error) {
+	p, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	out := &corev1.Pod{ObjectMeta: p.ObjectMeta, Spec: corev1.PodSpec{NodeName: p.Spec.NodeName}}
+	out.ManagedFields = nil
+	return out, nil
+}
+
+func slimNAD(obj any) (any, error) {
+	if u, ok := obj.(*unstructured.Unstructured); ok {
+		u.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+// API returns the plugin's view for one request: conf's confDir resolves
+// NADs with an empty spec.
+func (c *Cache) API(conf *config.NetConf) (plugin.API, error) {
+	live := kube.NewFromClientset(c.cs, conf.ConfDir)
+	live.Component = c.Component
+	return &view{Client: live, c: c, confDir: conf.ConfDir}, nil
+}
+
+// view serves reads from the caches and delegates writes to the live client.
+type view struct {
+	*kube.Client
+	c       *Cache
+	confDir string
+}
+
+type podUIDKey struct{}
+
+// WithPodUID tells GetPod the sandbox's K8S_POD_UID: a cached pod with
+// another UID is stale (a pod of that name was recreated) and is re-read.
+func WithPodUID(ctx context.Context, uid string) context.Context {
+	return context.WithValue(ctx, podUIDKey{}, uid)
+}
+
+// GetPod returns the cached pod, else one live GET.
+func (v *view) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
+	obj, ok, err := v.c.pods.GetIndexer().GetByKey(namespace + "/" + name)
+	if err == nil && ok {
+		pod := obj.(*corev1.Pod)
+		uid, _ := ctx.Value(podUIDKey{}).(string)
+		if uid == "" || string(pod.UID) == uid {
+			return pod.DeepCopy(), nil
+		}
+	}
+	return v.Client.GetPod(ctx, namespace, name)
+}
+
+// NAD returns the cached NAD, else one live GET.
+func (v *view) NAD(ctx context.Context, namespace, name string) (*nad.Delegate, error) {
+	obj, ok, err := v.c.nads.GetIndexer().GetByKey(namespace + "/" + name)
+	if err != nil || !ok {
+		return v.Client.NAD(ctx, namespace, name)
+	}
+	u, isU := obj.(*unstructured.Unstructured)
+	if !isU {
+		return v.Client.NAD(ctx, namespace, name)
+	}
+	n := &nad.NetworkAttachmentDefinition{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, n); err != nil {
+		return nil, fmt.Errorf("decode NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
+	}
+	return nad.FromNAD(n, v.confDir)
+}
+
+var _ plan.Resolver = (*view)(nil)

@@ -1,0 +1,204 @@
+// Package options holds plexusd's configuration: defaults, a JSON file
+// (--config) and command-line flags, in that order of precedence (a flag
+// given on the command line wins over the file). docs/plexusd.md documents
+// every option.
+package options
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/plexus-cni/plexus/internal/daemon/install"
+	"github.com/plexus-cni/plexus/pkg/fielderr"
+)
+
+// Options configure plexusd. JSON keys and flag names are the same.
+type Options struct {
+	ConfigFile string `json:"-"`
+
+	ConfDir          string `json:"confDir"`
+	ConfName         string `json:"confName"`
+	BinDir           string `json:"binDir"`
+	SourceBinDir     string `json:"sourceBinDir"`
+	CNIDir           string `json:"cniDir"`
+	SocketPath       string `json:"socketPath"`
+	NodeName         string `json:"nodeName"`
+	Kubeconfig       string `json:"kubeconfig"`
+	PluginKubeconfig string `json:"pluginKubeconfig"`
+	APIServer        string `json:"apiServer"`
+	TokenFile        string `json:"tokenFile"`
+	CAFile           string `json:"caFile"`
+
+	ReadinessIndicatorFile string `json:"readinessIndicatorFile"`
+	MetricsAddress         string `json:"metricsAddress"`
+	Pprof                  bool   `json:"pprof"`
+	LogLevel               string `json:"logLevel"`
+
+	Concurrency             int `json:"concurrency"`
+	QueueLength             int `json:"queueLength"`
+	ResyncSeconds           int `json:"resyncSeconds"`
+	ShutdownTimeoutSeconds  int `json:"shutdownTimeoutSeconds"`
+	RequestTimeoutSeconds   int `json:"requestTimeoutSeconds"`
+	CacheSyncTimeoutSeconds int `json:"cacheSyncTimeoutSeconds"`
+
+	// PluginConfig holds extra keys of the plexus plugin entry in the
+	// written configuration (multusNamespace, namespaceIsolation, …); it
+	// overrides the keys plexusd sets. JSON file only.
+	PluginConfig map[string]any `json:"pluginConfig"`
+}
+
+// Defaults returns the options of a plexusd in a DaemonSet; getenv
+// supplies NODE_NAME and the in-cluster API server address.
+func Defaults(getenv func(string) string) Options {
+	srcDir := ""
+	if exe, err := os.Executable(); err == nil {
+		srcDir = dirOf(exe)
+	}
+	return Options{
+		ConfDir:                 "/etc/cni/net.d",
+		ConfName:                install.DefaultConfName,
+		BinDir:                  "/opt/cni/bin",
+		SourceBinDir:            srcDir,
+		CNIDir:                  "/var/lib/cni/plexus",
+		SocketPath:              "/run/plexus/plexusd.sock",
+		NodeName:                getenv("NODE_NAME"),
+		PluginKubeconfig:        "/etc/cni/net.d/plexus.d/plexus.kubeconfig",
+		APIServer:               inClusterServer(getenv),
+		TokenFile:               install.DefaultTokenFile,
+		CAFile:                  install.DefaultCAFile,
+		MetricsAddress:          "127.0.0.1:9091",
+		LogLevel:                "info",
+		Concurrency:             16,
+		QueueLength:             64,
+		ResyncSeconds:           30,
+		ShutdownTimeoutSeconds:  30,
+		RequestTimeoutSeconds:   240,
+		CacheSyncTimeoutSeconds: 60,
+	}
+}
+
+func dirOf(path string) string {
+	for i := len(path) - 1; i >= 0; i-- {
+		if path[i] == '/' {
+			return path[:i]
+		}
+	}
+	return "."
+}
+
+func inClusterServer(getenv func(string) string) string {
+	host, port := getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT")
+	if host == "" || port == "" {
+		return ""
+	}
+	if bytes.ContainsRune([]byte(host), ':') {
+		host = "[" + host + "]"
+	}
+	return "https://" + host + ":" + port
+}
+
+// bind registers a flag for every option except PluginConfig.
+func bind(fs *flag.FlagSet, o *Options) {
+	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "JSON file with options (flags given here win)")
+	fs.StringVar(&o.ConfDir, "confDir", o.ConfDir, "the runtime's CNI configuration directory")
+	fs.StringVar(&o.ConfName, "confName", o.ConfName, "file name of the plexus configuration in confDir")
+	fs.StringVar(&o.BinDir, "binDir", o.BinDir, "CNI plugin directory the binaries are installed into")
+	fs.StringVar(&o.SourceBinDir, "sourceBinDir", o.SourceBinDir, "directory holding plexus and plexus-ipam to install (empty: install nothing)")
+	fs.StringVar(&o.CNIDir, "cniDir", o.CNIDir, "plexus state directory (attachment records), passed to the plugin")
+	fs.StringVar(&o.SocketPath, "socketPath", o.SocketPath, "unix socket serving CNI requests")
+	fs.StringVar(&o.NodeName, "nodeName", o.NodeName, "this node's name (default $NODE_NAME)")
+	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of plexusd itself (empty: in-cluster)")
+	fs.StringVar(&o.PluginKubeconfig, "pluginKubeconfig", o.PluginKubeconfig, "kubeconfig written for the plugin (empty: none written)")
+	fs.StringVar(&o.APIServer, "apiServer", o.APIServer, "API server URL written into the plugin kubeconfig")
+	fs.StringVar(&o.TokenFile, "tokenFile", o.TokenFile, "service account token the plugin kubeconfig carries")
+	fs.StringVar(&o.CAFile, "caFile", o.CAFile, "CA bundle the plugin kubeconfig carries")
+	fs.StringVar(&o.ReadinessIndicatorFile, "readinessIndicatorFile", o.ReadinessIndicatorFile, "file that must exist before the configuration is written")
+	fs.StringVar(&o.MetricsAddress, "metricsAddress", o.MetricsAddress, "host:port of /metrics, /healthz, /readyz (empty: off)")
+	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "serve /debug/pprof/ on the metrics address")
+	fs.StringVar(&o.LogLevel, "logLevel", o.LogLevel, "debug, info, error or panic")
+	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "CNI requests served at once")
+	fs.IntVar(&o.QueueLength, "queueLength", o.QueueLength, "CNI requests that may wait; beyond, code 11")
+	fs.IntVar(&o.ResyncSeconds, "resyncSeconds", o.ResyncSeconds, "period of the full configuration re-check")
+	fs.IntVar(&o.ShutdownTimeoutSeconds, "shutdownTimeoutSeconds", o.ShutdownTimeoutSeconds, "how long SIGTERM waits for requests in flight")
+	fs.IntVar(&o.RequestTimeoutSeconds, "requestTimeoutSeconds", o.RequestTimeoutSeconds, "bound of one CNI request")
+	fs.IntVar(&o.CacheSyncTimeoutSeconds, "cacheSyncTimeoutSeconds", o.CacheSyncTimeoutSeconds, "how long to wait for informer caches before serving anyway")
+}
+
+// Parse builds the options from args (without the program name).
+func Parse(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
+	o := Defaults(getenv)
+	fs := flag.NewFlagSet("plexusd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	bind(fs, &o)
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if o.ConfigFile != "" {
+		fromFile := Defaults(getenv)
+		if err := decodeFile(o.ConfigFile, &fromFile); err != nil {
+			return nil, err
+		}
+		again := flag.NewFlagSet("plexusd", flag.ContinueOnError)
+		bind(again, &fromFile)
+		var setErr error
+		fs.Visit(func(f *flag.Flag) { setErr = errors.Join(setErr, again.Set(f.Name, f.Value.String())) })
+		if setErr != nil {
+			return nil, setErr
+		}
+		o = fromFile
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+func decodeFile(path string, o *Options) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(o); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	o.ConfigFile = path
+	return nil
+}
+
+// Validate checks the options that have no usable default.
+func (o *Options) Validate() error {
+	switch {
+	case o.NodeName == "":
+		return fielderr.New("nodeName", "", "required (set NODE_NAME from spec.nodeName)")
+	case o.ConfDir == "":
+		return fielderr.New("confDir", "", "required")
+	case o.ConfName == "" || dirOf(o.ConfName) != ".":
+		return fielderr.New("confName", o.ConfName, "must be a file name")
+	case o.SocketPath == "":
+		return fielderr.New("socketPath", "", "required")
+	case o.Concurrency < 1:
+		return fielderr.New("concurrency", fmt.Sprint(o.Concurrency), "must be 1 or more")
+	case o.QueueLength < 0:
+		return fielderr.New("queueLength", fmt.Sprint(o.QueueLength), "must be 0 or more")
+	}
+	switch o.LogLevel {
+	case "debug", "verbose", "info", "error", "panic":
+	default:
+		return fielderr.New("logLevel", o.LogLevel, "want one of debug, info, error, panic")
+	}
+	return nil
+}
+
+// Seconds converts an option in seconds.
+func Seconds(n int) time.Duration { return time.Duration(n) * time.Second }

@@ -1,0 +1,60 @@
+package options
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestDefaultsFromEnvironment(t *testing.T) {
+	o, err := Parse(nil, env(map[string]string{"NODE_NAME": "n1", "KUBERNETES_SERVICE_HOST": "fd00::1",
+		"KUBERNETES_SERVICE_PORT": "443"}), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.NodeName != "n1" || o.APIServer != "https://[fd00::1]:443" || o.Concurrency != 16 || o.ConfName != "00-plexus.conflist" {
+		t.Errorf("defaults: %+v", o)
+	}
+}
+
+// A flag on the command line wins over the file, the file over defaults.
+func TestFileThenFlags(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plexusd.json")
+	if err := os.WriteFile(path, []byte(`{"nodeName":"from-file","concurrency":4,"queueLength":8,
+		"pluginConfig":{"multusNamespace":"plexus"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o, err := Parse([]string{"--concurrency=2", "--config=" + path}, env(nil), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.NodeName != "from-file" || o.Concurrency != 2 || o.QueueLength != 8 || o.PluginConfig["multusNamespace"] != "plexus" {
+		t.Errorf("options: %+v", o)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plexusd.json")
+	if err := os.WriteFile(path, []byte(`{"nodeName":"n","concurency":4}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "nodeName"},
+		{[]string{"--nodeName=n", "--concurrency=0"}, "concurrency"},
+		{[]string{"--nodeName=n", "--confName=a/b.conflist"}, "confName"},
+		{[]string{"--nodeName=n", "--logLevel=loud"}, "logLevel"},
+		{[]string{"--config=" + path}, "concurency"},
+	} {
+		_, err := Parse(tc.args, env(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: error %v, want one naming %s", tc.args, err, tc.want)
+		}
+	}
+}

@@ -1,0 +1,214 @@
+// Package server serves CNI requests on plexusd's unix socket: it decodes a
+// wire.Request, admits it through a bounded number of slots with a bounded
+// wait queue (beyond it the answer is CNI code 11, try again later), runs it
+// through a Handler (the meta-plugin), and returns the result or the CNI
+// error with its code.
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/daemon/wire"
+	"github.com/plexus-cni/plexus/internal/logging"
+)
+
+// maxRequestBytes bounds a request body (a configuration is a few KiB).
+const maxRequestBytes = 4 << 20
+
+// Handler runs one CNI command; *plugin.Plugin implements it.
+type Handler interface {
+	Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error)
+}
+
+// Recorder receives what the server measures; *metrics.Metrics implements it.
+type Recorder interface {
+	Observe(command string, networks []string, d time.Duration, code uint)
+	InFlight(delta float64)
+	Queued(delta float64)
+}
+
+// Options configure a Server.
+type Options struct {
+	// Concurrency is how many requests run at once (default 16).
+	Concurrency int
+	// QueueLength is how many more may wait for a slot (0: none).
+	QueueLength int
+	// RequestTimeout bounds one request once admitted (default 4 minutes,
+	// kubelet's own limit). A request runs to its end even when the shim
+	// goes away, so that an ADD never stops halfway.
+	RequestTimeout time.Duration
+	// Networks names the networks of a request for metric labels.
+	Networks func(req *wire.Request) []string
+	Recorder Recorder
+	Log      *logging.Logger
+}
+
+// Server is the CNI endpoint of plexusd.
+type Server struct {
+	h     Handler
+	o     Options
+	admit *limiter
+	http  *http.Server
+}
+
+// New returns a Server running requests through h.
+func New(h Handler, o Options) *Server {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 16
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 4 * time.Minute
+	}
+	if o.Recorder == nil {
+		o.Recorder = nopRecorder{}
+	}
+	if o.Networks == nil {
+		o.Networks = func(*wire.Request) []string { return nil }
+	}
+	s := &Server{h: h, o: o, admit: newLimiter(o.Concurrency, o.QueueLength)}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+wire.Path, s.serveCNI)
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.http.SetKeepAlivesEnabled(false)
+	return s
+}
+
+// Listen creates the unix socket at path: its directory is created (and
+// tightened) to 0700, a stale socket is replaced, the socket is 0600.
+func Listen(path string) (net.Listener, error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("socket directory %s: %w", dir, err)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale socket %s: %w", path, err)
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listen on socket %s: %w", path, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("socket %s: %w", path, err)
+	}
+	return l, nil
+}
+
+// Serve serves l until Shutdown; it returns nil after a Shutdown.
+func (s *Server) Serve(l net.Listener) error {
+	if err := s.http.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve CNI socket: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting requests and waits, until ctx ends, for those in
+// flight to finish.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if err := s.http.Shutdown(ctx); err != nil {
+		return fmt.Errorf("CNI requests still running at shutdown: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
+	req := &wire.Request{}
+	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBytes)).Decode(req); err != nil {
+		reply(w, http.StatusBadRequest, &wire.Response{Error: types.NewError(cnierr.DecodingFailure,
+			fmt.Sprintf("plexusd: cannot decode the request: %v", err), "")})
+		return
+	}
+	resp := s.admitAndRun(r.Context(), req)
+	reply(w, http.StatusOK, resp)
+}
+
+// admitAndRun waits for a slot (while ctx lasts) and runs req.
+func (s *Server) admitAndRun(ctx context.Context, req *wire.Request) *wire.Response {
+	s.o.Recorder.Queued(1)
+	err := s.admit.acquire(ctx)
+	s.o.Recorder.Queued(-1)
+	if err != nil {
+		s.o.Recorder.Observe(req.Command, nil, 0, cnierr.TryAgainLater)
+		return &wire.Response{Error: cnierr.ToCNI(err)}
+	}
+	defer s.admit.release()
+	s.o.Recorder.InFlight(1)
+	defer s.o.Recorder.InFlight(-1)
+	return s.run(req)
+}
+
+// run executes an admitted request and measures it.
+func (s *Server) run(req *wire.Request) *wire.Response {
+	ctx, cancel := context.WithTimeout(context.Background(), s.o.RequestTimeout)
+	defer cancel()
+	var networks []string
+	if req.Command != "ADD" {
+		networks = s.o.Networks(req)
+	}
+	start := time.Now()
+	res, version, err := s.h.Do(ctx, req.Command, &skel.CmdArgs{
+		ContainerID: req.ContainerID, Netns: req.Netns, IfName: req.IfName,
+		Args: req.Args, Path: req.Path, StdinData: req.Config,
+	})
+	if err == nil && res != nil {
+		var raw []byte
+		raw, err = encodeResult(res, version)
+		if err == nil {
+			if req.Command == "ADD" {
+				networks = s.o.Networks(req)
+			}
+			s.o.Recorder.Observe(req.Command, networks, time.Since(start), 0)
+			return &wire.Response{Result: raw}
+		}
+	}
+	cniErr := cnierr.ToCNI(err)
+	code := uint(0)
+	if cniErr != nil {
+		code = cniErr.Code
+	}
+	s.o.Recorder.Observe(req.Command, networks, time.Since(start), code)
+	if cniErr != nil {
+		return &wire.Response{Error: cniErr}
+	}
+	return &wire.Response{}
+}
+
+func encodeResult(res types.Result, version string) ([]byte, error) {
+	conv, err := res.GetAsVersion(version)
+	if err != nil {
+		return nil, fmt.Errorf("convert the result to cniVersion %s: %w", version, err)
+	}
+	raw, err := json.Marshal(conv)
+	if err != nil {
+		return nil, fmt.Errorf("encode the result: %w", err)
+	}
+	return raw, nil
+}
+
+func reply(w http.ResponseWriter, status int, resp *wire.Response) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+type nopRecorder struct{}
+
+func (nopRecorder) Observe(string, []string, time.Duration, uint) {}
+func (nopRecorder) InFlight(float64)                              {}
+func (nopRecorder) Queued(float64)                                {}

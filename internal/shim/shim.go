@@ -1,0 +1,189 @@
+// Package shim is the client side of plexusd: when the plexus configuration
+// names a daemonSocket, the plexus binary forwards each CNI request to the
+// daemon and prints what it answers. When the daemon cannot be reached:
+//
+//   - ADD fails at once with code 50 naming the socket (no waiting: the
+//     runtime retries the sandbox, and a daemon that is down stays down
+//     for longer than any wait that a runtime would tolerate);
+//   - DEL and CHECK run in this process from the attachment record, with
+//     their real errors (they need no API server);
+//   - STATUS fails with code 50, so the runtime reports the network as not
+//     ready while the daemon is away;
+//   - GC fails with code 50 and is left to the runtime's next GC.
+//
+// Without daemonSocket the request runs in this process as before.
+package shim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/daemon/wire"
+	"github.com/plexus-cni/plexus/internal/plugin"
+)
+
+// Defaults for Shim's bounds.
+const (
+	DefaultDialTimeout = 2 * time.Second
+	DefaultTimeout     = 5 * time.Minute
+)
+
+// Shim dispatches CNI requests to plexusd or to the in-process plugin.
+type Shim struct {
+	// Local runs requests in this process.
+	Local *plugin.Plugin
+	// Stdout receives the daemon's ADD result.
+	Stdout io.Writer
+	// Stderr receives a note when a request falls back to this process.
+	Stderr io.Writer
+	// DialTimeout bounds connecting to the socket; Timeout the whole request.
+	DialTimeout, Timeout time.Duration
+}
+
+// New returns a Shim around the in-process plugin.
+func New(local *plugin.Plugin) *Shim {
+	return &Shim{Local: local, Stdout: os.Stdout, Stderr: os.Stderr}
+}
+
+// Funcs returns the skel entry points.
+func (s *Shim) Funcs() skel.CNIFuncs {
+	local := s.Local.Funcs()
+	wrap := func(command string, run func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+		return func(args *skel.CmdArgs) error {
+			socket := daemonSocket(args.StdinData)
+			if socket == "" {
+				return run(args)
+			}
+			return s.forward(command, socket, args, run)
+		}
+	}
+	return skel.CNIFuncs{
+		Add: wrap("ADD", local.Add), Del: wrap("DEL", local.Del), Check: wrap("CHECK", local.Check),
+		GC: wrap("GC", local.GC), Status: wrap("STATUS", local.Status),
+	}
+}
+
+// daemonSocket reads the one key the shim needs; a configuration that does
+// not decode is left to the plugin, which reports it properly.
+func daemonSocket(stdin []byte) string {
+	var c struct {
+		DaemonSocket string `json:"daemonSocket"`
+	}
+	if err := json.Unmarshal(stdin, &c); err != nil {
+		return ""
+	}
+	return c.DaemonSocket
+}
+
+func (s *Shim) forward(command, socket string, args *skel.CmdArgs, local func(*skel.CmdArgs) error) error {
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err := s.Call(ctx, socket, &wire.Request{
+		Command: command, ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName,
+		Args: args.Args, Path: args.Path, Config: args.StdinData,
+	})
+	if err != nil {
+		if command == "DEL" || command == "CHECK" {
+			fmt.Fprintf(s.Stderr, "plexus: %v; running %s in the plugin process\n", err, command)
+			return local(args)
+		}
+		return cnierr.ToCNI(cnierr.Wrap(cnierr.PluginNotAvailable, err))
+	}
+	if resp.Error != nil {
+		return resp.Error
+	}
+	if len(resp.Result) > 0 {
+		if _, err := s.Stdout.Write(resp.Result); err != nil {
+			return types.NewError(cnierr.IOFailure, fmt.Sprintf("print the result: %v", err), "")
+		}
+	}
+	return nil
+}
+
+// UnreachableError means the daemon could not be connected to: nothing of
+// the request reached it.
+type UnreachableError struct {
+	Socket string
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("plexusd is not reachable at %s: %v", e.Socket, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Call posts req to the daemon at socket. A connection failure is an
+// *UnreachableError; a failure after the request was sent names the socket
+// and says the daemon may have done part of the work.
+func (s *Shim) Call(ctx context.Context, socket string, req *wire.Request) (*wire.Response, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode the request for plexusd: %w", err)
+	}
+	dialTimeout := s.DialTimeout
+	if dialTimeout <= 0 {
+		dialTimeout = DefaultDialTimeout
+	}
+	client := &http.Client{Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			d := net.Dialer{Timeout: dialTimeout}
+			c, err := d.DialContext(ctx, "unix", socket)
+			if err != nil {
+				return nil, &UnreachableError{Socket: socket, Err: err}
+			}
+			return c, nil
+		},
+	}}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://plexusd"+wire.Path, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build the request for plexusd: %w", err)
+	}
+	hreq.Header.Set("Content-Type", "application/json")
+	hresp, err := client.Do(hreq)
+	if err != nil {
+		var unreachable *UnreachableError
+		if errors.As(err, &unreachable) {
+			return nil, unreachable
+		}
+		return nil, fmt.Errorf("plexusd at %s failed during %s (it may have done part of it): %w", socket, req.Command, err)
+	}
+	defer hresp.Body.Close()
+	return decode(hresp, socket)
+}
+
+func decode(hresp *http.Response, socket string) (*wire.Response, error) {
+	raw, err := io.ReadAll(io.LimitReader(hresp.Body, 16<<20))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer of plexusd at %s: %w", socket, err)
+	}
+	resp := &wire.Response{}
+	if err := json.Unmarshal(raw, resp); err != nil || (hresp.StatusCode != http.StatusOK && resp.Error == nil) {
+		return nil, fmt.Errorf("plexusd at %s answered HTTP %d with %q", socket, hresp.StatusCode, firstBytes(raw, 200))
+	}
+	return resp, nil
+}
+
+func firstBytes(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
