@@ -1,0 +1,129 @@
+package testbed
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
+)
+
+const (
+	etcdReadyTimeout = 20 * time.Second
+	etcdStopTimeout  = 10 * time.Second
+)
+
+// StartEtcd starts a private etcd (the test bed's binary) on free
+// 127.0.0.1 ports with its data in a temporary directory, waits until it
+// is healthy and returns its client URL. It is stopped when the test ends.
+// Without the binary the test is skipped (fails with PLEXUS_REQUIRE_TESTBED=1).
+func StartEtcd(t testing.TB) string {
+	t.Helper()
+	bin := filepath.Join(BinDir(), "etcd")
+	if _, err := os.Stat(bin); err != nil {
+		unavailable(t, "etcd binary: %v; run `make testbed`", err)
+		return ""
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ { // a port may be taken between picking and binding
+		url, err := startEtcdOnce(t, bin)
+		if err == nil {
+			return url
+		}
+		lastErr = err
+	}
+	t.Fatalf("starting etcd: %v", lastErr)
+	return ""
+}
+
+func startEtcdOnce(t testing.TB, bin string) (string, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return "", err
+	}
+	dir := t.TempDir()
+	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	logFile, err := os.Create(filepath.Join(dir, "etcd.log"))
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(bin, "--name=test", "--data-dir="+filepath.Join(dir, "data"),
+		"--listen-client-urls="+client, "--advertise-client-urls="+client,
+		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer,
+		"--initial-cluster=test="+peer, "--unsafe-no-fsync", "--log-level=warn")
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		logFile.Close()
+		return "", fmt.Errorf("%s: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(etcdStopTimeout):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		logFile.Close()
+	}
+	if err := waitEtcdHealthy(t.Context(), client, exited); err != nil {
+		stop()
+		log, _ := os.ReadFile(logFile.Name())
+		return "", fmt.Errorf("%w; log:\n%s", err, log)
+	}
+	t.Cleanup(stop)
+	return client, nil
+}
+
+// waitEtcdHealthy polls /health for a bounded time, giving up early when
+// the process exits.
+func waitEtcdHealthy(ctx context.Context, url string, exited <-chan error) error {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, etcdReadyTimeout, true, func(ctx context.Context) (bool, error) {
+		select {
+		case err := <-exited:
+			return false, fmt.Errorf("etcd exited: %v", err)
+		default:
+		}
+		resp, err := hc.Get(url + "/health")
+		if err != nil {
+			return false, nil
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return strings.Contains(string(body), `"health":"true"`), nil
+	})
+}
+
+// freePorts returns n TCP ports free on 127.0.0.1 at the time of the call.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}

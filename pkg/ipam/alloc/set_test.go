@@ -1,0 +1,107 @@
+package alloc
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+)
+
+// TestSetMatchesModel applies random adds and removes to a Set and to a
+// map and compares membership, the run invariants and the encoding.
+func TestSetMatchesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	base := NumOf(netip.MustParseAddr("2001:db8::fff0"))
+	var s Set
+	model := map[uint64]bool{}
+	for i := 0; i < 5000; i++ {
+		off := uint64(rng.IntN(64))
+		n, _ := base.Add(Num{Lo: off})
+		if rng.IntN(3) == 0 {
+			if got, want := s.Remove(n), model[off]; got != want {
+				t.Fatalf("step %d: Remove(+%d) = %v, want %v", i, off, got, want)
+			}
+			delete(model, off)
+		} else {
+			if got, want := s.Add(n), !model[off]; got != want {
+				t.Fatalf("step %d: Add(+%d) = %v, want %v", i, off, got, want)
+			}
+			model[off] = true
+		}
+		checkInvariants(t, &s)
+	}
+	for off := uint64(0); off < 64; off++ {
+		n, _ := base.Add(Num{Lo: off})
+		if s.Contains(n) != model[off] {
+			t.Errorf("Contains(+%d) = %v, want %v", off, s.Contains(n), model[off])
+		}
+	}
+	if s.Count() != uint64(len(model)) {
+		t.Errorf("Count = %d, want %d", s.Count(), len(model))
+	}
+}
+
+func checkInvariants(t *testing.T, s *Set) {
+	t.Helper()
+	runs := s.Runs()
+	for i, r := range runs {
+		if r.Hi.Less(r.Lo) {
+			t.Fatalf("run %d inverted: %v", i, r)
+		}
+		if i > 0 {
+			next, _ := runs[i-1].Hi.Next()
+			if !next.Less(r.Lo) {
+				t.Fatalf("runs %d and %d overlap or touch: %v %v", i-1, i, runs[i-1], r)
+			}
+		}
+	}
+	b, _ := s.MarshalBinary()
+	var back Set
+	if err := back.UnmarshalBinary(b); err != nil || len(back.Runs()) != len(runs) {
+		t.Fatalf("round trip: %d runs, err %v; want %d runs", len(back.Runs()), err, len(runs))
+	}
+}
+
+// TestIndexSizeBound checks the sizes docs/ipam.md states: a /16 with every
+// other address taken (the most fragmented it can be), and a /16 at 90%
+// split into as many runs as possible.
+func TestIndexSizeBound(t *testing.T) {
+	base := NumOf(netip.MustParseAddr("10.0.0.0"))
+	var alternating Set
+	for i := uint64(1); i < 65536; i += 2 {
+		n, _ := base.Add(Num{Lo: i})
+		alternating.Add(n)
+	}
+	b, _ := alternating.MarshalBinary()
+	if len(alternating.Runs()) != 32768 || len(b) > 2*32768+32 {
+		t.Errorf("alternating /16: %d runs, %d bytes; want 32768 runs, <= %d bytes", len(alternating.Runs()), len(b), 2*32768+32)
+	}
+	// 90% full with the most runs: 6553 holes spread evenly.
+	var full Set
+	full.AddRun(base, NumOf(netip.MustParseAddr("10.0.255.255")))
+	for i := uint64(5); i < 65536; i += 10 {
+		n, _ := base.Add(Num{Lo: i})
+		full.Remove(n)
+	}
+	b, _ = full.MarshalBinary()
+	if full.Count() < 58982 || len(b) > 3*len(full.Runs())+32 {
+		t.Errorf("90%% /16: %d addresses in %d runs, %d bytes", full.Count(), len(full.Runs()), len(b))
+	}
+	t.Logf("alternating /16: %d bytes; 90%% /16 in %d runs: %d bytes", 2*32768, len(full.Runs()), len(b))
+}
+
+func FuzzSetDecode(f *testing.F) {
+	var s Set
+	s.AddRun(Num{Lo: 5}, Num{Lo: 9})
+	s.Add(Num{Hi: 1})
+	good, _ := s.MarshalBinary()
+	f.Add(good)
+	f.Add([]byte{1, 2, 0, 0, 0})
+	f.Add([]byte{1, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var s Set
+		if err := s.UnmarshalBinary(b); err != nil {
+			return
+		}
+		checkInvariants(t, &s)
+	})
+}

@@ -1,0 +1,160 @@
+// Package plugin implements plexus-ipam's CNI commands (ADD, DEL, CHECK,
+// GC, STATUS) on top of the configuration parser and a store.Store; the
+// binary in cmd/plexus-ipam only wires it to skel.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+
+	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/logging"
+	"github.com/plexus-cni/plexus/pkg/fielderr"
+	"github.com/plexus-cni/plexus/pkg/ipam/config"
+	"github.com/plexus-cni/plexus/pkg/ipam/store"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/etcdstore"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
+)
+
+// Plugin holds the collaborators of the commands.
+type Plugin struct {
+	Loader config.Loader
+	// OpenStore returns the store a configuration selects.
+	OpenStore func(c *config.Conf, log *logging.Logger) (store.Store, error)
+	// Getenv and Hostname find the node name.
+	Getenv   func(string) string
+	Hostname func() (string, error)
+	Now      func() time.Time
+	// Stderr receives log lines (at the configured level).
+	Stderr io.Writer
+	// Print writes the ADD result (types.PrintResult: stdout, converted
+	// to the configuration's cniVersion).
+	Print func(res types.Result, cniVersion string) error
+	// Timeout bounds ADD, DEL, CHECK and GC (STATUS uses StatusTimeout).
+	Timeout       time.Duration
+	StatusTimeout time.Duration
+}
+
+// Default returns the plugin as the binary runs it.
+func Default() *Plugin {
+	return &Plugin{
+		Loader: config.DefaultLoader(), OpenStore: OpenStore, Getenv: os.Getenv, Hostname: os.Hostname,
+		Now: time.Now, Stderr: os.Stderr, Print: types.PrintResult, Timeout: 2 * time.Minute, StatusTimeout: 10 * time.Second,
+	}
+}
+
+// OpenStore opens the etcd store when etcd_host is set, else the
+// Kubernetes store with the configured kubeconfig.
+func OpenStore(c *config.Conf, log *logging.Logger) (store.Store, error) {
+	if c.Etcd != nil {
+		e := c.Etcd
+		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints, Username: e.Username, Password: e.Password,
+			CertFile: e.CertFile, KeyFile: e.KeyFile, CACertFile: e.CACertFile})
+		return s, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+	}
+	if c.Kubeconfig == "" {
+		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, fielderr.New("ipam.kubernetes.kubeconfig", "", "is required unless etcd_host is set"))
+	}
+	s, err := kubestore.NewFromKubeconfig(c.Kubeconfig, kubestore.Options{Namespace: c.Namespace}, config.DefaultNamespace)
+	if err != nil {
+		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+	}
+	s.Logf = log.Debugf
+	return s, nil
+}
+
+// request is one parsed invocation.
+type request struct {
+	args *skel.CmdArgs
+	conf *config.Conf
+	log  *logging.Logger
+	st   store.Store
+	node string
+}
+
+// open parses the invocation and opens the store; close releases both.
+func (p *Plugin) open(args *skel.CmdArgs) (*request, error) {
+	cniArgs, err := config.ParseArgs(args.Args)
+	if err != nil {
+		return nil, cnierr.Wrap(cnierr.InvalidEnv, err)
+	}
+	conf, err := p.Loader.Load(args.StdinData, cniArgs)
+	if err != nil {
+		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+	}
+	log := logging.New(logging.Options{Level: logging.ParseLevel(conf.LogLevel), File: conf.LogFile, Stderr: p.Stderr, Prefix: "plexus-ipam: "})
+	st, err := p.OpenStore(conf, log)
+	if err != nil {
+		log.Close()
+		return nil, err
+	}
+	return &request{args: args, conf: conf, log: log, st: st, node: p.nodeName()}, nil
+}
+
+func (r *request) close() {
+	r.st.Close()
+	r.log.Close()
+}
+
+// nodeName is $NODENAME, $NODE_NAME or the host name.
+func (p *Plugin) nodeName() string {
+	for _, k := range []string{"NODENAME", "NODE_NAME"} {
+		if v := p.Getenv(k); v != "" {
+			return v
+		}
+	}
+	h, _ := p.Hostname()
+	return h
+}
+
+func (p *Plugin) context(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// storeError gives a store failure its CNI code: 11 when retrying may
+// help (store unreachable or busy, range exhausted, requested address
+// held), else 999.
+func storeError(err error) error {
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrExhausted) || errors.Is(err, store.ErrInUse) ||
+		errors.Is(err, context.DeadlineExceeded) {
+		return cnierr.Wrap(cnierr.TryAgainLater, err)
+	}
+	return cnierr.Wrap(cnierr.Internal, err)
+}
+
+// Status implements STATUS: code 50 when the store does not answer.
+func (p *Plugin) Status(args *skel.CmdArgs) error {
+	r, err := p.open(args)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	ctx, cancel := p.context(p.StatusTimeout)
+	defer cancel()
+	if err := r.st.Ping(ctx); err != nil {
+		r.log.Errorf("STATUS: store not reachable: %v", err)
+		return cnierr.Wrap(cnierr.PluginNotAvailable, fmt.Errorf("plexus-ipam store: %w", err))
+	}
+	return nil
+}
+
+// Funcs returns the commands for skel, each error converted to the CNI
+// error object with its code (skel would report anything else as 999).
+func (p *Plugin) Funcs() skel.CNIFuncs {
+	edge := func(f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
+		return func(args *skel.CmdArgs) error {
+			if err := f(args); err != nil {
+				return cnierr.ToCNI(err)
+			}
+			return nil
+		}
+	}
+	return skel.CNIFuncs{Add: edge(p.Add), Del: edge(p.Del), Check: edge(p.Check), GC: edge(p.GC), Status: edge(p.Status)}
+}

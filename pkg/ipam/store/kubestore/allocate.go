@@ -1,0 +1,200 @@
+package kubestore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
+	"github.com/plexus-cni/plexus/pkg/ipam/store"
+)
+
+const (
+	// refreshEvery re-reads the index after this many lost creates in a
+	// row: under contention the winners have marked their addresses.
+	refreshEvery = 4
+	// maxConflicts bounds lost creates before the index is rebuilt from
+	// the IPAllocations (it is then stale, not just contended).
+	maxConflicts = 64
+)
+
+// claim is the state of one Allocate call.
+type claim struct {
+	req       store.Request
+	key       store.Key
+	idx       *spaceIndex
+	used      *alloc.Set  // index plus the addresses found taken
+	taken     []alloc.Num // found taken: added to the index at the end
+	conflicts int
+	rebuilt   bool
+	rnd       *rand.Rand
+	att       *v1.IPAttachment
+	// prior is the address an existing attachment pointed at: its
+	// IPAllocation may be ours from an earlier, interrupted ADD.
+	prior netip.Addr
+	// old is an address of ours to free once the new one is held (a
+	// repeated ADD that requests another address).
+	old netip.Addr
+}
+
+// Allocate implements store.Store. The attachment is written before the
+// allocation, pointing at the first candidate, so an ADD interrupted
+// without lost races never leaves an allocation its DEL cannot find; after
+// lost races the attachment is moved once, at the end (docs/ipam.md).
+func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocation, error) {
+	if req.Range == nil && !req.Want.IsValid() {
+		return store.Allocation{}, errors.New("allocate: no range and no requested address")
+	}
+	idx, err := s.readIndex(ctx, req.Space)
+	if err != nil {
+		return store.Allocation{}, err
+	}
+	c := &claim{req: req, key: req.Key(), idx: idx, used: idx.set.Clone(), rnd: store.NewRand()}
+	cand, err := s.pick(ctx, c)
+	if err != nil {
+		return store.Allocation{}, err
+	}
+	if done, a, err := s.startAttachment(ctx, c, cand); err != nil || done {
+		return a, err
+	}
+	a, err := s.claimLoop(ctx, c, cand)
+	if err != nil {
+		return store.Allocation{}, err
+	}
+	var remove []alloc.Num
+	if c.old.IsValid() {
+		if freed, err := s.deleteOwned(ctx, c.key, c.old); freed {
+			remove = append(remove, alloc.NumOf(c.old))
+		} else if err != nil {
+			s.logf("freeing %s, held before by %s/%s: %v", c.old, c.key.ContainerID, c.key.IfName, err)
+		}
+	}
+	s.markIndex(ctx, req.Space, c.idx, append(c.taken, alloc.NumOf(a.Address)), remove)
+	return a, nil
+}
+
+// pick returns the requested address or the next candidate, rebuilding
+// the index from the truth when it is exhausted or badly stale.
+func (s *Store) pick(ctx context.Context, c *claim) (netip.Addr, error) {
+	if c.req.Want.IsValid() {
+		return c.req.Want, nil
+	}
+	for {
+		if c.conflicts >= maxConflicts && !c.rebuilt {
+			if err := s.refresh(ctx, c, true); err != nil {
+				return netip.Addr{}, err
+			}
+		}
+		if a, ok := store.Pick(c.req.Range, c.used, c.conflicts, c.rnd); ok {
+			return a, nil
+		}
+		if c.rebuilt {
+			return netip.Addr{}, fmt.Errorf("range %s-%s: %w", c.req.Range.First, c.req.Range.Last, store.ErrExhausted)
+		}
+		if err := s.refresh(ctx, c, true); err != nil {
+			return netip.Addr{}, err
+		}
+	}
+}
+
+// refresh re-reads the index (or rebuilds it from the IPAllocations) and
+// merges what this call found taken.
+func (s *Store) refresh(ctx context.Context, c *claim, rebuild bool) error {
+	var idx *spaceIndex
+	var err error
+	if rebuild {
+		idx, err = s.rebuild(ctx, c.req.Space)
+		c.rebuilt = true
+	} else {
+		idx, err = s.readIndex(ctx, c.req.Space)
+	}
+	if err != nil {
+		return err
+	}
+	c.idx, c.used = idx, idx.set.Clone()
+	for _, n := range c.taken {
+		c.used.Add(n)
+	}
+	return nil
+}
+
+// startAttachment creates the holder's IPAttachment pointing at cand. If
+// it exists, it returns done with the allocation it points at when that is
+// ours and satisfies the request; otherwise it points it at cand.
+func (s *Store) startAttachment(ctx context.Context, c *claim, cand netip.Addr) (bool, store.Allocation, error) {
+	out := &v1.IPAttachment{}
+	err := s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(c.key, c.req.Holder, cand), out)
+	if err == nil {
+		c.att = out
+		return false, store.Allocation{}, nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return false, store.Allocation{}, classify(err, "creating ipattachment")
+	}
+	if err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(c.key), out); err != nil {
+		return false, store.Allocation{}, classify(err, "reading ipattachment")
+	}
+	c.att = out
+	if held, err := netip.ParseAddr(out.Spec.Address); err == nil {
+		if a, ok := s.owned(ctx, c.key, held); ok {
+			if !c.req.Want.IsValid() || c.req.Want == held {
+				return true, a, nil
+			}
+			c.old = held
+		}
+		c.prior = held
+	}
+	return false, store.Allocation{}, nil
+}
+
+// pointAttachment updates the holder's IPAttachment to addr.
+func (s *Store) pointAttachment(ctx context.Context, c *claim, addr netip.Addr) error {
+	for attempt := 0; ; attempt++ {
+		obj := toAttachmentObject(c.key, c.req.Holder, addr)
+		obj.ResourceVersion = c.att.ResourceVersion
+		out := &v1.IPAttachment{}
+		err := s.update(ctx, v1.ResourceIPAttachments, obj.Name, obj, out)
+		if err == nil {
+			c.att = out
+			return nil
+		}
+		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) || attempt >= 3 {
+			return classify(err, "updating ipattachment")
+		}
+		// Someone else touched it (a DEL racing this ADD): start over from it.
+		if apierrors.IsNotFound(err) {
+			return classify(s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(c.key, c.req.Holder, addr), c.att), "creating ipattachment")
+		}
+		if err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(c.key), c.att); err != nil {
+			return classify(err, "reading ipattachment")
+		}
+	}
+}
+
+// owned returns the IPAllocation of addr when k holds it.
+func (s *Store) owned(ctx context.Context, k store.Key, addr netip.Addr) (store.Allocation, bool) {
+	obj, err := s.getAllocation(ctx, k.Space, addr)
+	if err != nil || obj == nil {
+		return store.Allocation{}, false
+	}
+	a, err := fromAllocationObject(obj)
+	return a, err == nil && a.Owns(k) && a.Space == k.Space
+}
+
+// getAllocation reads the IPAllocation of addr (nil, nil when absent).
+func (s *Store) getAllocation(ctx context.Context, space string, addr netip.Addr) (*v1.IPAllocation, error) {
+	obj := &v1.IPAllocation{}
+	err := s.get(ctx, v1.ResourceIPAllocations, allocationName(space, addr), obj)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, classify(err, "reading ipallocation")
+	}
+	return obj, nil
+}

@@ -1,0 +1,132 @@
+package kubestore
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
+	"github.com/plexus-cni/plexus/pkg/ipam/store"
+)
+
+// Lookup implements store.Store.
+func (s *Store) Lookup(ctx context.Context, k store.Key) (store.Allocation, error) {
+	att := &v1.IPAttachment{}
+	err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(k), att)
+	if apierrors.IsNotFound(err) {
+		return store.Allocation{}, fmt.Errorf("container %s ifname %s: %w", k.ContainerID, k.IfName, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Allocation{}, classify(err, "reading ipattachment")
+	}
+	addr, err := netip.ParseAddr(att.Spec.Address)
+	if err != nil {
+		return store.Allocation{}, fmt.Errorf("ipattachment %s: spec.address %q: %w", att.Name, att.Spec.Address, err)
+	}
+	obj, err := s.getAllocation(ctx, k.Space, addr)
+	if err != nil {
+		return store.Allocation{}, err
+	}
+	if obj != nil {
+		if a, err := fromAllocationObject(obj); err == nil && a.Owns(k) {
+			return a, nil
+		}
+	}
+	return store.Allocation{}, fmt.Errorf("container %s ifname %s: address %s: %w", k.ContainerID, k.IfName, addr, store.ErrNotFound)
+}
+
+// Release implements store.Store: it deletes the allocation if k holds
+// it, then the attachment, then unmarks the index.
+func (s *Store) Release(ctx context.Context, k store.Key) error {
+	att := &v1.IPAttachment{}
+	err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(k), att)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return classify(err, "reading ipattachment")
+	}
+	var freed bool
+	addr, perr := netip.ParseAddr(att.Spec.Address)
+	if perr == nil {
+		if freed, err = s.deleteOwned(ctx, k, addr); err != nil {
+			return err
+		}
+	}
+	err = s.remove(ctx, v1.ResourceIPAttachments, att.Name, att.UID, att.ResourceVersion)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return classify(err, "deleting ipattachment "+att.Name)
+	}
+	if freed {
+		s.markIndex(ctx, k.Space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
+	}
+	return nil
+}
+
+// Free implements store.Store. An address without an IPAllocation is
+// unmarked in the index, repairing a stale hint.
+func (s *Store) Free(ctx context.Context, space string, addr netip.Addr) error {
+	obj, err := s.getAllocation(ctx, space, addr)
+	if err != nil {
+		return err
+	}
+	if obj == nil {
+		s.markIndex(ctx, space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
+		return nil
+	}
+	a, err := fromAllocationObject(obj)
+	if err != nil {
+		return err
+	}
+	if _, err := s.deleteOwned(ctx, a.Key(), addr); err != nil {
+		return err
+	}
+	att := &v1.IPAttachment{}
+	err = s.get(ctx, v1.ResourceIPAttachments, attachmentName(a.Key()), att)
+	if err == nil && att.Spec.Address == addr.String() {
+		err = s.remove(ctx, v1.ResourceIPAttachments, att.Name, att.UID, att.ResourceVersion)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return classify(err, "deleting ipattachment "+attachmentName(a.Key()))
+	}
+	s.markIndex(ctx, space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
+	return nil
+}
+
+// List implements store.Store; the filter's fields become label selectors.
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Allocation, error) {
+	var sel []string
+	if f.Space != "" {
+		sel = append(sel, v1.LabelSpace+"="+store.SpaceID(f.Space))
+	}
+	if f.Network != "" {
+		sel = append(sel, v1.LabelNetwork+"="+labelValue(f.Network))
+	}
+	if f.Node != "" {
+		sel = append(sel, v1.LabelNode+"="+labelValue(f.Node))
+	}
+	var out []store.Allocation
+	err := s.list(ctx, v1.ResourceIPAllocations, strings.Join(sel, ","), func() runtime.Object { return &v1.IPAllocationList{} },
+		func(o runtime.Object) error {
+			for i := range o.(*v1.IPAllocationList).Items {
+				a, err := fromAllocationObject(&o.(*v1.IPAllocationList).Items[i])
+				if err != nil {
+					s.logf("%v", err)
+					continue
+				}
+				if f.Match(a) {
+					out = append(out, a)
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, classify(err, "listing ipallocations")
+	}
+	return out, nil
+}

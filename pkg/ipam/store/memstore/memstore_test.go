@@ -1,0 +1,16 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/plexus-cni/plexus/pkg/ipam/store"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/memstore"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/storetest"
+)
+
+func TestSuite(t *testing.T) {
+	storetest.Run(t, func(t testing.TB) func() store.Store {
+		s := memstore.New()
+		return func() store.Store { return s }
+	}, storetest.Options{})
+}
