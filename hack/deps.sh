@@ -12,6 +12,7 @@ PACKAGES=(
 	procps       # ps, pgrep
 	psmisc       # fuser, killall
 	jq           # JSON in scripts
+	librsvg2-bin # rsvg-convert: the graph test renders plexusctl's SVG to PNG
 	iptables     # the portmap plugin
 )
 

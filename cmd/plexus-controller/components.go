@@ -4,11 +4,17 @@ import (
 	"context"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/controller/networks"
+	"github.com/plexus-cni/plexus/internal/webhook"
 )
 
 // components lists the controller's jobs. Each job adds its one line here
 // (and its flags to options, if any).
 func components(ctx context.Context, d controller.Deps, o *options) ([]controller.Component, error) {
 	var comps []controller.Component
+	comps = append(comps, networks.New(d))
+	if o.webhook.Address != "" {
+		comps = append(comps, webhook.NewComponent(d, o.webhook))
+	}
 	return comps, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/buildinfo"
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/webhook"
 )
 
 type options struct {
@@ -27,6 +28,7 @@ type options struct {
 	lease      controller.LeaderElection
 	logLevel   string
 	version    bool
+	webhook    webhook.Options
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -39,6 +41,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.lease.Identity, "leader-election-identity", envOr("POD_NAME", host), "this replica's identity in the lease")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	webhookFlags(fs, &o.webhook)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

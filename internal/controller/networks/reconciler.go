@@ -1,0 +1,149 @@
+package networks
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/plexus-cni/plexus/internal/controller"
+	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	"github.com/plexus-cni/plexus/pkg/nad"
+)
+
+// resync re-checks every definition and owned NAD now and then, in case an
+// event was missed.
+const resync = 10 * time.Minute
+
+// DefinitionResource is the NetworkDefinition resource.
+func DefinitionResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: v1.Group, Version: v1.Version, Resource: v1.ResourceNetworkDefinitions}
+}
+
+// NADResource is the NetworkAttachmentDefinition resource.
+func NADResource() schema.GroupVersionResource {
+	return schema.GroupVersionResource{Group: nad.Group, Version: nad.Version, Resource: nad.Resource}
+}
+
+// Reconciler keeps one NAD per NetworkDefinition. It is a leader-only
+// controller.Component.
+type Reconciler struct {
+	dyn     dynamic.Interface
+	log     *slog.Logger
+	workers int
+
+	defs, nads cache.SharedIndexInformer
+	queue      workqueue.TypedRateLimitingInterface[string]
+}
+
+var _ controller.Component = (*Reconciler)(nil)
+
+// New returns the reconciler of NetworkDefinitions.
+func New(d controller.Deps) *Reconciler {
+	return &Reconciler{dyn: d.Dynamic, log: d.Log.With("component", "networks"), workers: 2}
+}
+
+// Name implements controller.Component.
+func (r *Reconciler) Name() string { return "networks" }
+
+// LeaderOnly implements controller.Component.
+func (r *Reconciler) LeaderOnly() bool { return true }
+
+// Run watches definitions and the NADs they own until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) error {
+	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
+		workqueue.TypedRateLimitingQueueConfig[string]{Name: "networks"})
+	defer r.queue.ShutDown()
+	r.defs = dynamicinformer.NewFilteredDynamicInformer(r.dyn, DefinitionResource(), "", resync, cache.Indexers{}, nil).Informer()
+	r.nads = dynamicinformer.NewFilteredDynamicInformer(r.dyn, NADResource(), metav1.NamespaceAll, resync,
+		cache.Indexers{"owner": ownerIndex}, func(o *metav1.ListOptions) { o.LabelSelector = v1.LabelNetworkDefinition }).Informer()
+	if _, err := r.defs.AddEventHandler(r.handlerFor(func(o metav1.Object) string { return o.GetName() })); err != nil {
+		return fmt.Errorf("networkdefinitions handler: %w", err)
+	}
+	if _, err := r.nads.AddEventHandler(r.handlerFor(func(o metav1.Object) string { return o.GetLabels()[v1.LabelNetworkDefinition] })); err != nil {
+		return fmt.Errorf("network-attachment-definitions handler: %w", err)
+	}
+	go r.defs.Run(ctx.Done())
+	go r.nads.Run(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), r.defs.HasSynced, r.nads.HasSynced) {
+		return ctx.Err()
+	}
+	r.log.Info("caches synced")
+	for range r.workers {
+		go r.work(ctx)
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (r *Reconciler) work(ctx context.Context) {
+	for {
+		name, shutdown := r.queue.Get()
+		if shutdown {
+			return
+		}
+		if err := r.Sync(ctx, name); err != nil {
+			r.log.Warn("sync failed, retrying", "networkdefinition", name, "error", err)
+			r.queue.AddRateLimited(name)
+		} else {
+			r.queue.Forget(name)
+		}
+		r.queue.Done(name)
+	}
+}
+
+// handlerFor enqueues the definition key of every event's object.
+func (r *Reconciler) handlerFor(key func(metav1.Object) string) cache.ResourceEventHandler {
+	enqueue := func(obj any) {
+		if t, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj = t.Obj
+		}
+		if o, err := meta.Accessor(obj); err == nil && key(o) != "" {
+			r.queue.Add(key(o))
+		}
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    enqueue,
+		UpdateFunc: func(_, obj any) { enqueue(obj) },
+		DeleteFunc: enqueue,
+	}
+}
+
+// ownerIndex indexes owned NADs by their definition's name.
+func ownerIndex(obj any) ([]string, error) {
+	o, err := meta.Accessor(obj)
+	if err != nil {
+		return nil, err
+	}
+	if v := o.GetLabels()[v1.LabelNetworkDefinition]; v != "" {
+		return []string{v}, nil
+	}
+	return nil, nil
+}
+
+// fromUnstructured converts a cached object to a NetworkDefinition.
+func fromUnstructured(u *unstructured.Unstructured) (*v1.NetworkDefinition, error) {
+	var def v1.NetworkDefinition
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &def); err != nil {
+		return nil, fmt.Errorf("networkdefinition %s: %w", u.GetName(), err)
+	}
+	return &def, nil
+}
+
+func ignoreNotFound(err error) error {
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}

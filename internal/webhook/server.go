@@ -1,0 +1,75 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Paths served; deploy/webhook registers them.
+const (
+	PathNADs               = "/validate/network-attachment-definitions"
+	PathPods               = "/validate/pods"
+	PathNetworkDefinitions = "/validate/networkdefinitions"
+	PathHealth             = "/healthz"
+)
+
+// maxBody bounds an AdmissionReview (objects are at most ~1.5 MiB in etcd).
+const maxBody = 4 << 20
+
+// Handler serves AdmissionReview requests.
+type Handler struct {
+	V   *Validator
+	Log *slog.Logger
+}
+
+// Mux returns the webhook's routes.
+func (h *Handler) Mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("POST "+PathNADs, h.review(func(_ context.Context, req *admissionv1.AdmissionRequest) Verdict {
+		return h.V.NAD(req.Object.Raw, req.Namespace)
+	}))
+	mux.Handle("POST "+PathPods, h.review(func(ctx context.Context, req *admissionv1.AdmissionRequest) Verdict {
+		return h.V.Pod(ctx, req.Object.Raw, req.Namespace)
+	}))
+	mux.Handle("POST "+PathNetworkDefinitions, h.review(func(_ context.Context, req *admissionv1.AdmissionRequest) Verdict {
+		return h.V.NetworkDefinition(req.Object.Raw)
+	}))
+	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	return mux
+}
+
+// review decodes an AdmissionReview, runs check on its object and answers.
+func (h *Handler) review(check func(context.Context, *admissionv1.AdmissionRequest) Verdict) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var rev admissionv1.AdmissionReview
+		if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&rev); err != nil || rev.Request == nil {
+			http.Error(w, fmt.Sprintf("want an admission.k8s.io/v1 AdmissionReview with a request: %v", err), http.StatusBadRequest)
+			return
+		}
+		req := rev.Request
+		resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
+		if req.Operation != admissionv1.Delete && len(req.Object.Raw) > 0 {
+			v := check(r.Context(), req)
+			resp.Warnings = v.Warnings
+			if len(v.Problems) > 0 {
+				resp.Allowed = false
+				resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusUnprocessableEntity,
+					Reason: metav1.StatusReasonInvalid, Message: "plexus: " + strings.Join(v.Problems, "; ")}
+			}
+			h.Log.Debug("admission", "kind", req.Kind.Kind, "object", req.Namespace+"/"+req.Name, "allowed", resp.Allowed, "problems", len(v.Problems))
+		}
+		out := admissionv1.AdmissionReview{TypeMeta: rev.TypeMeta, Response: resp}
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(out); err != nil {
+			h.Log.Warn("writing admission response", "error", err)
+		}
+	})
+}
