@@ -3,7 +3,8 @@
 # API requests per ADD, on the local control plane; then the same through
 # plexusd (daemon mode) with its peak RSS under a burst of ADDs.
 # PLEXUS_BENCH_PODS, PLEXUS_BENCH_MULTI_PODS and PLEXUS_BENCH_BURST change
-# the pod counts (default 200, 50 and 50).
+# the pod counts (default 200, 50 and 50); then plexus-ipam on each store
+# (PLEXUS_BENCH_IPAM_PODS, default 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -14,3 +15,10 @@ run_test_binary ./test/bench TestBench PLEXUS_BENCH=1
 echo
 echo "== plexus as a shim in front of plexusd (daemon mode)"
 run_test_binary ./test/bench TestBenchDaemon PLEXUS_BENCH=1
+echo
+echo "== plexus-ipam stores: 1000 allocations by 50 clients, on an empty /16 and on a /16 90% full"
+PLEXUS_REQUIRE_TESTBED=1 go test -count=1 -run '^$' -bench Allocate -benchtime 1x -timeout 30m \
+	./pkg/ipam/store/etcdstore ./pkg/ipam/store/kubestore | grep -E 'Benchmark|^ok|FAIL'
+echo
+echo "== plexus-ipam: 1000 pods' IPAM through the binary, 50 at a time, first ADD to last"
+run_test_binary ./test/bench TestBenchIPAMPods PLEXUS_BENCH=1
