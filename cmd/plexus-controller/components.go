@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/controller/ipam"
 	"github.com/plexus-cni/plexus/internal/controller/networks"
 	"github.com/plexus-cni/plexus/internal/webhook"
 )
@@ -13,6 +14,9 @@ import (
 func components(ctx context.Context, d controller.Deps, o *options) ([]controller.Component, error) {
 	var comps []controller.Component
 	comps = append(comps, networks.New(d))
+	if o.ipam.enabled {
+		comps = append(comps, ipam.New(d, o.ipam.reclaimerOptions()))
+	}
 	if o.webhook.Address != "" {
 		comps = append(comps, webhook.NewComponent(d, o.webhook))
 	}

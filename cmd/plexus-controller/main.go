@@ -29,6 +29,7 @@ type options struct {
 	logLevel   string
 	version    bool
 	webhook    webhook.Options
+	ipam       ipamOptions
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -42,6 +43,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	webhookFlags(fs, &o.webhook)
+	ipamFlags(fs, &o.ipam)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

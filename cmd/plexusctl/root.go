@@ -56,7 +56,7 @@ func newRootCmd() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newLintCmd(), newVersionCmd(), newGetCmd(&g), newDescribeCmd(&g), newDoctorCmd(&g), newGraphCmd(&g))
+	root.AddCommand(newLintCmd(), newVersionCmd(), newGetCmd(&g), newDescribeCmd(&g), newDoctorCmd(&g), newGraphCmd(&g), newIPAMCmd(&g))
 	return root
 }
 

@@ -25,38 +25,82 @@ func (n *Node) forward(t testing.TB, addr string) error {
 	if err != nil {
 		return fmt.Errorf("forward %s into node %s: %w", addr, n.Name, err)
 	}
-	var wg sync.WaitGroup
+	r := &relays{conns: map[net.Conn]struct{}{}}
 	t.Cleanup(func() {
 		l.Close()
-		wg.Wait()
+		// A server may keep its half open after the client closed its
+		// own (etcd does): close every relayed connection, then wait.
+		r.closeAll()
+		r.wg.Wait()
 	})
-	wg.Add(1)
+	r.wg.Add(1)
 	go func() {
-		defer wg.Done()
+		defer r.wg.Done()
 		for {
 			in, err := l.Accept()
 			if err != nil {
 				return // closed in cleanup
 			}
-			wg.Add(1)
+			r.wg.Add(1)
 			go func() {
-				defer wg.Done()
-				relay(in, addr)
+				defer r.wg.Done()
+				r.relay(in, addr)
 			}()
 		}
 	}()
 	return nil
 }
 
+// relays tracks the open relayed connections of one forwarder.
+type relays struct {
+	wg     sync.WaitGroup
+	mu     sync.Mutex // guards conns and closed
+	conns  map[net.Conn]struct{}
+	closed bool
+}
+
+func (r *relays) track(c net.Conn) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return false
+	}
+	r.conns[c] = struct{}{}
+	return true
+}
+
+func (r *relays) untrack(c net.Conn) {
+	r.mu.Lock()
+	delete(r.conns, c)
+	r.mu.Unlock()
+	c.Close()
+}
+
+func (r *relays) closeAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for c := range r.conns {
+		c.Close()
+	}
+}
+
 // relay copies both ways between in and a new connection to addr, made
 // from the machine's namespace.
-func relay(in net.Conn, addr string) {
-	defer in.Close()
-	out, err := net.Dial("tcp", addr)
-	if err != nil {
+func (r *relays) relay(in net.Conn, addr string) {
+	if !r.track(in) {
+		in.Close()
 		return
 	}
-	defer out.Close()
+	defer r.untrack(in)
+	out, err := net.Dial("tcp", addr)
+	if err != nil || !r.track(out) {
+		if out != nil {
+			out.Close()
+		}
+		return
+	}
+	defer r.untrack(out)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
 		_, err := io.Copy(dst, src)

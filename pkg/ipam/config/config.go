@@ -41,6 +41,10 @@ type Conf struct {
 	NetworkName string
 	// OverlappingRanges is enable_overlapping_ranges (default true).
 	OverlappingRanges bool
+	// Sticky is "sticky": a pod's addresses outlive it as reservations for
+	// its namespace and name, which the next pod of that name takes over
+	// (a StatefulSet pod keeps its address across recreation).
+	Sticky bool
 	// Slots yield one address each, in order.
 	Slots  []Slot
 	Routes []*types.Route
@@ -211,9 +215,9 @@ func mergeUnder(top, low map[string]any) {
 	}
 }
 
-// etcdEndpoints splits etcd_host ("host:port[,host:port]", schemes
+// EtcdEndpoints splits etcd_host ("host:port[,host:port]", schemes
 // optional) into client URLs.
-func etcdEndpoints(host string, tls bool) []string {
+func EtcdEndpoints(host string, tls bool) []string {
 	scheme := "http://"
 	if tls {
 		scheme = "https://"

@@ -40,6 +40,7 @@ type rawIPAM struct {
 	RangeEndH   string      `json:"rangeEnd"`
 	NetworkName string      `json:"network_name"`
 	Overlapping *bool       `json:"enable_overlapping_ranges"`
+	Sticky      bool        `json:"sticky"`
 	Kubernetes  struct {
 		Kubeconfig string `json:"kubeconfig"`
 		Namespace  string `json:"namespace"`
@@ -70,6 +71,7 @@ func parseIPAM(merged json.RawMessage) (*Conf, error) {
 	c := &Conf{
 		NetworkName:       raw.NetworkName,
 		OverlappingRanges: raw.Overlapping == nil || *raw.Overlapping,
+		Sticky:            raw.Sticky,
 		Routes:            raw.Routes,
 		DNS:               raw.DNS,
 		Kubeconfig:        raw.Kubernetes.Kubeconfig,
@@ -79,7 +81,7 @@ func parseIPAM(merged json.RawMessage) (*Conf, error) {
 	}
 	if raw.EtcdHost != "" {
 		tls := raw.EtcdCertFile != "" || raw.EtcdCACertFile != ""
-		c.Etcd = &Etcd{Endpoints: etcdEndpoints(raw.EtcdHost, tls), Username: raw.EtcdUsername,
+		c.Etcd = &Etcd{Endpoints: EtcdEndpoints(raw.EtcdHost, tls), Username: raw.EtcdUsername,
 			Password: raw.EtcdPassword, KeyFile: raw.EtcdKeyFile, CertFile: raw.EtcdCertFile, CACertFile: raw.EtcdCACertFile}
 	}
 	gw, err := optAddr("ipam.gateway", raw.Gateway)

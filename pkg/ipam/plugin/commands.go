@@ -54,7 +54,15 @@ func (p *Plugin) Add(args *skel.CmdArgs) (err error) {
 func (p *Plugin) allocSlot(ctx context.Context, r *request, i int) (store.Allocation, *alloc.Range, error) {
 	slot := r.conf.Slots[i]
 	h := store.Holder{ContainerID: r.args.ContainerID, IfName: r.args.IfName, Network: r.conf.Name,
-		PodNamespace: r.conf.Pod.PodNamespace, PodName: r.conf.Pod.PodName, PodUID: r.conf.Pod.PodUID, Node: r.node, Created: p.Now().UTC()}
+		PodNamespace: r.conf.Pod.PodNamespace, PodName: r.conf.Pod.PodName, PodUID: r.conf.Pod.PodUID, Node: r.node, Created: p.Now().UTC(), Sticky: r.conf.Sticky}
+	for _, rg := range slot.Ranges {
+		if slot.Want.IsValid() && !rg.Subnet.Contains(slot.Want) {
+			continue
+		}
+		if a, ok, err := r.takeOver(ctx, i, rg, h); ok || err != nil {
+			return a, rg, storeError(err)
+		}
+	}
 	if len(slot.Ranges) > 1 && !slot.Want.IsValid() {
 		for _, rg := range slot.Ranges {
 			if a, err := r.st.Lookup(ctx, r.key(i, rg)); err == nil {
@@ -96,8 +104,9 @@ func (r *request) result(got []store.Allocation, ranges []*alloc.Range) *current
 	return res
 }
 
-// Del implements DEL: it releases every slot's address; unknown ones are
-// fine, store failures are returned (never hidden).
+// Del implements DEL: it releases every slot's address (on a sticky
+// network: hands it to the pod name's reservation); unknown ones are fine,
+// store failures are returned (never hidden).
 func (p *Plugin) Del(args *skel.CmdArgs) error {
 	r, err := p.open(args)
 	if err != nil {
@@ -115,7 +124,7 @@ func (p *Plugin) Del(args *skel.CmdArgs) error {
 				continue
 			}
 			seen[k] = true
-			if err := r.st.Release(ctx, k); err != nil {
+			if err := p.releaseOrReserve(ctx, r, k); err != nil {
 				errs = append(errs, fmt.Errorf("slot %d: %w", i, err))
 			}
 		}
@@ -189,7 +198,7 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 			if valid[[2]string{a.ContainerID, a.IfName}] {
 				continue
 			}
-			if err := r.st.Free(ctx, space, a.Address); err != nil {
+			if err := p.gcOne(ctx, r, a); err != nil {
 				errs = append(errs, fmt.Errorf("freeing %s: %w", a.Address, err))
 				continue
 			}
@@ -203,6 +212,14 @@ func (p *Plugin) GC(args *skel.CmdArgs) error {
 		return storeError(err)
 	}
 	return nil
+}
+
+// gcOne frees a, or reserves it for its pod name on a sticky network.
+func (p *Plugin) gcOne(ctx context.Context, r *request, a store.Allocation) error {
+	if r.conf.Sticky && a.PodName != "" {
+		return store.Reserve(ctx, r.st, a, p.Now().UTC())
+	}
+	return r.st.FreeHeld(ctx, a)
 }
 
 // spaces lists the address spaces of the configuration once each.

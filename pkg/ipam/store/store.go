@@ -54,6 +54,11 @@ type Holder struct {
 	PodUID       string
 	Node         string
 	Created      time.Time
+	// Sticky says the address outlives the pod: the holder's network has
+	// "sticky": true, so DEL (and the controller, for a pod that is gone)
+	// turns the allocation into a reservation for the pod's namespace and
+	// name instead of freeing it (see Reservation).
+	Sticky bool
 }
 
 // Allocation is one allocated address and its holder.
@@ -127,10 +132,23 @@ type Store interface {
 	// Free frees addr in space whoever holds it (for reconcilers); an
 	// address that is not allocated is not an error.
 	Free(ctx context.Context, space string, addr netip.Addr) error
+	// FreeHeld frees a.Address only while a's holder key still holds it
+	// (reconcilers and GC act on what they listed: the address may have
+	// been freed and handed to another holder since). It works without
+	// the holder record too; an address held by another key, or not at
+	// all, is left alone and is not an error.
+	FreeHeld(ctx context.Context, a Allocation) error
 	// Spaces lists the address spaces that have an index.
 	Spaces(ctx context.Context) ([]SpaceInfo, error)
 	// RebuildIndex recomputes a space's index from its allocations.
 	RebuildIndex(ctx context.Context, space string) error
+	// Transfer hands the allocation k holds to holder to (same space and
+	// slot; to's ContainerID and IfName form the new key) without the
+	// address ever being free in between: a sticky address becomes a
+	// reservation on DEL and is taken over by the pod's next ADD. It
+	// returns ErrNotFound when k holds nothing and ErrInUse when the new
+	// key already holds an address.
+	Transfer(ctx context.Context, k Key, to Holder) (Allocation, error)
 	// Import records allocations in bulk (create-if-absent; an address
 	// already allocated is an error); for migrations and tests.
 	Import(ctx context.Context, allocs []Allocation) error
@@ -149,4 +167,17 @@ type Stats struct {
 	// concurrent update.
 	ClaimConflicts int64
 	IndexConflicts int64
+}
+
+// HolderRecord is the record of one holder key: the address it points
+// at (which the key may or may not hold).
+type HolderRecord struct {
+	Key
+	Address netip.Addr
+}
+
+// HolderLister is implemented by the stores: it lists a space's holder
+// records, for consistency checks (`plexusctl ipam show`).
+type HolderLister interface {
+	Holders(ctx context.Context, space string) ([]HolderRecord, error)
 }

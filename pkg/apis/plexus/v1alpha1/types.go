@@ -67,8 +67,12 @@ type IPAllocationSpec struct {
 	PodName      string `json:"podName,omitempty"`
 	PodUID       string `json:"podUID,omitempty"`
 	Node         string `json:"node,omitempty"`
-	// Created is when the holder first got the address.
+	// Created is when the holder first got the address (for a
+	// reservation: when it was made).
 	Created metav1.Time `json:"created"`
+	// Sticky: the address outlives the pod; a pod that goes away leaves a
+	// reservation for its namespace and name (plexus-ipam "sticky").
+	Sticky bool `json:"sticky,omitempty"`
 }
 
 // IPAllocationList is a list of IPAllocations.

@@ -97,7 +97,29 @@ func (s *Store) Free(ctx context.Context, space string, addr netip.Addr) error {
 	return fmt.Errorf("free %s in %q: %w: no transaction committed", addr, space, store.ErrUnavailable)
 }
 
+// FreeHeld implements store.Store.
+func (s *Store) FreeHeld(ctx context.Context, a store.Allocation) error {
+	rnd := store.NewRand()
+	k := a.Key()
+	for attempt := 0; attempt < maxTxnAttempts; attempt++ {
+		ok, err := s.freeOnceIf(ctx, a.Space, a.Address, &k)
+		if ok || err != nil {
+			return err
+		}
+		if err := s.backoff.Wait(ctx, min(attempt, 6), rnd); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("free %s in %q: %w: no transaction committed", a.Address, a.Space, store.ErrUnavailable)
+}
+
 func (s *Store) freeOnce(ctx context.Context, space string, addr netip.Addr) (bool, error) {
+	return s.freeOnceIf(ctx, space, addr, nil)
+}
+
+// freeOnceIf runs one transaction freeing addr, if held by *only when only
+// is not nil; it reports whether it is done (freed, or nothing to free).
+func (s *Store) freeOnceIf(ctx context.Context, space string, addr netip.Addr, only *store.Key) (bool, error) {
 	s.requests.Add(1)
 	resp, err := s.cli.Txn(ctx).Then(clientv3.OpGet(s.allocKey(space, addr)), clientv3.OpGet(s.indexKey(space))).Commit()
 	if err != nil {
@@ -110,7 +132,7 @@ func (s *Store) freeOnce(ctx context.Context, space string, addr netip.Addr) (bo
 	if err := sn.setAlloc(resp.Responses[0].GetResponseRange()); err != nil {
 		return false, err
 	}
-	if sn.allocRev == 0 {
+	if sn.allocRev == 0 || only != nil && !sn.alloc.Owns(*only) {
 		return true, nil
 	}
 	k := sn.alloc.Key()
@@ -218,4 +240,19 @@ func (s *Store) RebuildIndex(ctx context.Context, space string) error {
 		}
 	}
 	return fmt.Errorf("rebuild index of %q: %w: no transaction committed", space, store.ErrUnavailable)
+}
+
+// Holders implements store.HolderLister.
+func (s *Store) Holders(ctx context.Context, space string) ([]store.HolderRecord, error) {
+	var out []store.HolderRecord
+	err := s.rangeAll(ctx, s.prefix+"holder/"+store.SpaceID(space)+"/", func(v []byte) error {
+		var h holderRecord
+		if err := json.Unmarshal(v, &h); err != nil {
+			return fmt.Errorf("holder record: %w", err)
+		}
+		addr, _ := netip.ParseAddr(h.Address)
+		out = append(out, store.HolderRecord{Key: store.Key{Space: h.Space, ContainerID: h.ContainerID, IfName: h.IfName, Slot: h.Slot}, Address: addr})
+		return nil
+	})
+	return out, err
 }

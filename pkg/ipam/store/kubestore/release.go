@@ -98,6 +98,26 @@ func (s *Store) Free(ctx context.Context, space string, addr netip.Addr) error {
 	return nil
 }
 
+// FreeHeld implements store.Store: the IPAllocation is deleted only if
+// a's key holds it (guarded by UID and resourceVersion), then the
+// attachment if it points there, then the index entry.
+func (s *Store) FreeHeld(ctx context.Context, a store.Allocation) error {
+	freed, err := s.deleteOwned(ctx, a.Key(), a.Address)
+	if err != nil || !freed {
+		return err
+	}
+	att := &v1.IPAttachment{}
+	err = s.get(ctx, v1.ResourceIPAttachments, attachmentName(a.Key()), att)
+	if err == nil && att.Spec.Address == a.Address.String() {
+		err = s.remove(ctx, v1.ResourceIPAttachments, att.Name, att.UID, att.ResourceVersion)
+	}
+	if err != nil && !apierrors.IsNotFound(err) {
+		return classify(err, "deleting ipattachment "+attachmentName(a.Key()))
+	}
+	s.markIndex(ctx, a.Space, nil, nil, []alloc.Num{alloc.NumOf(a.Address)})
+	return nil
+}
+
 // List implements store.Store; the filter's fields become label selectors.
 func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Allocation, error) {
 	var sel []string
@@ -129,4 +149,20 @@ func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Allocation, e
 		return nil, classify(err, "listing ipallocations")
 	}
 	return out, nil
+}
+
+// Holders implements store.HolderLister: the space's IPAttachments.
+func (s *Store) Holders(ctx context.Context, space string) ([]store.HolderRecord, error) {
+	var out []store.HolderRecord
+	err := s.list(ctx, v1.ResourceIPAttachments, v1.LabelSpace+"="+store.SpaceID(space), func() runtime.Object { return &v1.IPAttachmentList{} },
+		func(o runtime.Object) error {
+			for _, it := range o.(*v1.IPAttachmentList).Items {
+				addr, _ := netip.ParseAddr(it.Spec.Address)
+				if it.Spec.Space == space {
+					out = append(out, store.HolderRecord{Key: store.Key{Space: space, ContainerID: it.Spec.ContainerID, IfName: it.Spec.IfName, Slot: it.Spec.Slot}, Address: addr})
+				}
+			}
+			return nil
+		})
+	return out, classify(err, "listing ipattachments")
 }

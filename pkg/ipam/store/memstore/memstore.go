@@ -163,6 +163,19 @@ func (s *Store) Free(_ context.Context, space string, addr netip.Addr) error {
 	return nil
 }
 
+// FreeHeld implements store.Store.
+func (s *Store) FreeHeld(_ context.Context, a store.Allocation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return err
+	}
+	if cur, ok := s.allocs[a.Space][a.Address]; ok && cur.Owns(a.Key()) {
+		s.releaseLocked(cur.Key())
+	}
+	return nil
+}
+
 // Spaces implements store.Store.
 func (s *Store) Spaces(context.Context) ([]store.SpaceInfo, error) {
 	s.mu.Lock()
@@ -194,6 +207,30 @@ func (s *Store) RebuildIndex(_ context.Context, space string) error {
 	return nil
 }
 
+// Transfer implements store.Store.
+func (s *Store) Transfer(_ context.Context, k store.Key, to store.Holder) (store.Allocation, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(); err != nil {
+		return store.Allocation{}, err
+	}
+	addr, ok := s.holders[k]
+	cur, held := s.allocs[k.Space][addr]
+	if !ok || !held || !cur.Owns(k) {
+		return store.Allocation{}, fmt.Errorf("transfer from container %s ifname %s: %w", k.ContainerID, k.IfName, store.ErrNotFound)
+	}
+	nk := store.Key{Space: k.Space, ContainerID: to.ContainerID, IfName: to.IfName, Slot: k.Slot}
+	if other, ok := s.holders[nk]; ok && nk != k {
+		if a, ok := s.allocs[k.Space][other]; ok && a.Owns(nk) {
+			return store.Allocation{}, fmt.Errorf("transfer to container %s ifname %s: holds %s: %w", nk.ContainerID, nk.IfName, other, store.ErrInUse)
+		}
+	}
+	delete(s.holders, k)
+	cur.Holder = to
+	s.putLocked(cur)
+	return cur, nil
+}
+
 // Import implements store.Store.
 func (s *Store) Import(_ context.Context, allocs []store.Allocation) error {
 	s.mu.Lock()
@@ -219,3 +256,16 @@ func (s *Store) Ping(context.Context) error {
 
 // Close implements store.Store.
 func (s *Store) Close() error { return nil }
+
+// Holders implements store.HolderLister.
+func (s *Store) Holders(_ context.Context, space string) ([]store.HolderRecord, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []store.HolderRecord
+	for k, a := range s.holders {
+		if k.Space == space {
+			out = append(out, store.HolderRecord{Key: k, Address: a})
+		}
+	}
+	return out, s.check()
+}

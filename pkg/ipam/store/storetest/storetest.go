@@ -61,6 +61,8 @@ func Run(t *testing.T, newBacking Backing, opts Options) {
 		{"Requested", testRequested},
 		{"ListFreeRebuild", testListFree},
 		{"Exhausted", testExhausted},
+		{"StickyTransfer", testSticky},
+		{"FreeHeld", testFreeHeld},
 		{"Concurrent", func(t *testing.T, open func() store.Store) { testConcurrent(t, open, opts.ExactIndex) }},
 		{"Pool90", func(t *testing.T, open func() store.Store) { testPool90(t, open, opts) }},
 	}
