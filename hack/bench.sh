@@ -3,8 +3,9 @@
 # API requests per ADD, on the local control plane; then the same through
 # plexusd (daemon mode) with its peak RSS under a burst of ADDs.
 # PLEXUS_BENCH_PODS, PLEXUS_BENCH_MULTI_PODS and PLEXUS_BENCH_BURST change
-# the pod counts (default 200, 50 and 50); then plexus-ipam on each store
-# (PLEXUS_BENCH_IPAM_PODS, default 1000).
+# the pod counts (default 200, 50 and 50); macvlan + plexus-ipam with and
+# without plexusd's /ipam (PLEXUS_BENCH_IPAMD_PODS, default 100); then
+# plexus-ipam on each store (PLEXUS_BENCH_IPAM_PODS, default 1000).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -15,6 +16,9 @@ run_test_binary ./test/bench TestBench PLEXUS_BENCH=1
 echo
 echo "== plexus as a shim in front of plexusd (daemon mode)"
 run_test_binary ./test/bench TestBenchDaemon PLEXUS_BENCH=1
+echo
+echo "== net1 = macvlan + plexus-ipam: in process, through plexusd, through plexusd's /ipam"
+run_test_binary ./test/bench TestBenchIPAMDaemon PLEXUS_BENCH=1
 echo
 echo "== plexus-ipam stores: 1000 allocations by 50 clients, on an empty /16 and on a /16 90% full"
 PLEXUS_REQUIRE_TESTBED=1 go test -count=1 -run '^$' -bench Allocate -benchtime 1x -timeout 30m \

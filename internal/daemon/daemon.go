@@ -21,6 +21,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -32,10 +33,12 @@ import (
 	"github.com/plexus-cni/plexus/internal/daemon/install"
 	"github.com/plexus-cni/plexus/internal/daemon/metrics"
 	"github.com/plexus-cni/plexus/internal/daemon/options"
+	"github.com/plexus-cni/plexus/internal/daemon/poolwatch"
 	"github.com/plexus-cni/plexus/internal/daemon/server"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/plugin"
+	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
 
 // Binaries are the files installed from SourceBinDir into BinDir.
@@ -49,6 +52,7 @@ type Daemon struct {
 	installer *install.Installer
 	cache     *informer.Cache
 	server    *server.Server
+	pools     *poolwatch.Watcher
 
 	stopping atomic.Bool
 }
@@ -72,12 +76,65 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 	d.installer = NewInstaller(o, log)
 	d.installer.OnChange = func(st install.State) { d.metrics.ConfWritten(st.ConfCurrent) }
 	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr}
-	d.server = server.New(uidHandler{p}, server.Options{
+	so := server.Options{
 		Concurrency: o.Concurrency, QueueLength: o.QueueLength,
 		RequestTimeout: options.Seconds(o.RequestTimeoutSeconds),
 		Networks:       networks, Recorder: d.metrics, Log: log,
-	})
+	}
+	if o.ServeIPAM {
+		so.IPAM = &server.Endpoint{Handler: ipamHandler{ipamplugin.NewDaemon(log)},
+			Concurrency: o.IPAMConcurrency, QueueLength: o.IPAMQueueLength,
+			Networks: ipamNetwork, Recorder: d.metrics.IPAM()}
+	}
+	d.server = server.New(uidHandler{p}, so)
+	if o.IPAMNamespace != "" {
+		ns := o.IPAMNamespace
+		if ns == "*" {
+			ns = metav1.NamespaceAll
+		}
+		d.pools = poolwatch.New(dyn, ns, o.NodeName, 0, log)
+		d.metrics.SetPoolSource(d.pools.Pools)
+	}
 	return d, nil
+}
+
+// ipamHandler runs a forwarded plexus-ipam request with the environment
+// the plugin process saw.
+type ipamHandler struct{ d *ipamplugin.Daemon }
+
+func (h ipamHandler) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
+	env := server.Env(ctx)
+	return h.d.Do(command, args, func(k string) string { return env[k] })
+}
+
+// ipamNetwork names the CNI network of a plexus-ipam request.
+func ipamNetwork(req *wire.Request) []string {
+	var c struct {
+		Name string `json:"name"`
+	}
+	if json.Unmarshal(req.Config, &c) != nil || c.Name == "" {
+		return nil
+	}
+	return []string{c.Name}
+}
+
+// exportEnv sets what the delegates plexusd runs inherit: NODE_NAME when
+// neither NODENAME nor NODE_NAME is set, so that IPAM plugins record this
+// node, and the socket plexus-ipam forwards to (only while /ipam is
+// served).
+func (d *Daemon) exportEnv() error {
+	if os.Getenv("NODENAME") == "" && os.Getenv("NODE_NAME") == "" {
+		if err := os.Setenv("NODE_NAME", d.o.NodeName); err != nil {
+			return fmt.Errorf("export NODE_NAME=%s: %w", d.o.NodeName, err)
+		}
+	}
+	if !d.o.ServeIPAM {
+		return os.Unsetenv(wire.SocketEnv)
+	}
+	if err := os.Setenv(wire.SocketEnv, d.o.SocketPath); err != nil {
+		return fmt.Errorf("export %s=%s: %w", wire.SocketEnv, d.o.SocketPath, err)
+	}
+	return nil
 }
 
 // restConfig loads the daemon's own credentials: a kubeconfig file, else
@@ -183,8 +240,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.watchSync(bg)
 	installerDone := make(chan error, 1)
 	go func() { installerDone <- d.installer.Run(bg, options.Seconds(d.o.ResyncSeconds)) }()
+	if d.pools != nil {
+		go d.pools.Run(bg)
+	}
 	l, err := server.Listen(d.o.SocketPath)
 	if err != nil {
+		return err
+	}
+	if err := d.exportEnv(); err != nil {
+		l.Close()
 		return err
 	}
 	serveDone := make(chan error, 1)

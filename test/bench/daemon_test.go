@@ -69,7 +69,8 @@ type daemonNode struct {
 	cmd *exec.Cmd
 }
 
-func (b *bench) daemonNode() *daemonNode {
+// daemonNode starts plexusd with the benchmark's flags, then extra.
+func (b *bench) daemonNode(extra ...string) *daemonNode {
 	b.seq++
 	bin := filepath.Join(b.t.TempDir(), "bin")
 	n := nodesim.NewNode(b.t, b.sw, fmt.Sprintf("bench-d-%d", b.seq), nodesim.NodeOptions{
@@ -79,11 +80,12 @@ func (b *bench) daemonNode() *daemonNode {
 		b.t.Fatal(err)
 	}
 	root := testbed.Root()
-	cmd := exec.Command("nsenter", "--net="+n.NetNSPath, "--", filepath.Join(root, "bin", "plexusd"),
-		"--nodeName="+n.Name, "--confDir="+n.ConfDir, "--binDir="+bin, "--sourceBinDir="+filepath.Join(root, "bin"),
-		"--cniDir="+filepath.Join(n.StateDir, "plexus"), "--socketPath="+filepath.Join(n.StateDir, "run", "plexusd.sock"),
-		"--kubeconfig="+b.env.Kubeconfig, "--pluginKubeconfig=", "--metricsAddress=127.0.0.1:9091",
-		"--logLevel=error", "--concurrency=16", "--queueLength=64")
+	args := append([]string{"--net=" + n.NetNSPath, "--", filepath.Join(root, "bin", "plexusd"),
+		"--nodeName=" + n.Name, "--confDir=" + n.ConfDir, "--binDir=" + bin, "--sourceBinDir=" + filepath.Join(root, "bin"),
+		"--cniDir=" + filepath.Join(n.StateDir, "plexus"), "--socketPath=" + filepath.Join(n.StateDir, "run", "plexusd.sock"),
+		"--kubeconfig=" + b.env.Kubeconfig, "--pluginKubeconfig=", "--metricsAddress=127.0.0.1:9091",
+		"--logLevel=error", "--concurrency=16", "--queueLength=64"}, extra...)
+	cmd := exec.Command("nsenter", args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.t.Fatal(err)

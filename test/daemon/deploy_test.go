@@ -231,14 +231,20 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{ns, "delete", pd, "ipallocations", ""}, {ns, "list", pd, "ipallocations", ""},
 		{ns, "get", pd, "ipattachments", ""}, {ns, "create", pd, "ipattachments", ""},
 		{ns, "delete", pd, "ipattachments", ""}, {ns, "list", pd, "ipattachments", ""},
+		{ns, "update", pd, "ipallocations", ""}, // kubestore Transfer (sticky addresses)
+		{ns, "update", pd, "ipattachments", ""}, // kubestore pointAttachment, Transfer
 		{ns, "get", pd, "ipspaces", ""}, {ns, "create", pd, "ipspaces", ""}, {ns, "list", pd, "ipspaces", ""},
-		{ns, "patch", pd, "ipspaces", ""}, {ns, "update", pd, "ipspaces", ""},
+		{ns, "update", pd, "ipspaces", ""},                                        // kubestore index writes
+		{ns, "watch", pd, "ipspaces", ""}, {ns, "watch", pd, "ipallocations", ""}, // internal/daemon/poolwatch
 	})
 	check("plexusd", false, []access{
 		{other, "delete", "", "pods", ""}, {other, "update", "", "pods", ""}, {other, "update", "", "pods", "status"},
 		{other, "get", "", "secrets", ""}, {other, "update", "", "secrets", ""}, {"", "patch", "", "nodes", ""},
 		{other, "create", nads, "network-attachment-definitions", ""},
-		{other, "create", pd, "ipallocations", ""}, // only in the IPAM namespace
+		{other, "create", pd, "ipallocations", ""},                                // only in the IPAM namespace
+		{ns, "patch", pd, "ipspaces", ""}, {ns, "patch", pd, "ipallocations", ""}, // kubestore never patches
+		{other, "watch", pd, "ipspaces", ""},
+		{ns, "watch", pd, "ipattachments", ""},
 		{other, "delete", "", "events", ""},
 	})
 	// plexus-controller: what reconciliation, leader election and the
@@ -250,9 +256,15 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{other, "create", nads, "network-attachment-definitions", ""}, {other, "update", nads, "network-attachment-definitions", ""},
 		{other, "delete", nads, "network-attachment-definitions", ""}, {other, "get", nads, "network-attachment-definitions", ""}, // webhook
 		{"", "list", "", "pods", ""}, {"", "watch", "", "pods", ""}, {"", "list", "", "nodes", ""}, {"", "watch", "", "nodes", ""},
-		{"", "list", pd, "ipallocations", ""}, {"", "watch", pd, "ipallocations", ""}, {other, "delete", pd, "ipallocations", ""},
-		{"", "list", pd, "ipattachments", ""}, {other, "delete", pd, "ipattachments", ""},
-		{"", "watch", pd, "ipspaces", ""}, {other, "update", pd, "ipspaces", ""},
+		{"", "list", "apps", "statefulsets", ""}, {"", "watch", "apps", "statefulsets", ""}, // controller/ipam: sticky reservations
+		{other, "get", "apps", "statefulsets", ""}, {other, "get", "", "pods", ""}, {"", "get", "", "nodes", ""}, // controller/ipam liveWorld
+		{"", "list", pd, "ipallocations", ""}, {"", "watch", pd, "ipallocations", ""}, // controller/ipam informer, sweep
+		{other, "get", pd, "ipallocations", ""}, {other, "delete", pd, "ipallocations", ""}, // kubestore FreeHeld
+		{other, "update", pd, "ipallocations", ""},                                          // kubestore Transfer (Reserve)
+		{other, "get", pd, "ipattachments", ""}, {other, "create", pd, "ipattachments", ""}, // kubestore Transfer
+		{other, "update", pd, "ipattachments", ""}, {other, "delete", pd, "ipattachments", ""}, {"", "list", pd, "ipattachments", ""},
+		{other, "get", pd, "ipspaces", ""}, {"", "list", pd, "ipspaces", ""}, // kubestore Spaces, markIndex
+		{other, "update", pd, "ipspaces", ""}, {other, "create", pd, "ipspaces", ""}, // kubestore markIndex, RebuildIndex
 		{ns, "get", "coordination.k8s.io", "leases", ""}, {ns, "create", "coordination.k8s.io", "leases", ""}, // internal/controller
 		{ns, "update", "coordination.k8s.io", "leases", ""},
 		{ns, "create", "", "secrets", ""}, // internal/webhook certificate
@@ -261,6 +273,7 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{other, "delete", "", "pods", ""}, {other, "patch", "", "pods", "status"}, {other, "get", "", "secrets", ""},
 		{ns, "list", "", "secrets", ""}, {"", "patch", "", "nodes", ""}, {other, "update", "coordination.k8s.io", "leases", ""},
 		{other, "create", pd, "ipallocations", ""}, {"", "delete", pd, "networkdefinitions", ""},
+		{other, "patch", pd, "ipspaces", ""}, {other, "update", "apps", "statefulsets", ""}, {other, "delete", "apps", "statefulsets", ""},
 		{"", "create", "admissionregistration.k8s.io", "validatingwebhookconfigurations", ""},
 	})
 	checkNamed(t, env, ns)

@@ -1,12 +1,14 @@
 // Package metrics defines plexusd's Prometheus metrics on a private
 // registry (no global default registry): CNI request latency per command
-// and network, errors by CNI code, requests in flight and queued, and the
-// state of the informer caches and of the installed configuration.
+// and network, errors by CNI code, requests in flight and queued (the same
+// for plexus-ipam's requests on /ipam), the state of the informer caches
+// and of the installed configuration, and the IPAM pool usage.
 package metrics
 
 import (
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -28,6 +30,17 @@ type Metrics struct {
 	queued      prometheus.Gauge
 	cacheSynced *prometheus.GaugeVec
 	confWritten prometheus.Gauge
+	ipam        *Requests
+	pools       *poolCollector
+}
+
+// Requests measures the requests of one endpoint; it implements the
+// server's Recorder.
+type Requests struct {
+	duration *prometheus.HistogramVec
+	errors   *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	queued   prometheus.Gauge
 }
 
 // New registers the collectors, plus the Go runtime and process ones.
@@ -61,7 +74,10 @@ func New() *Metrics {
 			Help: "1 when the plexus CNI configuration is in place and current.",
 		}),
 	}
+	m.ipam = newIPAMRequests()
+	m.pools = newPoolCollector()
 	m.registry.MustRegister(m.duration, m.errors, m.inFlight, m.queued, m.cacheSynced, m.confWritten,
+		m.ipam.duration, m.ipam.errors, m.ipam.inFlight, m.ipam.queued, m.pools,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -74,14 +90,18 @@ func (m *Metrics) Handler() http.Handler {
 // Observe records one finished request: its latency under every network it
 // touched (NoNetwork when none is known) and, when code is not 0, an error.
 func (m *Metrics) Observe(command string, networks []string, d time.Duration, code uint) {
+	observe(m.duration, m.errors, command, networks, d, code)
+}
+
+func observe(duration *prometheus.HistogramVec, errors *prometheus.CounterVec, command string, networks []string, d time.Duration, code uint) {
 	if len(networks) == 0 {
 		networks = []string{NoNetwork}
 	}
 	for _, n := range networks {
-		m.duration.WithLabelValues(command, n).Observe(d.Seconds())
+		duration.WithLabelValues(command, n).Observe(d.Seconds())
 	}
 	if code != 0 {
-		m.errors.WithLabelValues(command, strconv.FormatUint(uint64(code), 10)).Inc()
+		errors.WithLabelValues(command, strconv.FormatUint(uint64(code), 10)).Inc()
 	}
 }
 
@@ -98,6 +118,94 @@ func (m *Metrics) CacheSynced(resource string, synced bool) {
 
 // ConfWritten sets whether the configuration file is in place.
 func (m *Metrics) ConfWritten(ok bool) { m.confWritten.Set(boolValue(ok)) }
+
+func newIPAMRequests() *Requests {
+	return &Requests{
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "plexusd_ipam_request_duration_seconds",
+			Help: "plexus-ipam request latency on /ipam by command and CNI network name.",
+			// 1 ms .. ~16 s: a store round trip to a blocked API server.
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
+		}, []string{"command", "network"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plexusd_ipam_errors_total",
+			Help: "Failed plexus-ipam requests on /ipam by command and CNI error code.",
+		}, []string{"command", "code"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "plexusd_ipam_requests_in_flight",
+			Help: "plexus-ipam requests being served now.",
+		}),
+		queued: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "plexusd_ipam_requests_queued",
+			Help: "plexus-ipam requests waiting for a free IPAM slot.",
+		}),
+	}
+}
+
+// IPAM returns the recorder of the /ipam endpoint.
+func (m *Metrics) IPAM() *Requests { return m.ipam }
+
+// Observe records one finished /ipam request (see Metrics.Observe).
+func (r *Requests) Observe(command string, networks []string, d time.Duration, code uint) {
+	observe(r.duration, r.errors, command, networks, d, code)
+}
+
+// InFlight adds delta to the requests being served.
+func (r *Requests) InFlight(delta float64) { r.inFlight.Add(delta) }
+
+// Queued adds delta to the requests waiting.
+func (r *Requests) Queued(delta float64) { r.queued.Add(delta) }
+
+// PoolKey names one address space: the namespace of its objects and its
+// space key.
+type PoolKey struct{ Namespace, Space string }
+
+// PoolSource returns, at scrape time, the addresses allocated per space
+// and those held by this node's pods per space.
+type PoolSource func() (allocated, node map[PoolKey]int64)
+
+// SetPoolSource makes the pool gauges read src at every scrape (nil: no
+// pool series).
+func (m *Metrics) SetPoolSource(src PoolSource) { m.pools.src.Store(&src) }
+
+// poolCollector emits the pool gauges from its source when scraped, so
+// they are as current as the informers and series of deleted spaces go
+// away by themselves.
+type poolCollector struct {
+	allocated, node *prometheus.Desc
+	src             atomic.Pointer[PoolSource]
+}
+
+func newPoolCollector() *poolCollector {
+	labels := []string{"namespace", "space"}
+	return &poolCollector{
+		allocated: prometheus.NewDesc("plexusd_ipam_pool_allocated_addresses",
+			"Addresses allocated in a plexus-ipam address space (its IPSpace's spec.allocated), by namespace and space.", labels, nil),
+		node: prometheus.NewDesc("plexusd_ipam_node_allocations",
+			"plexus-ipam allocations held by pods of this node (IPAllocations labelled with it), by namespace and space.", labels, nil),
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.allocated
+	ch <- c.node
+}
+
+// Collect implements prometheus.Collector.
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.src.Load()
+	if src == nil || *src == nil {
+		return
+	}
+	allocated, node := (*src)()
+	for k, v := range allocated {
+		ch <- prometheus.MustNewConstMetric(c.allocated, prometheus.GaugeValue, float64(v), k.Namespace, k.Space)
+	}
+	for k, v := range node {
+		ch <- prometheus.MustNewConstMetric(c.node, prometheus.GaugeValue, float64(v), k.Namespace, k.Space)
+	}
+}
 
 func boolValue(b bool) float64 {
 	if b {

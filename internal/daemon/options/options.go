@@ -47,6 +47,11 @@ type Options struct {
 	RequestTimeoutSeconds   int `json:"requestTimeoutSeconds"`
 	CacheSyncTimeoutSeconds int `json:"cacheSyncTimeoutSeconds"`
 
+	ServeIPAM       bool   `json:"serveIPAM"`
+	IPAMConcurrency int    `json:"ipamConcurrency"`
+	IPAMQueueLength int    `json:"ipamQueueLength"`
+	IPAMNamespace   string `json:"ipamNamespace"`
+
 	// PluginConfig holds extra keys of the plexus plugin entry in the
 	// written configuration (multusNamespace, namespaceIsolation, …); it
 	// overrides the keys plexusd sets. JSON file only.
@@ -80,6 +85,10 @@ func Defaults(getenv func(string) string) Options {
 		ShutdownTimeoutSeconds:  30,
 		RequestTimeoutSeconds:   240,
 		CacheSyncTimeoutSeconds: 60,
+		ServeIPAM:               true,
+		IPAMConcurrency:         32,
+		IPAMQueueLength:         256,
+		IPAMNamespace:           "kube-system",
 	}
 }
 
@@ -128,6 +137,10 @@ func bind(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.ShutdownTimeoutSeconds, "shutdownTimeoutSeconds", o.ShutdownTimeoutSeconds, "how long SIGTERM waits for requests in flight")
 	fs.IntVar(&o.RequestTimeoutSeconds, "requestTimeoutSeconds", o.RequestTimeoutSeconds, "bound of one CNI request")
 	fs.IntVar(&o.CacheSyncTimeoutSeconds, "cacheSyncTimeoutSeconds", o.CacheSyncTimeoutSeconds, "how long to wait for informer caches before serving anyway")
+	fs.BoolVar(&o.ServeIPAM, "serveIPAM", o.ServeIPAM, "run plexus-ipam requests of the delegates in plexusd (exports PLEXUS_DAEMON_SOCKET)")
+	fs.IntVar(&o.IPAMConcurrency, "ipamConcurrency", o.IPAMConcurrency, "plexus-ipam requests served at once (own slots, not the CNI ones)")
+	fs.IntVar(&o.IPAMQueueLength, "ipamQueueLength", o.IPAMQueueLength, "plexus-ipam requests that may wait; beyond, code 11")
+	fs.StringVar(&o.IPAMNamespace, "ipamNamespace", o.IPAMNamespace, "namespace of plexus-ipam's objects for the pool metrics (*: all, empty: off)")
 }
 
 // Parse builds the options from args (without the program name).
@@ -191,6 +204,10 @@ func (o *Options) Validate() error {
 		return fielderr.New("concurrency", fmt.Sprint(o.Concurrency), "must be 1 or more")
 	case o.QueueLength < 0:
 		return fielderr.New("queueLength", fmt.Sprint(o.QueueLength), "must be 0 or more")
+	case o.IPAMConcurrency < 1:
+		return fielderr.New("ipamConcurrency", fmt.Sprint(o.IPAMConcurrency), "must be 1 or more")
+	case o.IPAMQueueLength < 0:
+		return fielderr.New("ipamQueueLength", fmt.Sprint(o.IPAMQueueLength), "must be 0 or more")
 	}
 	switch o.LogLevel {
 	case "debug", "verbose", "info", "error", "panic":

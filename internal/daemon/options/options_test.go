@@ -16,7 +16,8 @@ func TestDefaultsFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.NodeName != "n1" || o.APIServer != "https://[fd00::1]:443" || o.Concurrency != 16 || o.ConfName != "00-plexus.conflist" {
+	if o.NodeName != "n1" || o.APIServer != "https://[fd00::1]:443" || o.Concurrency != 16 || o.ConfName != "00-plexus.conflist" ||
+		!o.ServeIPAM || o.IPAMConcurrency != 32 || o.IPAMNamespace != "kube-system" {
 		t.Errorf("defaults: %+v", o)
 	}
 }
@@ -50,6 +51,8 @@ func TestInvalid(t *testing.T) {
 		{[]string{"--nodeName=n", "--concurrency=0"}, "concurrency"},
 		{[]string{"--nodeName=n", "--confName=a/b.conflist"}, "confName"},
 		{[]string{"--nodeName=n", "--logLevel=loud"}, "logLevel"},
+		{[]string{"--nodeName=n", "--ipamConcurrency=0"}, "ipamConcurrency"},
+		{[]string{"--nodeName=n", "--ipamQueueLength=-1"}, "ipamQueueLength"},
 		{[]string{"--config=" + path}, "concurency"},
 	} {
 		_, err := Parse(tc.args, env(nil), io.Discard)

@@ -2,7 +2,8 @@
 // wire.Request, admits it through a bounded number of slots with a bounded
 // wait queue (beyond it the answer is CNI code 11, try again later), runs it
 // through a Handler (the meta-plugin), and returns the result or the CNI
-// error with its code.
+// error with its code. A second path (wire.IPAMPath, plexus-ipam's
+// requests) has the same protocol and its own slots.
 package server
 
 import (
@@ -54,14 +55,37 @@ type Options struct {
 	Networks func(req *wire.Request) []string
 	Recorder Recorder
 	Log      *logging.Logger
+	// IPAM, when set, serves wire.IPAMPath with its own slots.
+	IPAM *Endpoint
+}
+
+// Endpoint is a second handler on the socket with its own bounds. Its
+// slots are separate from the CNI requests' on purpose: IPAM requests
+// arrive from delegates of CNI requests being served, so if they waited
+// for a CNI slot, every slot could hold an ADD waiting for its IPAM.
+type Endpoint struct {
+	Handler Handler
+	// Concurrency (default 32) and QueueLength bound it like Options'.
+	Concurrency int
+	QueueLength int
+	Networks    func(req *wire.Request) []string
+	Recorder    Recorder
+}
+
+// route is one served path: its handler, admission and measurements.
+type route struct {
+	h        Handler
+	admit    *limiter
+	rec      Recorder
+	networks func(req *wire.Request) []string
 }
 
 // Server is the CNI endpoint of plexusd.
 type Server struct {
-	h     Handler
-	o     Options
-	admit *limiter
-	http  *http.Server
+	o    Options
+	cni  *route
+	ipam *route
+	http *http.Server
 }
 
 // New returns a Server running requests through h.
@@ -72,18 +96,30 @@ func New(h Handler, o Options) *Server {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 4 * time.Minute
 	}
-	if o.Recorder == nil {
-		o.Recorder = nopRecorder{}
-	}
-	if o.Networks == nil {
-		o.Networks = func(*wire.Request) []string { return nil }
-	}
-	s := &Server{h: h, o: o, admit: newLimiter(o.Concurrency, o.QueueLength)}
+	s := &Server{o: o, cni: newRoute(h, o.Concurrency, o.QueueLength, o.Networks, o.Recorder)}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+wire.Path, s.serveCNI)
+	mux.HandleFunc("POST "+wire.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.cni) })
+	if o.IPAM != nil {
+		e := *o.IPAM
+		if e.Concurrency <= 0 {
+			e.Concurrency = 32
+		}
+		s.ipam = newRoute(e.Handler, e.Concurrency, e.QueueLength, e.Networks, e.Recorder)
+		mux.HandleFunc("POST "+wire.IPAMPath, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.ipam) })
+	}
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	s.http.SetKeepAlivesEnabled(false)
 	return s
+}
+
+func newRoute(h Handler, concurrency, queue int, networks func(*wire.Request) []string, rec Recorder) *route {
+	if rec == nil {
+		rec = nopRecorder{}
+	}
+	if networks == nil {
+		networks = func(*wire.Request) []string { return nil }
+	}
+	return &route{h: h, admit: newLimiter(concurrency, queue), rec: rec, networks: networks}
 }
 
 // Listen creates the unix socket at path: its directory is created (and
@@ -127,42 +163,52 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) serveCNI(w http.ResponseWriter, r *http.Request) {
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 	req := &wire.Request{}
 	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBytes)).Decode(req); err != nil {
 		reply(w, http.StatusBadRequest, &wire.Response{Error: types.NewError(cnierr.DecodingFailure,
 			fmt.Sprintf("plexusd: cannot decode the request: %v", err), "")})
 		return
 	}
-	resp := s.admitAndRun(r.Context(), req)
+	resp := s.admitAndRun(r.Context(), rt, req)
 	reply(w, http.StatusOK, resp)
 }
 
-// admitAndRun waits for a slot (while ctx lasts) and runs req.
-func (s *Server) admitAndRun(ctx context.Context, req *wire.Request) *wire.Response {
-	s.o.Recorder.Queued(1)
-	err := s.admit.acquire(ctx)
-	s.o.Recorder.Queued(-1)
+// admitAndRun waits for a slot of rt (while ctx lasts) and runs req.
+func (s *Server) admitAndRun(ctx context.Context, rt *route, req *wire.Request) *wire.Response {
+	rt.rec.Queued(1)
+	err := rt.admit.acquire(ctx)
+	rt.rec.Queued(-1)
 	if err != nil {
-		s.o.Recorder.Observe(req.Command, nil, 0, cnierr.TryAgainLater)
+		rt.rec.Observe(req.Command, nil, 0, cnierr.TryAgainLater)
 		return &wire.Response{Error: cnierr.ToCNI(err)}
 	}
-	defer s.admit.release()
-	s.o.Recorder.InFlight(1)
-	defer s.o.Recorder.InFlight(-1)
-	return s.run(req)
+	defer rt.admit.release()
+	rt.rec.InFlight(1)
+	defer rt.rec.InFlight(-1)
+	return s.run(rt, req)
+}
+
+type envKey struct{}
+
+// Env returns the forwarded environment (wire.Request.Env) of the request
+// a handler is serving.
+func Env(ctx context.Context) map[string]string {
+	env, _ := ctx.Value(envKey{}).(map[string]string)
+	return env
 }
 
 // run executes an admitted request and measures it.
-func (s *Server) run(req *wire.Request) *wire.Response {
+func (s *Server) run(rt *route, req *wire.Request) *wire.Response {
 	ctx, cancel := context.WithTimeout(context.Background(), s.o.RequestTimeout)
 	defer cancel()
+	ctx = context.WithValue(ctx, envKey{}, req.Env)
 	var networks []string
 	if req.Command != "ADD" {
-		networks = s.o.Networks(req)
+		networks = rt.networks(req)
 	}
 	start := time.Now()
-	res, version, err := s.h.Do(ctx, req.Command, &skel.CmdArgs{
+	res, version, err := rt.h.Do(ctx, req.Command, &skel.CmdArgs{
 		ContainerID: req.ContainerID, Netns: req.Netns, IfName: req.IfName,
 		Args: req.Args, Path: req.Path, StdinData: req.Config,
 	})
@@ -171,9 +217,9 @@ func (s *Server) run(req *wire.Request) *wire.Response {
 		raw, err = encodeResult(res, version)
 		if err == nil {
 			if req.Command == "ADD" {
-				networks = s.o.Networks(req)
+				networks = rt.networks(req)
 			}
-			s.o.Recorder.Observe(req.Command, networks, time.Since(start), 0)
+			rt.rec.Observe(req.Command, networks, time.Since(start), 0)
 			return &wire.Response{Result: raw}
 		}
 	}
@@ -182,7 +228,7 @@ func (s *Server) run(req *wire.Request) *wire.Response {
 	if cniErr != nil {
 		code = cniErr.Code
 	}
-	s.o.Recorder.Observe(req.Command, networks, time.Since(start), code)
+	rt.rec.Observe(req.Command, networks, time.Since(start), code)
 	if cniErr != nil {
 		return &wire.Response{Error: cniErr}
 	}

@@ -1,8 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"net"
+	"net/http"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -60,16 +65,18 @@ func TestBoundedConcurrencyAndQueue(t *testing.T) {
 	s := New(b, Options{Concurrency: 2, QueueLength: 1, Recorder: rec})
 	results := make(chan *wire.Response, 3)
 	for _, id := range []string{"a", "b", "c"} {
-		go func() { results <- s.admitAndRun(context.Background(), &wire.Request{Command: "ADD", ContainerID: id}) }()
+		go func() {
+			results <- s.admitAndRun(context.Background(), s.cni, &wire.Request{Command: "ADD", ContainerID: id})
+		}()
 	}
 	<-b.started
 	<-b.started
 	waitUntil(t, "one request waits", func() bool {
-		s.admit.mu.Lock()
-		defer s.admit.mu.Unlock()
-		return s.admit.waiting == 1
+		s.cni.admit.mu.Lock()
+		defer s.cni.admit.mu.Unlock()
+		return s.cni.admit.waiting == 1
 	})
-	refused := s.admitAndRun(context.Background(), &wire.Request{Command: "ADD", ContainerID: "d"})
+	refused := s.admitAndRun(context.Background(), s.cni, &wire.Request{Command: "ADD", ContainerID: "d"})
 	if refused.Error == nil || refused.Error.Code != cnierr.TryAgainLater {
 		t.Fatalf("request beyond the queue: %+v, want code 11", refused)
 	}
@@ -91,11 +98,11 @@ func TestQueuedRequestCancelled(t *testing.T) {
 	b := &blocking{started: make(chan string, 1), release: make(chan struct{})}
 	defer close(b.release)
 	s := New(b, Options{Concurrency: 1, QueueLength: 1})
-	go s.admitAndRun(context.Background(), &wire.Request{Command: "ADD", ContainerID: "a"})
+	go s.admitAndRun(context.Background(), s.cni, &wire.Request{Command: "ADD", ContainerID: "a"})
 	<-b.started
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	r := s.admitAndRun(ctx, &wire.Request{Command: "ADD", ContainerID: "b"})
+	r := s.admitAndRun(ctx, s.cni, &wire.Request{Command: "ADD", ContainerID: "b"})
 	if r.Error == nil || r.Error.Code != cnierr.TryAgainLater {
 		t.Fatalf("cancelled waiting request: %+v", r)
 	}
@@ -113,11 +120,89 @@ func TestErrorsKeepCodeAndAreCounted(t *testing.T) {
 		Concurrency: 1, Recorder: rec,
 		Networks: func(*wire.Request) []string { return []string{"default/macvlan"} },
 	})
-	r := s.admitAndRun(context.Background(), &wire.Request{Command: "DEL", ContainerID: "a"})
+	r := s.admitAndRun(context.Background(), s.cni, &wire.Request{Command: "DEL", ContainerID: "a"})
 	if r.Error == nil || r.Error.Code != 11 || r.Error.Msg != "get pod default/p: timeout" {
 		t.Fatalf("response %+v", r)
 	}
 	if len(rec.codes) != 1 || rec.codes[0] != 11 || len(rec.networks[0]) != 1 || rec.networks[0][0] != "default/macvlan" {
 		t.Errorf("recorded codes %v networks %v", rec.codes, rec.networks)
+	}
+}
+
+// post sends req to path on the socket and decodes the answer.
+func post(t *testing.T, socket, path string, req *wire.Request) *wire.Response {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, "unix", socket)
+	}}}
+	body, _ := json.Marshal(req)
+	hresp, err := client.Post("http://plexusd"+path, "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Errorf("POST %s: %v", path, err)
+		return &wire.Response{}
+	}
+	defer hresp.Body.Close()
+	resp := &wire.Response{}
+	if err := json.NewDecoder(hresp.Body).Decode(resp); err != nil {
+		t.Errorf("POST %s: %v", path, err)
+	}
+	return resp
+}
+
+// addWithIPAM is a CNI handler whose ADD, like a delegate, makes an IPAM
+// request to the same daemon and waits for it.
+type addWithIPAM struct {
+	t      *testing.T
+	socket string
+}
+
+func (a *addWithIPAM) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
+	resp := post(a.t, a.socket, wire.IPAMPath, &wire.Request{Command: "ADD", ContainerID: args.ContainerID,
+		Env: map[string]string{"NODE_NAME": "n1"}})
+	if resp.Error != nil {
+		return nil, "", resp.Error
+	}
+	return nil, "", nil
+}
+
+type ipamEcho struct{ env chan map[string]string }
+
+func (e ipamEcho) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
+	e.env <- Env(ctx)
+	return nil, "", nil
+}
+
+// IPAM requests have their own slots: with the only CNI slot held by an
+// ADD waiting for its IPAM, the IPAM request is still served (a shared
+// slot would deadlock), and it is measured by its own recorder.
+func TestIPAMDoesNotTakeCNISlots(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "plexusd.sock")
+	l, err := Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cniRec, ipamRec := &recorder{}, &recorder{}
+	echo := ipamEcho{env: make(chan map[string]string, 1)}
+	s := New(&addWithIPAM{t: t, socket: socket}, Options{Concurrency: 1, Recorder: cniRec,
+		IPAM: &Endpoint{Handler: echo, Concurrency: 1, Recorder: ipamRec}})
+	go func() { _ = s.Serve(l) }()
+	defer s.Shutdown(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	done := make(chan *wire.Response, 1)
+	go func() { done <- s.admitAndRun(ctx, s.cni, &wire.Request{Command: "ADD", ContainerID: "a"}) }()
+	select {
+	case r := <-done:
+		if r.Error != nil {
+			t.Fatalf("ADD: %+v", r.Error)
+		}
+	case <-ctx.Done():
+		t.Fatal("the ADD waiting for its IPAM request never finished: IPAM waited for a CNI slot")
+	}
+	if env := <-echo.env; env["NODE_NAME"] != "n1" {
+		t.Errorf("IPAM handler saw env %v", env)
+	}
+	if len(cniRec.codes) != 1 || len(ipamRec.codes) != 1 {
+		t.Errorf("recorded %d CNI and %d IPAM requests, want 1 each", len(cniRec.codes), len(ipamRec.codes))
 	}
 }

@@ -1,7 +1,9 @@
 // Package wire is the protocol between the plexus shim and plexusd on the
 // daemon's unix socket: one HTTP POST of the CNI request (the runtime's
 // CNI_* environment and the configuration it passed on stdin), answered
-// with the result to print or a CNI error object carrying its code.
+// with the result to print or a CNI error object carrying its code. The
+// plexus shim posts to Path; plexus-ipam, run by a delegate that plexusd
+// started, posts to IPAMPath the socket named by SocketEnv.
 package wire
 
 import (
@@ -10,8 +12,17 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 )
 
-// Path is the one endpoint CNI requests are posted to.
+// Path is the endpoint the plexus shim posts CNI requests to.
 const Path = "/cni"
+
+// IPAMPath is the endpoint plexus-ipam posts its requests to; plexusd runs
+// them in process with long-lived store clients.
+const IPAMPath = "/ipam"
+
+// SocketEnv is the environment variable plexusd sets in its own process,
+// and so in every delegate it runs, to the path of its socket: plexus-ipam
+// forwards to IPAMPath when it is set and the socket answers.
+const SocketEnv = "PLEXUS_DAEMON_SOCKET"
 
 // Request is one CNI invocation as the runtime made it.
 type Request struct {
@@ -25,6 +36,9 @@ type Request struct {
 	Path string `json:"path,omitempty"`
 	// Config is the network configuration from stdin, verbatim.
 	Config json.RawMessage `json:"config"`
+	// Env holds the other environment variables the plugin reads, when
+	// set (plexus-ipam: NODENAME, NODE_NAME).
+	Env map[string]string `json:"env,omitempty"`
 }
 
 // Response is the daemon's answer: exactly one of Result and Error is set

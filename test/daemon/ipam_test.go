@@ -1,0 +1,126 @@
+package daemon
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/plexus-cni/plexus/internal/testbed/nodesim"
+	"github.com/plexus-cni/plexus/pkg/ipam/store"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
+)
+
+// ipamNAD creates a macvlan NAD whose IPAM is plexus-ipam on the
+// Kubernetes store, its objects in the test's namespace, TEST-NET-2.
+func (w *world) ipamNAD(name string) {
+	w.t.Helper()
+	conf, _ := json.Marshal(map[string]any{"cniVersion": "1.0.0", "name": name, "plugins": []any{map[string]any{
+		"type": "macvlan", "master": nodesim.DefaultUplink, "mode": "bridge",
+		"ipam": map[string]any{"type": "plexus-ipam", "range": "198.51.100.0/24", "log_level": "debug",
+			"kubernetes": map[string]any{"kubeconfig": w.env.Kubeconfig, "namespace": w.ns}},
+	}}})
+	w.env.CreateNAD(w.t, w.ns, name, string(conf))
+}
+
+// metricValue returns the value of the series with exactly these labels
+// (0 when absent).
+func metricValue(t *testing.T, text, name, labels string) float64 {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name+"{"+labels+"}") + ` (\S+)$`)
+	m := re.FindStringSubmatch(text)
+	if m == nil {
+		return 0
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatalf("%s{%s}: %v", name, labels, err)
+	}
+	return v
+}
+
+func (n *node) metrics(t *testing.T) string {
+	t.Helper()
+	_, text, err := n.get("/metrics")
+	if err != nil {
+		t.Fatalf("GET /metrics: %v", err)
+	}
+	return text
+}
+
+// plexus-ipam under plexusd: the delegates' IPAM requests go to the
+// daemon's /ipam (its metrics count them), addresses are handed out
+// lowest-first with this node recorded, the pool gauges follow; with the
+// daemon stopped, DEL runs in the shim's process and plexus-ipam in its
+// own, and still releases every address.
+func TestIPAMThroughDaemon(t *testing.T) {
+	w := newWorld(t)
+	if _, err := os.Stat(repoBin("plexus-ipam")); err != nil {
+		t.Fatalf("plexus-ipam is missing: run `make build` first")
+	}
+	w.ipamNAD("macvlan-ipam")
+	n := w.newNode("ipamd-1")
+	d := w.start(n, w.daemonConfig(n, map[string]any{"ipamNamespace": w.ns}))
+	st, err := kubestore.NewFromKubeconfig(w.env.Kubeconfig, kubestore.Options{Namespace: w.ns}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pods []*nodesim.Pod
+	for i := range 3 {
+		p, err := n.RunPod(ctxFor(t, time.Minute), t, nodesim.PodSpec{Namespace: w.ns, Name: fmt.Sprintf("ipam-%d", i),
+			Annotations: netsAnnotation("macvlan-ipam")})
+		if err != nil {
+			t.Fatalf("pod %d: %v", i, err)
+		}
+		pods = append(pods, p)
+		addrs, err := p.Addrs("net1")
+		if want := fmt.Sprintf("198.51.100.%d/24", i+1); err != nil || len(addrs) != 1 || addrs[0].String() != want {
+			t.Fatalf("pod %d: net1 has %v (%v), want %s", i, addrs, err, want)
+		}
+	}
+	text := n.metrics(t)
+	if got := metricValue(t, text, "plexusd_ipam_request_duration_seconds_count", `command="ADD",network="macvlan-ipam"`); got != 3 {
+		t.Errorf("/ipam ADDs measured: %v, want 3:\n%s", got, grepLines(text, "plexusd_ipam"))
+	}
+	held, err := st.List(t.Context(), store.Filter{Node: n.Name})
+	if err != nil || len(held) != 3 {
+		t.Errorf("allocations recorded for node %s: %d (%v), want 3", n.Name, len(held), err)
+	}
+	waitPools(t, n, w.ns, 3, 3)
+
+	if err := pods[0].Remove(ctxFor(t, time.Minute)); err != nil {
+		t.Fatalf("DEL through the daemon: %v", err)
+	}
+	waitPools(t, n, w.ns, 2, 2)
+	if got := metricValue(t, n.metrics(t), "plexusd_ipam_request_duration_seconds_count", `command="DEL",network="macvlan-ipam"`); got < 1 {
+		t.Errorf("/ipam DELs measured: %v, want at least 1", got)
+	}
+
+	d.stop(syscall.SIGTERM)
+	for _, p := range pods[1:] {
+		if err := p.Del(ctxFor(t, time.Minute)); err != nil {
+			t.Fatalf("DEL of %s with plexusd stopped: %v", p.Name, err)
+		}
+	}
+	left, err := st.List(t.Context(), store.Filter{})
+	if err != nil || len(left) != 0 {
+		t.Errorf("after DEL with the daemon stopped, allocations left: %v (%v)", left, err)
+	}
+}
+
+// waitPools waits until the pool gauges of the test's space show
+// allocated addresses and this node's allocations.
+func waitPools(t *testing.T, n *node, ns string, allocated, onNode float64) {
+	t.Helper()
+	labels := fmt.Sprintf(`namespace=%q,space="net:"`, ns)
+	waitFor(t, 30*time.Second, fmt.Sprintf("pool gauges show %v allocated, %v on this node", allocated, onNode), func() (bool, string) {
+		text := n.metrics(t)
+		a := metricValue(t, text, "plexusd_ipam_pool_allocated_addresses", labels)
+		o := metricValue(t, text, "plexusd_ipam_node_allocations", labels)
+		return a == allocated && o == onNode, grepLines(text, "plexusd_ipam_pool") + "\n" + grepLines(text, "plexusd_ipam_node")
+	})
+}
