@@ -127,7 +127,6 @@ func TestS4IPAMEtcd(t *testing.T) {
 	runS4(t, c, nodes)
 }
 
-
 // A sticky network: db-0 recreated on another node (a new pod UID) gets
 // its address back, and a pod started meanwhile does not get it.
 func TestStickyIPAMStatefulSetPod(t *testing.T) {
