@@ -17,14 +17,12 @@ import (
 
 // Add implements ADD: one address per slot, the same ones again for a
 // repeated ADD; on failure the addresses taken by this call are released.
-func (p *Plugin) Add(args *skel.CmdArgs) (err error) {
-	r, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx, cancel := p.context(p.Timeout)
-	defer cancel()
+func (p *Plugin) Add(args *skel.CmdArgs) error {
+	return p.with(args, p.Timeout, p.add)
+}
+
+func (p *Plugin) add(ctx context.Context, r *request) (err error) {
+	args := r.args
 	var got []store.Allocation
 	var ranges []*alloc.Range
 	defer func() {
@@ -108,13 +106,11 @@ func (r *request) result(got []store.Allocation, ranges []*alloc.Range) *current
 // network: hands it to the pod name's reservation); unknown ones are fine,
 // store failures are returned (never hidden).
 func (p *Plugin) Del(args *skel.CmdArgs) error {
-	r, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx, cancel := p.context(p.Timeout)
-	defer cancel()
+	return p.with(args, p.Timeout, p.del)
+}
+
+func (p *Plugin) del(ctx context.Context, r *request) error {
+	args := r.args
 	var errs []error
 	seen := map[store.Key]bool{}
 	for i, slot := range r.conf.Slots {
@@ -140,13 +136,11 @@ func (p *Plugin) Del(args *skel.CmdArgs) error {
 // Check implements CHECK: every slot must still hold an address, and it
 // must be one of the prevResult's, when there is one.
 func (p *Plugin) Check(args *skel.CmdArgs) error {
-	r, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx, cancel := p.context(p.Timeout)
-	defer cancel()
+	return p.with(args, p.Timeout, p.check)
+}
+
+func (p *Plugin) check(ctx context.Context, r *request) error {
+	args := r.args
 	prev, err := prevAddresses(args.StdinData)
 	if err != nil {
 		return cnierr.Wrap(cnierr.InvalidNetConfig, err)
@@ -175,13 +169,10 @@ func (p *Plugin) Check(args *skel.CmdArgs) error {
 // attachment is not in cni.dev/valid-attachments is freed. Errors do not
 // stop the sweep; all are returned.
 func (p *Plugin) GC(args *skel.CmdArgs) error {
-	r, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx, cancel := p.context(p.Timeout)
-	defer cancel()
+	return p.with(args, p.Timeout, p.gc)
+}
+
+func (p *Plugin) gc(ctx context.Context, r *request) error {
 	valid := map[[2]string]bool{}
 	for _, v := range r.conf.ValidAttachments {
 		valid[[2]string{v.ContainerID, v.IfName}] = true

@@ -118,6 +118,19 @@ func (p *Plugin) context(d time.Duration) (context.Context, context.CancelFunc) 
 	return context.WithTimeout(context.Background(), d)
 }
 
+// with opens the request (configuration, log, store), runs fn bounded by
+// d, and closes the request again.
+func (p *Plugin) with(args *skel.CmdArgs, d time.Duration, fn func(context.Context, *request) error) error {
+	r, err := p.open(args)
+	if err != nil {
+		return err
+	}
+	defer r.close()
+	ctx, cancel := p.context(d)
+	defer cancel()
+	return fn(ctx, r)
+}
+
 // storeError gives a store failure its CNI code: 11 when retrying may
 // help (store unreachable or busy, range exhausted, requested address
 // held), else 999.
@@ -131,13 +144,10 @@ func storeError(err error) error {
 
 // Status implements STATUS: code 50 when the store does not answer.
 func (p *Plugin) Status(args *skel.CmdArgs) error {
-	r, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx, cancel := p.context(p.StatusTimeout)
-	defer cancel()
+	return p.with(args, p.StatusTimeout, p.status)
+}
+
+func (p *Plugin) status(ctx context.Context, r *request) error {
 	if err := r.st.Ping(ctx); err != nil {
 		r.log.Errorf("STATUS: store not reachable: %v", err)
 		return cnierr.Wrap(cnierr.PluginNotAvailable, fmt.Errorf("plexus-ipam store: %w", err))
