@@ -73,10 +73,9 @@ func (f *Forwarder) forward(command, socket string, args *skel.CmdArgs, local fu
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	resp, err := f.Client.Call(ctx, socket, &wire.Request{
-		Command: command, ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName,
-		Args: args.Args, Path: args.Path, Config: args.StdinData, Env: f.env(),
-	})
+	req := wire.NewRequest(command, args)
+	req.Env = f.env()
+	resp, err := f.Client.Call(ctx, socket, req)
 	var unreachable *client.UnreachableError
 	if errors.As(err, &unreachable) {
 		return local(args)
@@ -87,15 +86,7 @@ func (f *Forwarder) forward(command, socket string, args *skel.CmdArgs, local fu
 		// retries.
 		return types.NewError(cnierr.TryAgainLater, fmt.Sprintf("plexus-ipam: %v", err), "")
 	}
-	if resp.Error != nil {
-		return resp.Error
-	}
-	if len(resp.Result) > 0 {
-		if _, err := f.Stdout.Write(resp.Result); err != nil {
-			return types.NewError(cnierr.IOFailure, fmt.Sprintf("plexus-ipam: print the result: %v", err), "")
-		}
-	}
-	return nil
+	return resp.Deliver(f.Stdout)
 }
 
 // env returns the variables besides CNI_* that plexus-ipam reads.

@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
-	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/daemon/client"
@@ -91,10 +90,7 @@ func (s *Shim) forward(command, socket string, args *skel.CmdArgs, local func(*s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	resp, err := s.Call(ctx, socket, &wire.Request{
-		Command: command, ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName,
-		Args: args.Args, Path: args.Path, Config: args.StdinData,
-	})
+	resp, err := s.Call(ctx, socket, wire.NewRequest(command, args))
 	if err != nil {
 		if command == "DEL" || command == "CHECK" {
 			fmt.Fprintf(s.Stderr, "plexus: %v; running %s in the plugin process\n", err, command)
@@ -102,15 +98,7 @@ func (s *Shim) forward(command, socket string, args *skel.CmdArgs, local func(*s
 		}
 		return cnierr.ToCNI(cnierr.Wrap(cnierr.PluginNotAvailable, err))
 	}
-	if resp.Error != nil {
-		return resp.Error
-	}
-	if len(resp.Result) > 0 {
-		if _, err := s.Stdout.Write(resp.Result); err != nil {
-			return types.NewError(cnierr.IOFailure, fmt.Sprintf("print the result: %v", err), "")
-		}
-	}
-	return nil
+	return resp.Deliver(s.Stdout)
 }
 
 // UnreachableError means the daemon could not be connected to: nothing of

@@ -8,7 +8,10 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 
+	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 )
 
@@ -48,4 +51,27 @@ type Response struct {
 	Result json.RawMessage `json:"result,omitempty"`
 	// Error is the CNI error to print, with its code.
 	Error *types.Error `json:"error,omitempty"`
+}
+
+// NewRequest is the request for one CNI invocation as skel parsed it.
+func NewRequest(command string, args *skel.CmdArgs) *Request {
+	return &Request{
+		Command: command, ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName,
+		Args: args.Args, Path: args.Path, Config: args.StdinData,
+	}
+}
+
+// Deliver hands the daemon's answer to skel: its CNI error as it is, or its
+// result written to w (what the plugin would have printed itself).
+func (r *Response) Deliver(w io.Writer) error {
+	if r.Error != nil {
+		return r.Error
+	}
+	if len(r.Result) == 0 {
+		return nil
+	}
+	if _, err := w.Write(r.Result); err != nil {
+		return types.NewError(types.ErrIOFailure, fmt.Sprintf("print the result: %v", err), "")
+	}
+	return nil
 }
