@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/libcni"
@@ -25,6 +24,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/kube"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/plan"
+	"github.com/plexus-cni/plexus/pkg/cniargs"
 )
 
 // API is what the plugin needs from Kubernetes.
@@ -139,29 +139,22 @@ func (a podArgs) podRef() string {
 }
 
 func parseCNIArgs(s string) (podArgs, error) {
-	var a podArgs
-	if s == "" {
-		return a, nil
+	pairs, err := cniargs.Parse(s)
+	if err != nil {
+		return podArgs{}, err
 	}
-	for i, item := range strings.Split(s, ";") {
-		if item == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(item, "=")
-		if !ok || k == "" {
-			return a, fmt.Errorf("CNI_ARGS item %d: invalid value %q: want KEY=VALUE", i, item)
-		}
-		switch k {
+	a := podArgs{pairs: pairs}
+	for _, kv := range pairs {
+		switch kv[0] {
 		case "K8S_POD_NAMESPACE":
-			a.Namespace = v
+			a.Namespace = kv[1]
 		case "K8S_POD_NAME":
-			a.Name = v
+			a.Name = kv[1]
 		case "K8S_POD_UID":
-			a.UID = v
+			a.UID = kv[1]
 		case "K8S_POD_INFRA_CONTAINER_ID":
-			a.SandboxID = v
+			a.SandboxID = kv[1]
 		}
-		a.pairs = append(a.pairs, [2]string{k, v})
 	}
 	return a, nil
 }

@@ -3,7 +3,7 @@ package config
 import (
 	"strings"
 
-	"github.com/plexus-cni/plexus/pkg/fielderr"
+	"github.com/plexus-cni/plexus/pkg/cniargs"
 )
 
 // Args are the CNI_ARGS plexus-ipam reads.
@@ -18,16 +18,13 @@ type Args struct {
 // ParseArgs parses CNI_ARGS ("K1=V1;K2=V2"). Unknown keys are ignored, as
 // IgnoreUnknown asks; a pair without "=" is an error.
 func ParseArgs(s string) (Args, error) {
+	pairs, err := cniargs.Parse(s)
+	if err != nil {
+		return Args{}, err
+	}
 	var a Args
-	for _, pair := range strings.Split(s, ";") {
-		if strings.TrimSpace(pair) == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(pair, "=")
-		if !ok {
-			return Args{}, fielderr.New("CNI_ARGS", pair, "not a KEY=VALUE pair")
-		}
-		switch strings.TrimSpace(k) {
+	for _, kv := range pairs {
+		switch v := kv[1]; kv[0] {
 		case "K8S_POD_NAMESPACE":
 			a.PodNamespace = v
 		case "K8S_POD_NAME":
