@@ -28,6 +28,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/testbed"
 	"github.com/plexus-cni/plexus/internal/testbed/nodesim"
+	"github.com/plexus-cni/plexus/internal/testbed/poll"
 )
 
 // metricsAddr is plexusd's HTTP address inside each node's namespace.
@@ -220,17 +221,7 @@ func (n *node) get(path string) (int, string, error) {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting until %s (last: %s)", limit, what, state)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	poll.Until(t, limit, what, cond)
 }
 
 func netsAnnotation(v string) map[string]string {

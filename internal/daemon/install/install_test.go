@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/plexus-cni/plexus/internal/testbed/poll"
 )
 
 const flannel = `{"cniVersion":"0.4.0","name":"cbr0","plugins":[{"type":"flannel","delegate":{"isDefaultGateway":true}},
@@ -234,13 +236,7 @@ func TestRunFollowsChanges(t *testing.T) {
 
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 20*time.Second, what, poll.True(cond))
 }
 
 func TestKubeconfigFollowsTheToken(t *testing.T) {

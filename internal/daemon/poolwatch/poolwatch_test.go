@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/plexus-cni/plexus/internal/daemon/metrics"
+	"github.com/plexus-cni/plexus/internal/testbed/poll"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
@@ -51,13 +52,7 @@ func fakeClient(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, poll.True(cond))
 }
 
 func TestPoolsCountSpacesAndThisNode(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
+	"github.com/plexus-cni/plexus/internal/testbed/poll"
 )
 
 // blocking holds every request until release is closed.
@@ -48,13 +49,7 @@ func (r *recorder) Queued(float64)   {}
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, what, poll.True(cond))
 }
 
 // With every slot busy and the queue full, a request is refused at once
