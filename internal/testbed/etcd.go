@@ -2,6 +2,7 @@ package testbed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -67,19 +68,12 @@ func startEtcdOnce(t testing.TB, bin string) (string, error) {
 		logFile.Close()
 		return "", fmt.Errorf("%s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	proc := watchProcess(cmd)
 	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(etcdStopTimeout):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		proc.stop(etcdStopTimeout)
 		logFile.Close()
 	}
-	if err := waitEtcdHealthy(t.Context(), client, exited); err != nil {
+	if err := waitEtcdHealthy(t.Context(), client, proc.done); err != nil {
 		stop()
 		log, _ := os.ReadFile(logFile.Name())
 		return "", fmt.Errorf("%w; log:\n%s", err, log)
@@ -88,14 +82,48 @@ func startEtcdOnce(t testing.TB, bin string) (string, error) {
 	return client, nil
 }
 
+// process is a started command whose end anyone may wait for, any number of
+// times: done is closed once Wait has returned, and err holds its result.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+func watchProcess(cmd *exec.Cmd) *process {
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	return p
+}
+
+// stop sends SIGTERM, then SIGKILL after grace, and returns once the process
+// is gone. It returns at once when the process has already exited.
+func (p *process) stop(grace time.Duration) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
 // waitEtcdHealthy polls /health for a bounded time, giving up early when
-// the process exits.
-func waitEtcdHealthy(ctx context.Context, url string, exited <-chan error) error {
+// the process exits (done closed).
+func waitEtcdHealthy(ctx context.Context, url string, done <-chan struct{}) error {
 	hc := &http.Client{Timeout: 2 * time.Second}
 	return wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, etcdReadyTimeout, true, func(ctx context.Context) (bool, error) {
 		select {
-		case err := <-exited:
-			return false, fmt.Errorf("etcd exited: %v", err)
+		case <-done:
+			return false, errors.New("etcd exited before it was healthy")
 		default:
 		}
 		resp, err := hc.Get(url + "/health")
