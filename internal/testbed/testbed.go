@@ -31,6 +31,8 @@ const (
 	RequireEnv = "PLEXUS_REQUIRE_TESTBED"
 	// DirEnv names the variable that overrides the test bed directory.
 	DirEnv = "PLEXUS_TESTBED_DIR"
+	// BinEnv names the variable that overrides the binaries' directory.
+	BinEnv = "PLEXUS_TESTBED_BIN"
 
 	modulePath   = "github.com/plexus-cni/plexus"
 	readyTimeout = 20 * time.Second
@@ -71,8 +73,14 @@ func Dir() string {
 	return filepath.Join(Root(), ".testbed")
 }
 
-// BinDir returns the directory holding kube-apiserver, kubectl, etcd and cnitool.
-func BinDir() string { return filepath.Join(Dir(), "bin") }
+// BinDir returns the directory holding kube-apiserver, kubectl, etcd and
+// cnitool: $PLEXUS_TESTBED_BIN or <Dir()>/bin, as hack/testbed.sh has it.
+func BinDir() string {
+	if d := os.Getenv(BinEnv); d != "" {
+		return d
+	}
+	return filepath.Join(Dir(), "bin")
+}
 
 // CNIBinDir returns the directory holding the reference CNI plugins.
 func CNIBinDir() string { return filepath.Join(BinDir(), "cni") }
@@ -129,6 +137,34 @@ func RequireRoot(t testing.TB) {
 	if out, err := exec.Command("ip", "netns", "list").CombinedOutput(); err != nil {
 		unavailable(t, "`ip netns list` failed: %v: %s", err, bytes.TrimSpace(out))
 	}
+}
+
+// RequireTools skips the test (fails it when PLEXUS_REQUIRE_TESTBED=1) unless
+// every named program is on PATH.
+func RequireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			unavailable(t, "needs %s on PATH (make deps): %v", tool, err)
+			return
+		}
+	}
+}
+
+// RequireCNIPlugins skips the test (fails it when PLEXUS_REQUIRE_TESTBED=1)
+// unless it runs as root and the named reference plugins are built in
+// CNIBinDir(), which it returns.
+func RequireCNIPlugins(t testing.TB, plugins ...string) string {
+	t.Helper()
+	RequireRoot(t)
+	dir := CNIBinDir()
+	for _, p := range plugins {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			unavailable(t, "reference CNI plugin %s not built (make testbed): %v", p, err)
+			return dir
+		}
+	}
+	return dir
 }
 
 func unavailable(t testing.TB, format string, args ...any) {

@@ -57,11 +57,18 @@ func TestRootIsThisRepository(t *testing.T) {
 }
 
 func TestDirs(t *testing.T) {
+	t.Setenv(BinEnv, "")
 	t.Setenv(DirEnv, "/x/tb")
 	got := []string{Dir(), BinDir(), CNIBinDir()}
 	want := []string{"/x/tb", "/x/tb/bin", "/x/tb/bin/cni"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Dir, BinDir, CNIBinDir (-want +got):\n%s", diff)
+	}
+	t.Setenv(BinEnv, "/shared/bin")
+	got = []string{Dir(), BinDir(), CNIBinDir()}
+	want = []string{"/x/tb", "/shared/bin", "/shared/bin/cni"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("with %s: Dir, BinDir, CNIBinDir (-want +got):\n%s", BinEnv, diff)
 	}
 	t.Setenv(DirEnv, "")
 	if want := filepath.Join(Root(), ".testbed"); Dir() != want {
