@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # testbed.sh builds, starts and stops the plexus test bed: a real etcd and a
 # real kube-apiserver on 127.0.0.1 (nothing schedules or runs pods), kubectl,
-# the reference CNI plugins and cnitool.
+# the reference CNI plugins and cnitool. `build` also builds what the real
+# cluster tier runs (kubelet, kube-scheduler, kube-controller-manager,
+# containerd); hack/cluster.sh starts that tier.
 #
 #   hack/testbed.sh build            build what is missing or out of date
 #   hack/testbed.sh up               start etcd + kube-apiserver, apply deploy/crds
@@ -11,23 +13,41 @@
 #   hack/testbed.sh status           exit 0 when up
 #
 # Versions live in hack/tools/go.mod and nowhere else.
-# PLEXUS_TESTBED_DIR overrides the state directory (default <repo>/.testbed).
+# PLEXUS_TESTBED_DIR overrides the state directory (default <repo>/.testbed);
+# PLEXUS_TESTBED_BIN the binaries' directory (default <state dir>/bin), so that
+# a second test bed (hack/testbed-soak.sh) can run from the same binaries.
+# Logs live in <state dir>/logs and survive `down`; a fresh `up` moves the
+# previous run's logs to <state dir>/logs/previous.
+#
+# PLEXUS_TESTBED_PROFILE=cluster starts the control plane of the real-cluster
+# tier (hack/cluster.sh) instead: the same etcd and kube-apiserver, with node
+# authorization, the ServiceAccount admission plugin, client certificates,
+# kube-scheduler, kube-controller-manager, a token per node in
+# PLEXUS_CLUSTER_NODES, and the API server's traffic to nodes, pods and
+# webhooks sent through the HTTP CONNECT proxy on $RUN/egress.sock that
+# hack/cluster.sh runs.
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 TOOLS=$ROOT/hack/tools
-TB=${PLEXUS_TESTBED_DIR:-$ROOT/.testbed}
-BIN=$TB/bin
+TB=$(realpath -m "${PLEXUS_TESTBED_DIR:-$ROOT/.testbed}")
+BIN=$(realpath -m "${PLEXUS_TESTBED_BIN:-$TB/bin}")
 CNI_BIN=$BIN/cni
 STAMP=$BIN/.versions
 RUN=$TB/run
+LOGS=$TB/logs
 PKI=$RUN/pki
+PROFILE=${PLEXUS_TESTBED_PROFILE:-testbed}
+CLUSTER_NODES=${PLEXUS_CLUSTER_NODES:-node-1 node-2}
+# The cluster profile's Service range; its first address is the `kubernetes`
+# Service, which hack/cluster.sh relays into every node.
+CLUSTER_SERVICE_CIDR=198.51.100.0/28
+CLUSTER_API_IP=198.51.100.1
 KUBECONFIG_OUT=$TB/kubeconfig
 ENV_OUT=$TB/env
 CRDS=$ROOT/deploy/crds
 
 READY_TIMEOUT=60 # seconds to wait for etcd / kube-apiserver readiness
-STOP_TIMEOUT=10  # seconds after SIGTERM before SIGKILL, and again for ports
 
 CNI_PLUGINS_MOD=github.com/containernetworking/plugins
 CNI_PLUGINS=(
@@ -37,8 +57,17 @@ CNI_PLUGINS=(
 )
 
 log() { echo "testbed: $*"; }
+
+# ON_DIE, when set, is a command run once before die exits: a failed start
+# uses it to stop what it already started (logs stay in $LOGS).
+ON_DIE=
 die() {
 	echo "testbed: error: $*" >&2
+	if [[ -n $ON_DIE ]]; then
+		local hook=$ON_DIE
+		ON_DIE=
+		$hook >&2 || true
+	fi
 	exit 1
 }
 
@@ -77,21 +106,53 @@ gobuild() {
 	(cd "$TOOLS" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$out/" "$@")
 }
 
+# KUBE_CMDS are the Kubernetes programs built from k8s.io/kubernetes: the test
+# bed's control plane, and the kubelet, scheduler and controller-manager of the
+# real-cluster tier (hack/cluster.sh).
+KUBE_CMDS=(kube-apiserver kubectl kube-scheduler kube-controller-manager kubelet)
+
 build_kube() {
-	local v key minor ldflags
+	local v key minor ldflags c files=() pkgs=()
 	v=$(modversion k8s.io/kubernetes)
-	key="k8s.io/kubernetes@$v $(go env GOVERSION)"
-	needs_build kube "$key" "$BIN/kube-apiserver" "$BIN/kubectl" || {
-		log "kube-apiserver, kubectl $v: up to date"
+	key="k8s.io/kubernetes@$v $(go env GOVERSION) ${KUBE_CMDS[*]}"
+	key=${key// /,}
+	for c in "${KUBE_CMDS[@]}"; do
+		files+=("$BIN/$c")
+		pkgs+=("k8s.io/kubernetes/cmd/$c")
+	done
+	needs_build kube "$key" "${files[@]}" || {
+		log "${KUBE_CMDS[*]} $v: up to date"
 		return
 	}
 	minor=${v#v1.}
 	minor=${minor%%.*}
 	ldflags="-s -w -X k8s.io/component-base/version.gitVersion=$v"
 	ldflags+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
-	log "building kube-apiserver, kubectl $v (a cold build takes several minutes)"
-	gobuild "$BIN" "$ldflags" k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+	log "building ${KUBE_CMDS[*]} $v (a cold build takes many minutes)"
+	gobuild "$BIN" "$ldflags" "${pkgs[@]}"
 	stamp_set kube "$key"
+}
+
+# build_containerd builds containerd, its runc shim and ctr for the cluster
+# tier from the module pinned in hack/containerd/go.mod, static and without
+# the storage drivers this machine has no use for.
+build_containerd() {
+	local v key dir=$ROOT/hack/containerd mod=github.com/containerd/containerd/v2
+	local tags="urfave_cli_no_docs no_btrfs no_zfs no_devmapper osusergo netgo static_build"
+	v=$(cd "$dir" && go list -m -f '{{.Version}}' "$mod")
+	key="$mod@$v $(go env GOVERSION) $(sha256sum "$dir/go.sum" | cut -c1-12)"
+	key=${key// /,}
+	needs_build containerd "$key" "$BIN/containerd" "$BIN/containerd-shim-runc-v2" "$BIN/ctr" || {
+		log "containerd $v: up to date"
+		return
+	}
+	log "building containerd $v"
+	local ldflags="-s -w -X $mod/version.Version=$v"
+	(cd "$dir" && CGO_ENABLED=0 go build -trimpath -tags "$tags" -ldflags "$ldflags" -o "$BIN/" \
+		"$mod/cmd/containerd" "$mod/cmd/ctr") || die "building containerd failed"
+	(cd "$dir" && CGO_ENABLED=0 go build -trimpath -tags "$tags no_grpc" -ldflags "$ldflags" -o "$BIN/" \
+		"$mod/cmd/containerd-shim-runc-v2") || die "building containerd-shim-runc-v2 failed"
+	stamp_set containerd "$key"
 }
 
 build_etcd() {
@@ -146,83 +207,14 @@ cmd_build() {
 	build_cnitool
 	build_etcd
 	build_kube
+	build_containerd
 	log "binaries in $BIN ($((SECONDS - start))s)"
 }
 
 # ---------------------------------------------------------------- processes
 
-# alive NAME is true when the process recorded in $RUN/NAME.pid runs our binary.
-alive() {
-	local pidfile=$RUN/$1.pid pid exe
-	[[ -f $pidfile ]] || return 1
-	pid=$(<"$pidfile")
-	[[ $pid =~ ^[0-9]+$ ]] || return 1
-	exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-	[[ $exe == "$BIN/$1" ]]
-}
-
-# port_free PORT is true when nothing listens on 127.0.0.1:PORT.
-port_free() { [[ -z $(ss -Hltn "sport = :$1") ]]; }
-
-# free_port prints a TCP port nothing listens on, not in $* (already chosen).
-free_port() {
-	local p i
-	for ((i = 0; i < 200; i++)); do
-		p=$((20000 + RANDOM % 12000))
-		[[ " $* " == *" $p "* ]] && continue
-		port_free "$p" && {
-			echo "$p"
-			return
-		}
-	done
-	die "no free port found"
-}
-
-# spawn NAME ARGS... starts $BIN/NAME in its own session, logging to $RUN/NAME.log.
-spawn() {
-	local name=$1
-	shift
-	setsid "$BIN/$name" "$@" </dev/null >>"$RUN/$name.log" 2>&1 9>&- &
-	echo $! >"$RUN/$name.pid"
-}
-
-# stop NAME PORT... sends TERM, then KILL after STOP_TIMEOUT, and waits until
-# the process is gone and its ports are free.
-stop() {
-	local name=$1 pid i
-	shift
-	if alive "$name"; then
-		pid=$(<"$RUN/$name.pid")
-		log "stopping $name (pid $pid)"
-		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-			[[ -d /proc/$pid ]] || break
-			sleep 0.1
-		done
-		if [[ -d /proc/$pid ]]; then
-			log "$name did not exit after ${STOP_TIMEOUT}s; killing it"
-			kill -KILL "$pid" 2>/dev/null || true
-			for ((i = 0; i < 50; i++)); do
-				[[ -d /proc/$pid ]] || break
-				sleep 0.1
-			done
-			[[ ! -d /proc/$pid ]] || die "$name (pid $pid) survived SIGKILL"
-		fi
-	fi
-	rm -f "$RUN/$name.pid"
-	wait_ports_free "$@"
-}
-
-wait_ports_free() {
-	local p i
-	for p in "$@"; do
-		for ((i = 0; i < STOP_TIMEOUT * 10; i++)); do
-			port_free "$p" && break
-			sleep 0.1
-		done
-		port_free "$p" || die "port $p is still in use"
-	done
-}
+# shellcheck source=lib/proc.sh
+. "$ROOT/hack/lib/proc.sh"
 
 # ---------------------------------------------------------------- control plane
 
@@ -267,13 +259,78 @@ apiserver_args() {
 		--service-account-issuer=https://kubernetes.default.svc
 		--service-account-key-file="$PKI/sa.pub"
 		--service-account-signing-key-file="$PKI/sa.key"
-		--service-cluster-ip-range=198.51.100.0/24
-		--disable-admission-plugins=ServiceAccount
 		--allow-privileged=true
 		--enable-priority-and-fairness=false
 		--profiling=false
 		--v=1
 	)
+	if [[ $PROFILE == cluster ]]; then
+		APISERVER_ARGS+=(
+			--service-cluster-ip-range="$CLUSTER_SERVICE_CIDR"
+			--enable-admission-plugins=NodeRestriction
+			--client-ca-file="$PKI/ca.crt"
+			--kubelet-client-certificate="$PKI/kubelet-client.crt"
+			--kubelet-client-key="$PKI/kubelet-client.key"
+			--kubelet-preferred-address-types=InternalIP,Hostname
+			--egress-selector-config-file="$RUN/egress.yaml"
+			--enable-aggregator-routing=true
+		)
+	else
+		APISERVER_ARGS+=(
+			--service-cluster-ip-range=198.51.100.0/24
+			--disable-admission-plugins=ServiceAccount
+		)
+	fi
+}
+
+# cluster_component_args sets SCHEDULER_ARGS and CONTROLLER_MANAGER_ARGS.
+cluster_component_args() {
+	SCHEDULER_ARGS=(
+		--kubeconfig="$RUN/kube-scheduler.kubeconfig"
+		--authentication-kubeconfig="$RUN/kube-scheduler.kubeconfig"
+		--authorization-kubeconfig="$RUN/kube-scheduler.kubeconfig"
+		--leader-elect=false
+		--bind-address=127.0.0.1
+		--secure-port="$SCHEDULER_PORT"
+		--v=1
+	)
+	CONTROLLER_MANAGER_ARGS=(
+		--kubeconfig="$RUN/kube-controller-manager.kubeconfig"
+		--authentication-kubeconfig="$RUN/kube-controller-manager.kubeconfig"
+		--authorization-kubeconfig="$RUN/kube-controller-manager.kubeconfig"
+		--use-service-account-credentials=true
+		--service-account-private-key-file="$PKI/sa.key"
+		--root-ca-file="$PKI/ca.crt"
+		--service-cluster-ip-range="$CLUSTER_SERVICE_CIDR"
+		--allocate-node-cidrs=false
+		--leader-elect=false
+		--bind-address=127.0.0.1
+		--secure-port="$CONTROLLER_MANAGER_PORT"
+		--node-monitor-grace-period=20s
+		--v=1
+	)
+}
+
+# write_egress_config sends the API server's traffic to the cluster (kubelets,
+# pods, webhooks) through hack/cluster.sh's proxy; the rest goes direct.
+write_egress_config() {
+	cat >"$RUN/egress.yaml" <<-EOF
+		apiVersion: apiserver.k8s.io/v1beta1
+		kind: EgressSelectorConfiguration
+		egressSelections:
+		- name: cluster
+		  connection:
+		    proxyProtocol: HTTPConnect
+		    transport:
+		      uds:
+		        udsName: $RUN/egress.sock
+		- name: controlplane
+		  connection:
+		    proxyProtocol: Direct
+		- name: etcd
+		  connection:
+		    proxyProtocol: Direct
+	EOF
 }
 
 # make_pki creates the CA, the serving cert for 127.0.0.1, the
@@ -288,7 +345,7 @@ make_pki() {
 			-keyout ca.key -out ca.crt -days 30 -subj "/CN=plexus-testbed-ca" 2>/dev/null
 		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 			-keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" 2>/dev/null
-		printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc" \
+		printf '%s\n' "subjectAltName=IP:127.0.0.1,IP:$CLUSTER_API_IP,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc" \
 			"extendedKeyUsage=serverAuth" "keyUsage=critical,digitalSignature" >apiserver.ext
 		openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
 			-out apiserver.crt -days 30 -extfile apiserver.ext 2>/dev/null
@@ -296,12 +353,30 @@ make_pki() {
 		openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
 		openssl rand -hex 32 >admin.token
 		echo "$(<admin.token),admin,admin-uid,\"system:masters\"" >tokens.csv
+		[[ $PROFILE == cluster ]] || exit 0
+		# The API server's client certificate for kubelets (exec, logs).
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout kubelet-client.key -out kubelet-client.csr \
+			-subj "/O=system:masters/CN=kube-apiserver-kubelet-client" 2>/dev/null
+		printf '%s\n' "extendedKeyUsage=clientAuth" "keyUsage=critical,digitalSignature" >client.ext
+		openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+			-out kubelet-client.crt -days 30 -extfile client.ext 2>/dev/null
+		local user node
+		for user in kube-scheduler kube-controller-manager; do
+			openssl rand -hex 32 >"$user.token"
+			echo "$(<"$user.token"),system:$user,$user-uid" >>tokens.csv
+		done
+		for node in $CLUSTER_NODES; do
+			openssl rand -hex 32 >"node-$node.token"
+			echo "$(<"node-$node.token"),system:node:$node,node-$node-uid,\"system:nodes\"" >>tokens.csv
+		done
 	) || die "generating certificates and keys with openssl failed"
 }
 
-# write_kubeconfig writes an admin kubeconfig (token, CA-verified TLS) to $1.
+# write_kubeconfig OUT [TOKEN-FILE [SERVER]] writes a kubeconfig (token,
+# CA-verified TLS) to OUT: the admin's on 127.0.0.1 unless told otherwise.
 write_kubeconfig() {
-	local out=$1 ca
+	local out=$1 token=${2:-$PKI/admin.token} server=${3:-https://127.0.0.1:$APISERVER_PORT} ca
 	ca=$(base64 -w0 "$PKI/ca.crt")
 	(
 		umask 077
@@ -311,12 +386,12 @@ write_kubeconfig() {
 			clusters:
 			- name: testbed
 			  cluster:
-			    server: https://127.0.0.1:$APISERVER_PORT
+			    server: $server
 			    certificate-authority-data: $ca
 			users:
 			- name: admin
 			  user:
-			    token: $(<"$PKI/admin.token")
+			    token: $(<"$token")
 			contexts:
 			- name: testbed
 			  context:
@@ -334,6 +409,7 @@ write_env() {
 		printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_OUT"
 		printf 'export PLEXUS_TESTBED_DIR=%q\n' "$TB"
 		printf 'export PLEXUS_TESTBED_BIN=%q\n' "$BIN"
+		printf 'export PLEXUS_TESTBED_LOGS=%q\n' "$LOGS"
 		printf 'export CNI_PATH=%q\n' "$CNI_BIN"
 		printf 'export ETCD_ENDPOINTS=%q\n' "http://127.0.0.1:$ETCD_CLIENT_PORT"
 		printf 'export KUBE_APISERVER_URL=%q\n' "https://127.0.0.1:$APISERVER_PORT"
@@ -355,24 +431,38 @@ apiserver_ready() {
 wait_for() {
 	local name=$1 check=$2 deadline=$((SECONDS + READY_TIMEOUT))
 	until "$check"; do
-		alive "$name" || die "$name exited; see $RUN/$name.log"
-		((SECONDS < deadline)) || die "$name not ready after ${READY_TIMEOUT}s; see $RUN/$name.log"
+		alive "$name" || die "$name exited; see $LOGS/$name.log"
+		((SECONDS < deadline)) || die "$name not ready after ${READY_TIMEOUT}s; see $LOGS/$name.log"
 		sleep 0.2
 	done
 }
 
 start_etcd() {
 	etcd_args
-	spawn etcd "${ETCD_ARGS[@]}"
+	spawn etcd "$BIN/etcd" "${ETCD_ARGS[@]}"
 	wait_for etcd etcd_healthy
 	log "etcd ready on 127.0.0.1:$ETCD_CLIENT_PORT"
 }
 
 start_apiserver() {
 	apiserver_args
-	spawn kube-apiserver "${APISERVER_ARGS[@]}"
+	spawn kube-apiserver "$BIN/kube-apiserver" "${APISERVER_ARGS[@]}"
 	wait_for kube-apiserver apiserver_ready
 	log "kube-apiserver ready on https://127.0.0.1:$APISERVER_PORT"
+}
+
+scheduler_healthy() { curl -ksf --max-time 2 "https://127.0.0.1:$SCHEDULER_PORT/healthz" >/dev/null; }
+controller_manager_healthy() { curl -ksf --max-time 2 "https://127.0.0.1:$CONTROLLER_MANAGER_PORT/healthz" >/dev/null; }
+
+# start_cluster_components starts kube-scheduler and kube-controller-manager
+# (cluster profile).
+start_cluster_components() {
+	cluster_component_args
+	spawn kube-scheduler "$BIN/kube-scheduler" "${SCHEDULER_ARGS[@]}"
+	spawn kube-controller-manager "$BIN/kube-controller-manager" "${CONTROLLER_MANAGER_ARGS[@]}"
+	wait_for kube-scheduler scheduler_healthy
+	wait_for kube-controller-manager controller_manager_healthy
+	log "kube-scheduler and kube-controller-manager ready"
 }
 
 apply_crds() {
@@ -387,13 +477,17 @@ apply_crds() {
 }
 
 require_binaries() {
-	local b
-	for b in etcd kube-apiserver kubectl; do
+	local b bins=(etcd kube-apiserver kubectl)
+	[[ $PROFILE == cluster ]] && bins+=(kube-scheduler kube-controller-manager)
+	for b in "${bins[@]}"; do
 		[[ -x $BIN/$b ]] || die "$BIN/$b missing; run 'make testbed' first"
 	done
 }
 
-is_up() { load_config && alive etcd && alive kube-apiserver && apiserver_ready; }
+is_up() {
+	load_config && alive etcd && alive kube-apiserver && apiserver_ready || return 1
+	[[ $PROFILE != cluster ]] || { alive kube-scheduler && alive kube-controller-manager; }
+}
 
 cmd_up() {
 	local start=$SECONDS
@@ -402,13 +496,16 @@ cmd_up() {
 		log "already up (kubeconfig $KUBECONFIG_OUT)"
 		return
 	fi
-	if load_config && alive etcd; then
+	if [[ $PROFILE != cluster ]] && load_config && alive etcd; then
 		log "etcd runs but kube-apiserver does not; starting it"
 		stop kube-apiserver "$APISERVER_PORT"
 		start_apiserver
 	else
 		cmd_down >/dev/null
+		rotate_logs
+		ON_DIE=stop_all
 		fresh_start
+		ON_DIE=
 	fi
 	cp "$RUN/admin.kubeconfig" "$KUBECONFIG_OUT.tmp" && mv "$KUBECONFIG_OUT.tmp" "$KUBECONFIG_OUT"
 	chmod 0600 "$KUBECONFIG_OUT"
@@ -424,22 +521,63 @@ fresh_start() {
 	APISERVER_PORT=$(free_port "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT")
 	printf 'ETCD_CLIENT_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' \
 		"$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" >"$RUN/config"
+	if [[ $PROFILE == cluster ]]; then
+		SCHEDULER_PORT=$(free_port "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT")
+		CONTROLLER_MANAGER_PORT=$(free_port "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$SCHEDULER_PORT")
+		printf 'SCHEDULER_PORT=%s\nCONTROLLER_MANAGER_PORT=%s\n' \
+			"$SCHEDULER_PORT" "$CONTROLLER_MANAGER_PORT" >>"$RUN/config"
+	fi
 	make_pki
 	write_kubeconfig "$RUN/admin.kubeconfig"
+	if [[ $PROFILE == cluster ]]; then
+		local user node
+		for user in kube-scheduler kube-controller-manager; do
+			write_kubeconfig "$RUN/$user.kubeconfig" "$PKI/$user.token"
+		done
+		# Nodes reach the API server at the `kubernetes` Service address,
+		# which hack/cluster.sh relays into each node's namespace.
+		for node in $CLUSTER_NODES; do
+			write_kubeconfig "$RUN/node-$node.kubeconfig" "$PKI/node-$node.token" "https://$CLUSTER_API_IP:443"
+		done
+		write_egress_config
+	fi
 	start_etcd
 	start_apiserver
+	[[ $PROFILE != cluster ]] || start_cluster_components
 }
 
-cmd_down() {
+# rotate_logs keeps the last run's logs in $LOGS/previous before a fresh start.
+rotate_logs() {
+	local f
+	mkdir -p "$LOGS/previous"
+	for f in "$LOGS"/*.log; do
+		[[ -e $f ]] && mv -f "$f" "$LOGS/previous/"
+	done
+	return 0
+}
+
+# stop_all stops both processes, waiting for their ports when they are known.
+stop_all() {
 	if load_config; then
+		if [[ $PROFILE == cluster ]]; then
+			stop kube-controller-manager ${CONTROLLER_MANAGER_PORT:-}
+			stop kube-scheduler ${SCHEDULER_PORT:-}
+		fi
 		stop kube-apiserver "$APISERVER_PORT"
 		stop etcd "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT"
 	else
+		stop kube-controller-manager
+		stop kube-scheduler
 		stop kube-apiserver
 		stop etcd
 	fi
+}
+
+# cmd_down stops the control plane and removes its state, but not its logs.
+cmd_down() {
+	stop_all
 	rm -rf "$RUN" "$KUBECONFIG_OUT" "$ENV_OUT"
-	log "down"
+	log "down (logs kept in $LOGS)"
 }
 
 cmd_stop_apiserver() {
