@@ -1,6 +1,14 @@
 #!/usr/bin/env bash
 # Shared helpers for the hack/ scripts. Source it; do not run it.
 
+# at_exit CMD runs CMD when the sourcing script exits, after the commands
+# registered before it (one EXIT trap for all of them).
+AT_EXIT=()
+at_exit() {
+	AT_EXIT+=("$1")
+	trap 'for ((_i = ${#AT_EXIT[@]} - 1; _i >= 0; _i--)); do eval "${AT_EXIT[_i]}" || true; done' EXIT
+}
+
 # ensure_testbed starts the control plane unless it is already up, and stops
 # it again when the calling script exits, if (and only if) it started it.
 ensure_testbed() {
@@ -8,7 +16,16 @@ ensure_testbed() {
 		return
 	fi
 	hack/testbed.sh up
-	trap 'hack/testbed.sh down >/dev/null || true' EXIT
+	at_exit 'hack/testbed.sh down >/dev/null'
+}
+
+# ensure_cluster does the same for the real two-node cluster (hack/cluster.sh).
+ensure_cluster() {
+	if hack/cluster.sh status >/dev/null 2>&1; then
+		return
+	fi
+	hack/cluster.sh up
+	at_exit 'hack/cluster.sh down'
 }
 
 # run_test_binary PKG TEST ENV... builds PKG's test binary and runs TEST

@@ -2,24 +2,63 @@
 # The whole suite: vet, unit tests, then the integration tier on the real
 # test bed (kube-apiserver + etcd on 127.0.0.1, reference CNI plugins, network
 # namespaces). The control plane is started here and always stopped again.
+#
+# Each phase's `go test -json` goes through hack/testreport, which prints the
+# package lines and failures as go test does, then every skipped test with its
+# reason; the last line counts all phases: "tests: N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export PLEXUS_REQUIRE_TESTBED=1
 GO=${GO:-go}
+TB=${PLEXUS_TESTBED_DIR:-.testbed}
 
 . hack/lib.sh
 
+REPORT=$TB/tools/testreport
+STATE=$(mktemp)
+at_exit 'rm -f "$STATE"'
+status=0
+
+# phase NAME GO-TEST-ARGS... runs one `go test -json` phase through the report
+# and records its time; a failure marks the run failed and goes on.
+phase() {
+	local name=$1 start=$SECONDS
+	shift
+	echo "== $name"
+	if ! $GO test -json "$@" | "$REPORT" -phase "$name" -state "$STATE"; then
+		status=1
+	fi
+	echo "== $name: $((SECONDS - start))s"
+}
+
 echo "== go vet"
 $GO vet ./...
+$GO build -o "$REPORT" ./hack/testreport
 
 echo "== control plane"
 ensure_testbed
 
-# Packages outside test/ run in parallel. test/ holds the end-to-end tests,
-# some of which stop the API server on purpose: they run one package at a time.
-echo "== unit and package integration tests"
-$GO test -count=1 -timeout 15m $($GO list ./... | grep -v '/test/')
+# Packages outside test/ run in parallel. TestStopStartAPIServer stops the
+# shared API server: it runs later, alone, with the end-to-end tests.
+phase "unit and package integration tests" -count=1 -timeout 15m \
+	-skip '^TestStopStartAPIServer$' $($GO list ./... | grep -v '/test/')
 
-echo "== end-to-end tests"
-$GO test -count=1 -p 1 -timeout 20m ./test/...
+# test/ holds the end-to-end tests, some of which stop the API server on
+# purpose: one package at a time. The demo and the benchmark have their own
+# targets (make demo, make bench).
+phase "end-to-end tests" -count=1 -p 1 -timeout 20m \
+	$($GO list ./test/... | grep -v -e '/test/demo$' -e '/test/bench$' -e '/test/cluster$')
+PLEXUS_TESTBED_DISRUPTIVE=1 phase "disruptive test bed tests" -count=1 \
+	-run '^TestStopStartAPIServer$' ./internal/testbed
+
+# The real cluster: plexus installed from its image with `kubectl apply -k`
+# on two nodes running kubelet, containerd and runc; scenarios through the API.
+echo "== real cluster"
+start=$SECONDS
+ensure_cluster
+echo "== real cluster up: $((SECONDS - start))s"
+phase "real-cluster tests" -count=1 -p 1 -timeout 25m ./test/cluster/...
+
+"$REPORT" -final -state "$STATE" || status=1
+exit $status
