@@ -10,7 +10,7 @@ BINARIES := plexus plexus-ipam plexusd plexus-controller plexusctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/plexus-cni/plexus/internal/buildinfo.Version=$(VERSION)
 
-.PHONY: all build test unit integration demo bench testbed testbed-up testbed-down deps clean fmt vet
+.PHONY: all build test unit integration demo bench testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-down demo-sim deps clean fmt vet
 
 all: build
 
@@ -39,17 +39,39 @@ testbed-up: testbed
 testbed-down:
 	@hack/testbed.sh down
 
+## testbed-soak: 50 up/down cycles of a private test bed with every core busy; fails on any failed start.
+testbed-soak: testbed
+	@hack/testbed-soak.sh
+
+## cluster: build the real-cluster tier: kubelet, scheduler, controller-manager, containerd
+## (make testbed), its helpers and images (pause, toolbox, plexus's own).
+cluster: build testbed image
+	@PLEXUS_IMAGE=$(IMAGE) hack/cluster.sh build
+
+## cluster-up: two real nodes (containerd + runc + kubelet) and a control plane; kubeconfig .cluster/kubeconfig.
+cluster-up: cluster
+	@hack/cluster.sh up
+
+## cluster-down: stop the real cluster; nothing stays behind outside .cluster/.
+cluster-down:
+	@hack/cluster.sh down
+
 ## unit: tests that need neither root nor a control plane.
 unit:
 	$(GO) test -count=1 ./...
 
 ## test: the whole suite: unit tests, then the integration tier on the test bed.
-test: build testbed
+test: build testbed cluster
 	@hack/test.sh
 
-## demo: control plane, two nodes, three pods with net1 macvlan, pings, network-status.
-demo: build testbed
+## demo: a real two-node cluster, plexus installed with kubectl apply -k, three pods with a
+## macvlan net1, their interfaces and network-status, pings across nodes.
+demo: build testbed cluster
 	@hack/demo.sh
+
+## demo-sim: the same on the node simulator (network namespaces driven through libcni, no kubelet).
+demo-sim: build testbed
+	@hack/demo-sim.sh
 
 ## bench: ADD/DEL latency and API requests per ADD, plexus vs. the delegates alone.
 bench: build testbed

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# make demo: bring the local control plane up (if it is not), run the demo
+# make demo-sim: the node-simulator demo. Bring the local control plane up (if it is not), run the demo
 # (two nodes, three pods with a macvlan net1, pings, network-status), and
 # stop the control plane again if this script started it.
 set -euo pipefail

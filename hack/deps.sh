@@ -14,6 +14,9 @@ PACKAGES=(
 	jq           # JSON in scripts
 	librsvg2-bin # rsvg-convert: the graph test renders plexusctl's SVG to PNG
 	iptables     # the portmap plugin
+	curl         # health checks of the control plane's components and kubelets
+	runc         # the cluster tier's container runtime (containerd's runc shim)
+	busybox-static # the cluster tier's toolbox image: a shell, ping, ip
 )
 
 missing=()
