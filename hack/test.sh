@@ -12,6 +12,7 @@ GO=${GO:-go}
 
 echo "== go vet"
 $GO vet ./...
+$GO -C hack/image vet ./...
 
 echo "== control plane"
 ensure_testbed
@@ -20,6 +21,7 @@ ensure_testbed
 # some of which stop the API server on purpose: they run one package at a time.
 echo "== unit and package integration tests"
 $GO test -count=1 -timeout 15m $($GO list ./... | grep -v '/test/')
+$GO -C hack/image test -count=1 ./...
 
 echo "== end-to-end tests"
 $GO test -count=1 -p 1 -timeout 20m ./test/...
