@@ -9,8 +9,15 @@ TESTBED := .testbed
 BINARIES := plexus plexus-ipam plexusd plexus-controller plexusctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/plexus-cni/plexus/internal/buildinfo.Version=$(VERSION)
+# The image: a full reference (registry host included, so that a runtime
+# does not expand it to docker.io/library/...), tagged with the version.
+IMAGE_REPO ?= plexus.local/plexus
+IMAGE ?= $(IMAGE_REPO):$(VERSION)
+IMAGE_ARCHIVE := .cluster/images/plexus.tar
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all build test unit integration demo bench testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-down demo-sim deps clean fmt vet
+.PHONY: all build test unit integration demo bench image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-down demo-sim deps clean fmt vet
 
 all: build
 
@@ -26,6 +33,13 @@ build:
 			CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$b ./cmd/$$b || exit 1; \
 		fi; \
 	done
+
+## image: plexus's image from bin/ as an OCI archive (.cluster/images/plexus.tar),
+## reproducible, for `ctr -n k8s.io images import`; the Dockerfile builds the same.
+image: build
+	@GOOS= GOARCH= $(GO) -C hack/image run . -spec plexus.json -root $(CURDIR) \
+		-out $(CURDIR)/$(IMAGE_ARCHIVE) -name $(IMAGE) -platform linux/$$($(GO) env GOARCH) \
+		-arg VERSION=$(VERSION) -arg REVISION=$(REVISION) -created $(SOURCE_DATE_EPOCH)
 
 ## testbed: build the real parts (kube-apiserver, kubectl, etcd, CNI plugins, cnitool) into .testbed/bin/.
 testbed: deps
@@ -59,6 +73,7 @@ cluster-down:
 ## unit: tests that need neither root nor a control plane.
 unit:
 	$(GO) test -count=1 ./...
+	$(GO) -C hack/image test -count=1 ./...
 
 ## test: the whole suite: unit tests, then the integration tier on the test bed.
 test: build testbed cluster
@@ -82,6 +97,7 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	$(GO) -C hack/image vet ./...
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(IMAGE_ARCHIVE)

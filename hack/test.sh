@@ -20,13 +20,17 @@ STATE=$(mktemp)
 at_exit 'rm -f "$STATE"'
 status=0
 
-# phase NAME GO-TEST-ARGS... runs one `go test -json` phase through the report
+# phase NAME [-C DIR] GO-TEST-ARGS... runs one `go test -json` phase through the report
 # and records its time; a failure marks the run failed and goes on.
 phase() {
-	local name=$1 start=$SECONDS
+	local name=$1 start=$SECONDS dir=()
 	shift
+	if [[ $1 == -C ]]; then
+		dir=(-C "$2")
+		shift 2
+	fi
 	echo "== $name"
-	if ! $GO test -json "$@" | "$REPORT" -phase "$name" -state "$STATE"; then
+	if ! $GO "${dir[@]}" test -json "$@" | "$REPORT" -phase "$name" -state "$STATE"; then
 		status=1
 	fi
 	echo "== $name: $((SECONDS - start))s"
@@ -34,6 +38,7 @@ phase() {
 
 echo "== go vet"
 $GO vet ./...
+$GO -C hack/image vet ./...
 $GO build -o "$REPORT" ./hack/testreport
 
 echo "== control plane"
@@ -43,6 +48,8 @@ ensure_testbed
 # shared API server: it runs later, alone, with the end-to-end tests.
 phase "unit and package integration tests" -count=1 -timeout 15m \
 	-skip '^TestStopStartAPIServer$' $($GO list ./... | grep -v '/test/')
+# hack/image is a module of its own (the image builder).
+phase "image builder tests" -C hack/image -count=1 ./...
 
 # test/ holds the end-to-end tests, some of which stop the API server on
 # purpose: one package at a time. The demo and the benchmark have their own

@@ -17,6 +17,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 
+	daemonpkg "github.com/plexus-cni/plexus/internal/daemon"
 	"github.com/plexus-cni/plexus/internal/testbed"
 )
 
@@ -326,4 +327,81 @@ func checkDaemonSet(t *testing.T, applied []*unstructured.Unstructured) {
 		return
 	}
 	t.Error("no DaemonSet applied")
+}
+
+// TestDeployNamesTheImageThroughKustomization: every container says
+// `plexus` and kustomization.yaml's images: alone says which image that
+// is, so `kustomize edit set image plexus=<yours>` is the one change a user
+// makes. Every command is a file of the image (hack/image/plexus.json,
+// which the Dockerfile matches), and plexusd's directory holds the plugins
+// it installs from there into the node's CNI bin dir.
+func TestDeployNamesTheImageThroughKustomization(t *testing.T) {
+	dir := filepath.Join(testbed.Root(), "deploy")
+	var k struct {
+		Images []struct{ Name, NewName, NewTag string } `json:"images"`
+	}
+	readYAML(t, filepath.Join(dir, "kustomization.yaml"), &k)
+	if len(k.Images) != 1 || k.Images[0].Name != "plexus" || k.Images[0].NewName == "" || k.Images[0].NewTag == "" {
+		t.Errorf("kustomization.yaml images: %+v, want one entry name plexus with newName and newTag", k.Images)
+	}
+	var spec struct {
+		Files []struct{ Path string } `json:"files"`
+	}
+	readYAML(t, filepath.Join(testbed.Root(), "hack", "image", "plexus.json"), &spec)
+	inImage := map[string]bool{}
+	for _, f := range spec.Files {
+		inImage[f.Path] = true
+	}
+	commands := map[string]string{}
+	for _, res := range kustomizeResources(t, dir) {
+		for _, obj := range decodeFile(t, res) {
+			for _, c := range podContainers(obj) {
+				image, _, _ := unstructured.NestedString(c, "image")
+				command, _, _ := unstructured.NestedStringSlice(c, "command")
+				where := obj.GetKind() + "/" + obj.GetName()
+				if image != "plexus" {
+					t.Errorf("%s: image %q, want plexus (set by kustomization.yaml)", where, image)
+				}
+				if len(command) == 0 || !inImage[command[0]] {
+					t.Errorf("%s: command %q does not start with a file of the image %v", where, command, inImage)
+				} else {
+					commands[obj.GetKind()] = command[0]
+				}
+			}
+		}
+	}
+	plexusd, ok := commands["DaemonSet"]
+	if !ok {
+		t.Fatal("deploy/ has no DaemonSet running a file of the image")
+	}
+	for _, b := range daemonpkg.Binaries {
+		if p := filepath.Join(filepath.Dir(plexusd), b); !inImage[p] {
+			t.Errorf("plexusd %q installs %s from its own directory, but the image has no %s", plexusd, b, p)
+		}
+	}
+}
+
+func readYAML(t *testing.T, path string, into any) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, into); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+// podContainers returns the containers and init containers of a workload.
+func podContainers(obj *unstructured.Unstructured) []map[string]any {
+	var out []map[string]any
+	for _, field := range []string{"containers", "initContainers"} {
+		list, _, _ := unstructured.NestedSlice(obj.Object, "spec", "template", "spec", field)
+		for _, c := range list {
+			if m, ok := c.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }

@@ -1,0 +1,19 @@
+# The plexus image, equal to `make image` (hack/image/plexus.json; the tests
+# in hack/image keep the two the same). Build the binaries first:
+#   make build
+#   docker build -t registry.example/plexus:v1 \
+#     --build-arg VERSION=$(git describe --tags --always --dirty) \
+#     --build-arg REVISION=$(git rev-parse HEAD) .
+FROM scratch
+ARG VERSION=dev
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="plexus" \
+      org.opencontainers.image.description="Multi-network pods for Kubernetes: plexus, plexus-ipam, plexusd, plexus-controller, plexusctl" \
+      org.opencontainers.image.source="https://github.com/plexus-cni/plexus" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}"
+ENV PATH=/usr/local/bin
+# plexusd installs plexus and plexus-ipam from its own directory into the
+# node's CNI bin dir: the five stay together.
+COPY bin/plexus bin/plexus-ipam bin/plexusd bin/plexus-controller bin/plexusctl /usr/local/bin/
+ENTRYPOINT ["/usr/local/bin/plexusd"]
