@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"unicode/utf8"
 
 	"github.com/plexus-cni/plexus/pkg/fielderr"
 )
@@ -31,4 +32,24 @@ func DecodeRequest(r io.Reader) (*Request, error) {
 		return nil, fielderr.New("config", string(req.Config), "want the network configuration object")
 	}
 	return req, nil
+}
+
+// Validate reports a request that JSON cannot carry unchanged: a value
+// that is not UTF-8 would reach plexusd with U+FFFD in place of its bytes
+// (a netns path naming another file). The error names the variable.
+func (r *Request) Validate() error {
+	for _, v := range []struct{ name, value string }{
+		{"CNI_COMMAND", r.Command}, {"CNI_CONTAINERID", r.ContainerID}, {"CNI_NETNS", r.Netns},
+		{"CNI_IFNAME", r.IfName}, {"CNI_ARGS", r.Args}, {"CNI_PATH", r.Path},
+	} {
+		if !utf8.ValidString(v.value) {
+			return fielderr.New(v.name, v.value, "not UTF-8, cannot be passed to plexusd")
+		}
+	}
+	for k, v := range r.Env {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fielderr.New(k, v, "not UTF-8, cannot be passed to plexusd")
+		}
+	}
+	return nil
 }

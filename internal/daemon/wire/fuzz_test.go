@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
+	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/plexus-cni/plexus/internal/jsontest"
@@ -46,6 +48,9 @@ func FuzzDecodeRequest(f *testing.F) {
 			}
 			return
 		}
+		if err := req.Validate(); err != nil {
+			t.Fatalf("decoded %q is not a valid request: %v", data, err)
+		}
 		checkRequestRoundTrip(t, req)
 	})
 }
@@ -74,4 +79,42 @@ func checkRequestRoundTrip(t *testing.T, req *Request) {
 	if err != nil || !bytes.Equal(b, b2) {
 		t.Fatalf("encoding is not a fixed point: %s then %s (%v)", b, b2, err)
 	}
+}
+
+// FuzzRequestFromArgs follows a CNI invocation through the socket: what
+// the shim builds from skel's arguments reaches plexusd unchanged.
+func FuzzRequestFromArgs(f *testing.F) {
+	f.Add("ADD", "0123abcd", "/var/run/netns/cni-1", "eth0", "IgnoreUnknown=1;K8S_POD_NAMESPACE=tomcat;K8S_POD_NAME=samplepod", "/opt/cni/bin", []byte(s1Config))
+	f.Add("DEL", "c1", "", "net1", "", "", []byte(s4IPAM))
+	f.Add("CHECK", "c\x00", "/x", "é", "K=\"v\"", "<&>", []byte(`{"a":"\u2028"}`))
+	f.Fuzz(func(t *testing.T, command, containerID, netns, ifName, args, path string, config []byte) {
+		if c := bytes.TrimSpace(config); !json.Valid(c) || c[0] != '{' {
+			t.Skip("the shim forwards only configurations that decode to an object")
+		}
+		in := &skel.CmdArgs{ContainerID: containerID, Netns: netns, IfName: ifName, Args: args, Path: path, StdinData: config}
+		req := NewRequest(command, in)
+		if err := req.Validate(); err != nil {
+			var fe *fielderr.Error
+			if !errors.As(err, &fe) || !strings.HasPrefix(fe.Field, "CNI_") {
+				t.Fatalf("Validate(%+v) = %v, want an error naming the variable", req, err)
+			}
+			return // the shim does not forward it
+		}
+		b, err := json.Marshal(req)
+		if err != nil {
+			t.Fatalf("encode %+v: %v", req, err)
+		}
+		got, err := DecodeRequest(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("decode %s: %v", b, err)
+		}
+		if !jsontest.Same(config, got.Config) {
+			t.Fatalf("config %q arrived as %q", config, got.Config)
+		}
+		want := &Request{Command: command, ContainerID: containerID, Netns: netns, IfName: ifName, Args: args, Path: path}
+		got.Config = nil
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("the daemon sees another request than the runtime made (-runtime +daemon):\n%s", diff)
+		}
+	})
 }
