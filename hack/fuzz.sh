@@ -41,7 +41,8 @@ TARGETS=(
 discover() {
 	local mod pkgs
 	mod=$($GO list -m)
-	pkgs=$(grep -rlE --include='*_test.go' '^func Fuzz' . | xargs -r -n1 dirname | sort -u)
+	pkgs=$(find . -path './.*' -prune -o -path ./hack/tools -prune -o -name '*_test.go' -print |
+		xargs -r grep -lE '^func Fuzz' | xargs -r -n1 dirname | sort -u)
 	[ -n "$pkgs" ] || return 0
 	# go test -list prints a package's matching names, then "ok <import path>".
 	# shellcheck disable=SC2086 # one word per package
