@@ -8,6 +8,8 @@ BIN := bin
 TESTBED := .testbed
 BINARIES := plexus plexus-ipam plexusd plexus-controller plexusctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+FUZZTIME ?= 30s
+FUZZPARALLEL ?= 1
 LDFLAGS := -s -w -X github.com/plexus-cni/plexus/internal/buildinfo.Version=$(VERSION)
 # The image: a full reference (registry host included, so that a runtime
 # does not expand it to docker.io/library/...), tagged with the version.
@@ -17,7 +19,7 @@ IMAGE_ARCHIVE := .cluster/images/plexus.tar
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all build test unit integration demo bench image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-down demo-sim deps clean fmt vet
+.PHONY: all build test unit integration demo bench fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-down demo-sim deps clean fmt vet
 
 all: build
 
@@ -91,6 +93,10 @@ demo-sim: build testbed
 ## bench: ADD/DEL latency and API requests per ADD, plexus vs. the delegates alone.
 bench: build testbed
 	@hack/bench.sh
+
+## fuzz: every fuzz target for FUZZTIME (default 30s) each, one at a time; FUZZ=regexp picks some.
+fuzz:
+	@FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) FUZZ='$(FUZZ)' hack/fuzz.sh
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -12,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/containernetworking/cni/libcni"
 )
 
 // FormatVersion is the version of the record layout.
@@ -68,10 +70,9 @@ func (s *Store) Save(r *Record) error {
 	if err := s.checkID(r.ContainerID); err != nil {
 		return err
 	}
-	r.Version = FormatVersion
-	data, err := json.Marshal(r)
+	data, err := Encode(r)
 	if err != nil {
-		return fmt.Errorf("encode attachment cache for %s: %w", r.ContainerID, err)
+		return err
 	}
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("create attachment cache dir %s: %w", s.dir, err)
@@ -93,15 +94,55 @@ func (s *Store) Load(containerID string) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read attachment cache %s: %w", path, err)
 	}
-	r := &Record{}
-	if err := json.Unmarshal(data, r); err != nil {
-		return nil, fmt.Errorf("%w %s: %v", ErrCorrupt, path, err)
-	}
-	if r.Version != FormatVersion || r.ContainerID != containerID || len(r.Attachments) == 0 {
-		return nil, fmt.Errorf("%w %s: version %d, container %q, %d attachments",
-			ErrCorrupt, path, r.Version, r.ContainerID, len(r.Attachments))
+	r, err := Decode(data, containerID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return r, nil
+}
+
+// Encode returns the stored form of r (what Save writes), setting its
+// Version.
+func Encode(r *Record) ([]byte, error) {
+	r.Version = FormatVersion
+	data, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode attachment cache for %s: %w", r.ContainerID, err)
+	}
+	return data, nil
+}
+
+// Decode parses the stored record of containerID. A record that is not
+// one Save could have written for containerID, or that has an attachment
+// DEL could not run, is an error wrapping ErrCorrupt: DEL then moves it
+// aside instead of failing on it for ever.
+func Decode(data []byte, containerID string) (*Record, error) {
+	r := &Record{}
+	if err := json.Unmarshal(data, r); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	if r.Version != FormatVersion || r.ContainerID != containerID || len(r.Attachments) == 0 {
+		return nil, fmt.Errorf("%w: version %d, container %q, %d attachments",
+			ErrCorrupt, r.Version, r.ContainerID, len(r.Attachments))
+	}
+	for i, a := range r.Attachments {
+		if err := a.check(); err != nil {
+			return nil, fmt.Errorf("%w: attachments[%d]: %v", ErrCorrupt, i, err)
+		}
+	}
+	return r, nil
+}
+
+// check reports an attachment DEL could not run: every delegate needs an
+// interface name and a configuration list libcni accepts.
+func (a *Attachment) check() error {
+	if a.IfName == "" {
+		return errors.New("ifname: is required")
+	}
+	if _, err := libcni.ConfListFromBytes(a.Conflist); err != nil {
+		return fmt.Errorf("conflist of %s: %w", a.IfName, err)
+	}
+	return nil
 }
 
 // Remove deletes containerID's record; a missing record is not an error.

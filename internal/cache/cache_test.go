@@ -50,7 +50,10 @@ func TestCorruptRecordNamesTheFile(t *testing.T) {
 	for name, content := range map[string]string{
 		"truncated": `{"version":1,"containerID":"c1","attachments":[{"name"`,
 		"empty":     ``,
-		"wrongid":   `{"version":1,"containerID":"other","attachments":[{"name":"a","ifname":"eth0","conflist":{}}]}`,
+		"wrongid":   `{"version":1,"containerID":"other","attachments":[{"name":"a","ifname":"eth0","conflist":{"name":"n","plugins":[{"type":"bridge"}]}}]}`,
+		"noifname":  `{"version":1,"containerID":"c1","attachments":[{"name":"a","conflist":{"name":"n","plugins":[{"type":"bridge"}]}}]}`,
+		"noconf":    `{"version":1,"containerID":"c1","attachments":[{"name":"a","ifname":"eth0","conflist":null}]}`,
+		"nameless":  `{"version":1,"containerID":"c1","attachments":[{"name":"a","ifname":"eth0","conflist":{"plugins":[{"type":"bridge"}]}}]}`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			if err := os.WriteFile(s.Path("c1"), []byte(content), 0o600); err != nil {

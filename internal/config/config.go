@@ -7,7 +7,9 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -24,6 +26,10 @@ const (
 	DefaultAttachConcurrency = 4
 	DefaultReadinessTimeout  = 45 // seconds
 )
+
+// maxReadinessTimeout is the longest wait, in seconds, that a
+// time.Duration holds: a longer one would overflow into the past.
+const maxReadinessTimeout = math.MaxInt64 / int(time.Second)
 
 // NetConf is the plexus configuration. Keys follow Multus's spelling.
 type NetConf struct {
@@ -143,13 +149,14 @@ func (c *NetConf) validate() error {
 	if c.AttachConcurrency < 0 {
 		return fielderr.New("attachConcurrency", fmt.Sprint(c.AttachConcurrency), "must be 1 or more")
 	}
-	if c.ReadinessTimeoutSeconds < 0 {
-		return fielderr.New("readinessTimeoutSeconds", fmt.Sprint(c.ReadinessTimeoutSeconds), "must be 1 or more")
+	if c.ReadinessTimeoutSeconds < 0 || c.ReadinessTimeoutSeconds > maxReadinessTimeout {
+		return fielderr.New("readinessTimeoutSeconds", fmt.Sprint(c.ReadinessTimeoutSeconds),
+			"must be 1 or more and at most %d", maxReadinessTimeout)
 	}
 	switch strings.ToLower(c.LogLevel) {
 	case "", "debug", "verbose", "info", "error", "panic":
 	default:
-		return fielderr.New("logLevel", c.LogLevel, "want one of debug, verbose, error, panic")
+		return fielderr.New("logLevel", c.LogLevel, "want one of debug, verbose, info, error, panic")
 	}
 	return nil
 }

@@ -52,6 +52,7 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		{`{"type":"plexus"}`, "clusterNetwork: one of clusterNetwork or delegates is required"},
 		{`{"type":"plexus","clusterNetwork":"x","logLevel":"loud"}`, `logLevel: invalid value "loud"`},
 		{`{"type":"plexus","clusterNetwork":"x","attachConcurrency":-1}`, `attachConcurrency: invalid value "-1"`},
+		{`{"type":"plexus","clusterNetwork":"x","readinessTimeoutSeconds":9223372037}`, `readinessTimeoutSeconds: invalid value "9223372037": must be 1 or more and at most 9223372036`},
 		{`{"type":"plexus","clusterNetwork":"x","globalNamespaces":7}`, "globalNamespaces"},
 		{`{"type":`, "cannot decode the plexus configuration"},
 	} {

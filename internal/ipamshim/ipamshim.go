@@ -75,6 +75,9 @@ func (f *Forwarder) forward(command, socket string, args *skel.CmdArgs, local fu
 	defer cancel()
 	req := wire.NewRequest(command, args)
 	req.Env = f.env()
+	if req.Validate() != nil {
+		return local(args) // JSON would change it on the way; this process has it as it is
+	}
 	resp, err := f.Client.Call(ctx, socket, req)
 	var unreachable *client.UnreachableError
 	if errors.As(err, &unreachable) {

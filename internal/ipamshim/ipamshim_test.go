@@ -162,6 +162,21 @@ func TestInProcessWhenTheDaemonIsAway(t *testing.T) {
 	}
 }
 
+// A request JSON would change on the way (a NODE_NAME that is not UTF-8)
+// runs in this process, with the values as they are.
+func TestInProcessWhenNotUTF8(t *testing.T) {
+	h := &daemonIPAM{}
+	socket := startDaemon(t, h)
+	l := &local{}
+	f := forwarder(l, map[string]string{wire.SocketEnv: socket, "NODE_NAME": "node-\xff"}, &bytes.Buffer{})
+	if err := f.Funcs().Add(cmdArgs("c5")); err != nil {
+		t.Fatalf("ADD: %v", err)
+	}
+	if len(h.requests()) != 0 || len(l.ran) != 1 || l.ran[0] != "ADD c5" {
+		t.Errorf("daemon got %q, in process ran %q; want only ADD c5 in process", h.requests(), l.ran)
+	}
+}
+
 // A daemon that takes the request and dies before answering may have done
 // part of it: code 11 (the runtime retries), and nothing runs here.
 func TestDaemonGoneMidRequest(t *testing.T) {

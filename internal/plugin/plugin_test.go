@@ -280,12 +280,25 @@ func TestDelFailureKeepsRecordAndReportsAll(t *testing.T) {
 	}
 }
 
+// A record that does not decode, or whose attachment DEL could not run
+// (it would fail every DEL for ever), fails one DEL naming the file and is
+// moved aside; the next DEL succeeds.
 func TestDelCorruptRecordIsAnErrorNamingTheFile(t *testing.T) {
+	for name, record := range map[string]string{
+		"truncated": `{"version":1,"contai`,
+		"unrunnable conflist": `{"version":1,"containerID":"c0ffee","attachments":[` +
+			`{"name":"a","ifname":"net1","conflist":{"cniVersion":"1.0.0","plugins":[{"type":"macvlan"}]}}]}`,
+	} {
+		t.Run(name, func(t *testing.T) { delCorrupt(t, record) })
+	}
+}
+
+func delCorrupt(t *testing.T, record string) {
 	f := newFixture(t, map[string]string{netselect.NetworksAnnotation: "a"})
 	if err := f.add("uid-1"); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(f.recordPath(), []byte(`{"version":1,"contai`), 0o600); err != nil {
+	if err := os.WriteFile(f.recordPath(), []byte(record), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	f.exec.calls = nil

@@ -90,7 +90,15 @@ func (s *Shim) forward(command, socket string, args *skel.CmdArgs, local func(*s
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	resp, err := s.Call(ctx, socket, wire.NewRequest(command, args))
+	req := wire.NewRequest(command, args)
+	if err := req.Validate(); err != nil {
+		if command == "DEL" || command == "CHECK" {
+			fmt.Fprintf(s.Stderr, "plexus: %v; running %s in the plugin process\n", err, command)
+			return local(args)
+		}
+		return cnierr.ToCNI(cnierr.Wrap(cnierr.InvalidEnv, err))
+	}
+	resp, err := s.Call(ctx, socket, req)
 	if err != nil {
 		if command == "DEL" || command == "CHECK" {
 			fmt.Fprintf(s.Stderr, "plexus: %v; running %s in the plugin process\n", err, command)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -205,4 +206,31 @@ func TestDaemonDiesMidRequest(t *testing.T) {
 	if err := s.Funcs().Del(args(conf)); err != nil || len(fe.commands) != 1 {
 		t.Errorf("DEL: %v, delegate commands %v", err, fe.commands)
 	}
+}
+
+// A value JSON cannot carry unchanged never reaches the daemon: ADD fails
+// with code 4 naming the variable, DEL runs in this process with the value
+// as the runtime passed it.
+func TestNotUTF8StaysOutOfTheDaemon(t *testing.T) {
+	h := &countingHandler{}
+	socket := serve(t, h)
+	s, fe, conf, _ := setup(t, socket)
+	a := args(conf)
+	a.Netns = "/var/run/netns/cni-\xff"
+	if c, msg := code(t, s.Funcs().Add(a)); c != cnierr.InvalidEnv || !strings.Contains(msg, "CNI_NETNS") {
+		t.Errorf("ADD with a netns that is not UTF-8: code %d %q, want %d naming CNI_NETNS", c, msg, cnierr.InvalidEnv)
+	}
+	if err := s.Funcs().Del(a); err != nil {
+		t.Fatalf("DEL: %v", err)
+	}
+	if h.calls.Load() != 0 || len(fe.commands) != 1 || fe.commands[0] != "DEL" {
+		t.Errorf("daemon ran %d requests, delegates ran %v; want none and one DEL in process", h.calls.Load(), fe.commands)
+	}
+}
+
+type countingHandler struct{ calls atomic.Int32 }
+
+func (h *countingHandler) Do(context.Context, string, *skel.CmdArgs) (types.Result, string, error) {
+	h.calls.Add(1)
+	return nil, "", nil
 }

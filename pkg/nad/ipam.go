@@ -43,35 +43,60 @@ func ValidateIPAM(ipam json.RawMessage, field string) error {
 }
 
 func validateHostLocal(o object) error {
-	if err := checkHostLocalRange(o, false); err != nil {
+	if err := checkHostLocalRange(o, rangeRules{ownGateway: true}); err != nil {
 		return err
 	}
+	if err := checkRangeSets(o, rangeRules{}); err != nil {
+		return err
+	}
+	return checkRoutes(o)
+}
+
+// rangeRules say how one host-local range is checked.
+type rangeRules struct {
+	// entry: a "ranges" entry, whose subnet is required.
+	entry bool
+	// ownGateway: the gateway belongs to this range, so it must be of its
+	// family (a plexus-ipam top-level gateway serves the ranges of its
+	// family only).
+	ownGateway bool
+	// anySize: /31, /32, /127 and /128 can be allocated from (plexus-ipam).
+	anySize bool
+}
+
+// checkRangeSets checks host-local's "ranges": a list of non-empty sets
+// of range objects.
+func checkRangeSets(o object, rules rangeRules) error {
 	var sets [][]json.RawMessage
 	if err := o.decode("ranges", "an array of arrays of range objects", &sets); err != nil {
 		return err
 	}
+	rules.entry, rules.ownGateway = true, true
 	for i, set := range sets {
+		if len(set) == 0 {
+			return fielderr.New(fmt.Sprintf("%s[%d]", o.sub("ranges"), i), "", "empty range set")
+		}
 		for j, raw := range set {
 			r, err := newObject(raw, fmt.Sprintf("%s[%d][%d]", o.sub("ranges"), i, j))
 			if err != nil {
 				return err
 			}
-			if err := checkHostLocalRange(r, true); err != nil {
+			if err := checkHostLocalRange(r, rules); err != nil {
 				return err
 			}
 		}
 	}
-	return checkRoutes(o)
+	return nil
 }
 
 // checkHostLocalRange checks subnet, rangeStart, rangeEnd and gateway of
 // one host-local range (or of the legacy top-level keys).
-func checkHostLocalRange(o object, needSubnet bool) error {
-	subnet, err := prefixKey(o, "subnet", needSubnet)
+func checkHostLocalRange(o object, rules rangeRules) error {
+	subnet, err := prefixKey(o, "subnet", rules.entry)
 	if err != nil {
 		return err
 	}
-	if subnet.IsValid() && subnet.Bits() > subnet.Addr().BitLen()-2 {
+	if !rules.anySize && subnet.IsValid() && subnet.Bits() > subnet.Addr().BitLen()-2 {
 		return fielderr.New(o.sub("subnet"), subnet.String(), "network too small to allocate from")
 	}
 	start, err := addrKey(o, "rangeStart")
@@ -82,11 +107,15 @@ func checkHostLocalRange(o object, needSubnet bool) error {
 	if err != nil {
 		return err
 	}
-	if _, err := addrKey(o, "gateway"); err != nil {
+	gw, err := addrKey(o, "gateway")
+	if err != nil {
 		return err
 	}
 	if !subnet.IsValid() {
 		return nil
+	}
+	if rules.ownGateway && gw.IsValid() && gw.BitLen() != subnet.Addr().BitLen() {
+		return fielderr.New(o.sub("gateway"), gw.String(), "not of subnet %s's address family", subnet)
 	}
 	bounds := span{lo: subnet.Masked().Addr(), hi: lastAddr(subnet)}
 	return checkStartEnd(o, "rangeStart", "rangeEnd", start, end, bounds, "subnet "+subnet.String())

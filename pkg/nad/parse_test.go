@@ -163,6 +163,14 @@ func TestValidateIPAM(t *testing.T) {
 		{"exclude not array", `{"type":"whereabouts","exclude":"10.0.0.1"}`, `f.exclude: invalid value "\"10.0.0.1\"": must be an array of CIDRs or IP addresses`},
 		{"gateway bad", `{"type":"whereabouts","gateway":"10.0.0.256"}`, `f.gateway: invalid value "10.0.0.256": not an IP address`},
 		{"ipRanges bad", `{"type":"whereabouts","ipRanges":[{"range":"10.0.0.0/24"},{"range":"2001:db8::/129"}]}`, `f.ipRanges[1].range: invalid value "2001:db8::/129": not a CIDR (like 192.0.2.0/24) or a first-last/prefix range (like 192.0.2.10-192.0.2.50/24)`},
+		{"host-local empty range set", `{"type":"host-local","ranges":[[{"subnet":"10.0.0.0/24"}],[]]}`, `f.ranges[1]: empty range set`},
+		{"host-local range gateway of the other family", `{"type":"host-local","ranges":[[{"subnet":"10.0.0.0/24","gateway":"2001:db8::1"}]]}`, `f.ranges[0][0].gateway: invalid value "2001:db8::1": not of subnet 10.0.0.0/24's address family`},
+		{"host-local gateway of the other family", `{"type":"host-local","subnet":"2001:db8::/64","gateway":"10.0.0.1"}`, `f.gateway: invalid value "10.0.0.1": not of subnet 2001:db8::/64's address family`},
+		{"plexus-ipam host-local ranges", `{"type":"plexus-ipam","ranges":[[{"subnet":"10.0.0.0/31"}],[{"subnet":"2001:db8::/64","rangeEnd":"2001:db9::1"}]]}`, `f.ranges[1][0].rangeEnd: invalid value "2001:db9::1": outside subnet 2001:db8::/64`},
+		{"plexus-ipam empty range set", `{"type":"plexus-ipam","range":"10.0.0.0/24","ranges":[[]]}`, `f.ranges[0]: empty range set`},
+		{"plexus-ipam legacy subnet", `{"type":"plexus-ipam","subnet":"10.0.0.0/24","rangeStart":"10.0.1.1"}`, `f.rangeStart: invalid value "10.0.1.1": outside subnet 10.0.0.0/24`},
+		{"plexus-ipam top-level gateway serves its family", `{"type":"plexus-ipam","subnet":"2001:db8::/64","gateway":"10.0.0.1","ipRanges":[{"range":"10.0.0.0/24"}]}`, ""},
+		{"etcd_host without endpoint", `{"type":"whereabouts","range":"10.0.0.0/24","etcd_host":" , "}`, `f.etcd_host: invalid value " , ": names no endpoint (want host:port[,host:port])`},
 		{"ipRanges start outside", `{"type":"whereabouts","ipRanges":[{"range":"2001:db8::/64","range_start":"10.0.0.1"}]}`, `f.ipRanges[0].range_start: invalid value "10.0.0.1": outside range 2001:db8::/64`},
 	}
 	for _, tt := range tests {

@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"unicode"
 
 	"github.com/plexus-cni/plexus/pkg/fielderr"
 )
 
 // validateWhereabouts checks the whereabouts (and plexus-ipam) keys: range,
-// range_start, range_end, exclude, gateway, ipRanges and routes.
+// range_start, range_end, exclude, gateway, ipRanges, etcd_host and routes,
+// and host-local's subnet and ranges, which plexus-ipam takes too.
 func validateWhereabouts(o object) error {
 	if err := checkWhereaboutsRange(o); err != nil {
 		return err
@@ -26,7 +28,29 @@ func validateWhereabouts(o object) error {
 			return err
 		}
 	}
+	if err := checkEtcdHost(o); err != nil {
+		return err
+	}
+	if err := checkHostLocalRange(o, rangeRules{anySize: true}); err != nil {
+		return err
+	}
+	if err := checkRangeSets(o, rangeRules{anySize: true}); err != nil {
+		return err
+	}
 	return checkRoutes(o)
+}
+
+// checkEtcdHost checks that etcd_host, when set, names an endpoint
+// ("host:port[,host:port]").
+func checkEtcdHost(o object) error {
+	host, err := o.str("etcd_host")
+	if err != nil || host == "" {
+		return err
+	}
+	if strings.TrimFunc(host, func(r rune) bool { return r == ',' || unicode.IsSpace(r) }) == "" {
+		return fielderr.New(o.sub("etcd_host"), host, "names no endpoint (want host:port[,host:port])")
+	}
+	return nil
 }
 
 // checkWhereaboutsRange checks range, range_start, range_end and exclude of

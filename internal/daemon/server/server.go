@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -25,9 +24,6 @@ import (
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
 	"github.com/plexus-cni/plexus/internal/logging"
 )
-
-// maxRequestBytes bounds a request body (a configuration is a few KiB).
-const maxRequestBytes = 4 << 20
 
 // Handler runs one CNI command; *plugin.Plugin implements it.
 type Handler interface {
@@ -164,8 +160,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
-	req := &wire.Request{}
-	if err := json.NewDecoder(io.LimitReader(r.Body, maxRequestBytes)).Decode(req); err != nil {
+	req, err := wire.DecodeRequest(r.Body)
+	if err != nil {
 		reply(w, http.StatusBadRequest, &wire.Response{Error: types.NewError(cnierr.DecodingFailure,
 			fmt.Sprintf("plexusd: cannot decode the request: %v", err), "")})
 		return

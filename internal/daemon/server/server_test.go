@@ -153,7 +153,7 @@ type addWithIPAM struct {
 
 func (a *addWithIPAM) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
 	resp := post(a.t, a.socket, wire.IPAMPath, &wire.Request{Command: "ADD", ContainerID: args.ContainerID,
-		Env: map[string]string{"NODE_NAME": "n1"}})
+		Env: map[string]string{"NODE_NAME": "n1"}, Config: []byte(`{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam"}}`)})
 	if resp.Error != nil {
 		return nil, "", resp.Error
 	}

@@ -138,7 +138,7 @@ type netConf struct {
 func (l Loader) Load(stdin []byte, args Args) (*Conf, error) {
 	var nc netConf
 	if err := json.Unmarshal(stdin, &nc); err != nil {
-		return nil, fmt.Errorf("configuration: not a JSON object: %w", err)
+		return nil, fielderr.New("configuration", "", "not a JSON object: %v", err)
 	}
 	if len(nc.IPAM) == 0 || string(nc.IPAM) == "null" {
 		return nil, fielderr.New("ipam", "", "is required")

@@ -115,15 +115,16 @@ func slots(raw rawIPAM, gw netip.Addr) ([]Slot, error) {
 		}
 	}
 	if raw.Subnet != "" {
-		h := hlRange{Subnet: raw.Subnet, RangeStart: raw.RangeStartH, RangeEnd: raw.RangeEndH, Gateway: raw.Gateway}
-		if err := add(hostLocalRange("ipam", h)); err != nil {
+		// The top-level gateway serves the ranges of its family.
+		h := hlRange{Subnet: raw.Subnet, RangeStart: raw.RangeStartH, RangeEnd: raw.RangeEndH}
+		if err := add(hostLocalRange("ipam", h, gw)); err != nil {
 			return nil, err
 		}
 	}
 	for i, set := range raw.Ranges {
 		var s Slot
 		for j, h := range set {
-			r, err := hostLocalRange(fmt.Sprintf("ipam.ranges[%d][%d]", i, j), h)
+			r, err := hostLocalRange(fmt.Sprintf("ipam.ranges[%d][%d]", i, j), h, netip.Addr{})
 			if err != nil {
 				return nil, err
 			}
@@ -227,8 +228,9 @@ func parseRangeKey(field, s string) (subnet netip.Prefix, first, last netip.Addr
 }
 
 // hostLocalRange builds a host-local range {subnet, rangeStart, rangeEnd,
-// gateway}.
-func hostLocalRange(field string, h hlRange) (*alloc.Range, error) {
+// gateway}; without a gateway of its own, shared (the top-level gateway)
+// applies if it is of the subnet's family.
+func hostLocalRange(field string, h hlRange, shared netip.Addr) (*alloc.Range, error) {
 	p, err := netip.ParsePrefix(h.Subnet)
 	if err != nil {
 		return nil, fielderr.New(field+".subnet", h.Subnet, "not a CIDR")
@@ -252,6 +254,12 @@ func hostLocalRange(field string, h hlRange) (*alloc.Range, error) {
 	gw, err := optAddr(field+".gateway", h.Gateway)
 	if err != nil {
 		return nil, err
+	}
+	if gw.IsValid() && gw.BitLen() != subnet.Addr().BitLen() {
+		return nil, fielderr.New(field+".gateway", h.Gateway, "not of subnet %s's address family", subnet)
+	}
+	if !gw.IsValid() && shared.BitLen() == subnet.Addr().BitLen() {
+		gw = shared
 	}
 	r, err := alloc.NewRange(subnet, first, last, gw, nil)
 	if err != nil {
