@@ -1,14 +1,27 @@
-// Package cnierr maps plexus failures to CNI error codes at the edge. Inner
-// packages return ordinary wrapped errors; they mark the few conditions that
-// need a specific code with the constructors here, and the plugin's command
-// functions hand the result to skel, which prints it as a CNI error object.
+// Package cnierr decides the CNI error code of every plexus failure, in one
+// place: Code. Inner packages return ordinary wrapped errors — sentinel and
+// typed errors (nad.ErrNotFound, *fielderr.Error, API and transport errors)
+// say what happened, and Code maps them to codes. The few conditions only
+// the caller can name (CNI_ARGS are the runtime's environment, a record is
+// unreadable, a sandbox belongs to an earlier pod) are marked with New or
+// Wrap. docs/errors.md is the table; TestCode and the plugin's error table
+// test keep the two in step.
 package cnierr
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+	"net/url"
 
 	"github.com/containernetworking/cni/pkg/types"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+
+	"github.com/plexus-cni/plexus/pkg/fielderr"
+	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
 // CNI error codes used by plexus (CNI SPEC 1.1 §Error; 0-99 reserved).
@@ -25,6 +38,16 @@ const (
 	Internal            uint = types.ErrInternal             // 999
 )
 
+// Plexus's own codes (100 and up are the plugin's to define).
+const (
+	// NetworkNotFound: a network that the configuration or the pod names
+	// does not exist — no NetworkAttachmentDefinition, no configuration
+	// file. The user's error, but not an invalid configuration: nothing
+	// needs fixing once the network is created (ADDs retried after that
+	// succeed), so it is kept apart from 7.
+	NetworkNotFound uint = 100
+)
+
 // coded carries a CNI code through ordinary error wrapping.
 type coded struct {
 	code uint
@@ -34,13 +57,13 @@ type coded struct {
 func (c *coded) Error() string { return c.err.Error() }
 func (c *coded) Unwrap() error { return c.err }
 
-// New returns an error with the given CNI code.
+// New returns an error marked with the given CNI code.
 func New(code uint, format string, args ...any) error {
 	return &coded{code: code, err: fmt.Errorf(format, args...)}
 }
 
-// Wrap attaches a CNI code to err (nil stays nil). An inner code, if any,
-// is kept: the most specific classification wins.
+// Wrap marks err with a CNI code (nil stays nil). A mark inside err, if
+// any, is kept: the most specific classification wins.
 func Wrap(code uint, err error) error {
 	if err == nil {
 		return nil
@@ -48,30 +71,91 @@ func Wrap(code uint, err error) error {
 	return &coded{code: code, err: err}
 }
 
-// Code returns the CNI code of err: the innermost code attached with New or
-// Wrap, or the code of a *types.Error returned by a delegate, else Internal.
+// Code returns the CNI code of err, deciding in this order:
+//
+//  1. a delegate's *types.Error keeps the delegate's code;
+//  2. a mark set with New or Wrap (the innermost one);
+//  3. what the error is (see classify): a network not found, an invalid
+//     value, undecodable JSON, an API or transport failure;
+//  4. anything else is Internal (999).
+//
+// In a joined error the first member that has a code speaks for the join.
 func Code(err error) uint {
-	code, found := uint(0), false
+	if code, by := decide(err); by != undecided {
+		return code
+	}
+	return Internal
+}
+
+// How a code was decided; a later one in this list overrides an earlier.
+const (
+	undecided = iota
+	byType
+	byMark
+	byDelegate
+)
+
+func decide(err error) (code uint, by int) {
 	for e := err; e != nil; e = errors.Unwrap(e) {
 		switch v := e.(type) {
-		case *coded:
-			code, found = v.code, true
 		case *types.Error:
-			return v.Code
+			return v.Code, byDelegate
+		case *coded:
+			code, by = v.code, byMark
+		}
+		if by == undecided {
+			if c := classify(e); c != 0 {
+				code, by = c, byType
+			}
 		}
 		if j, ok := e.(interface{ Unwrap() []error }); ok {
 			for _, inner := range j.Unwrap() {
-				if c := Code(inner); c != Internal {
-					return c
+				if c, b := decide(inner); b != undecided {
+					if b >= by {
+						return c, b
+					}
+					break
 				}
 			}
 			break
 		}
 	}
-	if found {
-		return code
+	return code, by
+}
+
+// classify returns the code of one error in a chain by what it is, or 0.
+func classify(e error) uint {
+	if e == nad.ErrNotFound {
+		return NetworkNotFound
 	}
-	return Internal
+	if e == context.DeadlineExceeded || e == context.Canceled {
+		return TryAgainLater // the request's time ran out, or plexusd is stopping
+	}
+	switch v := e.(type) {
+	case *fielderr.Error:
+		return InvalidNetConfig
+	case *json.SyntaxError:
+		return DecodingFailure
+	case *url.Error, *net.OpError, *net.DNSError:
+		return TryAgainLater // the API server could not be reached or did not answer
+	case apierrors.APIStatus:
+		return apiCode(v)
+	}
+	return 0
+}
+
+// apiCode classifies an API server's answer. What the server may answer
+// differently soon — overload, timeouts, conflicts, 5xx, an object not (or
+// no longer) there — is retryable; refused credentials or permissions are
+// the operator's configuration (the kubeconfig and its RBAC).
+func apiCode(s apierrors.APIStatus) uint {
+	switch c := s.Status().Code; {
+	case c == http.StatusUnauthorized || c == http.StatusForbidden:
+		return InvalidNetConfig
+	case c == http.StatusNotFound || c == http.StatusConflict || c == http.StatusTooManyRequests || c >= 500:
+		return TryAgainLater
+	}
+	return 0
 }
 
 // ToCNI converts err into the *types.Error skel prints.

@@ -102,9 +102,14 @@ func splitComma(s string) []string {
 }
 
 // Parse decodes and validates a plexus configuration and applies defaults.
+// Input that is not JSON is an error wrapping its *json.SyntaxError; an
+// invalid value is a *fielderr.Error naming the key.
 func Parse(stdin []byte) (*NetConf, error) {
 	c := &NetConf{}
 	if err := json.Unmarshal(stdin, c); err != nil {
+		if _, notJSON := err.(*json.SyntaxError); notJSON {
+			return nil, fmt.Errorf("config: cannot decode the plexus configuration: %w", err)
+		}
 		return nil, fielderr.New("config", "", "cannot decode the plexus configuration: %v", err)
 	}
 	c.Raw = stdin

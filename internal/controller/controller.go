@@ -48,6 +48,9 @@ type LeaderElection struct {
 // Run runs every component until ctx ends or one fails. Leader-only
 // components start when this replica becomes leader and stop when it loses
 // the lease (the controller then exits, and its restart campaigns again).
+// Run returns only once every component it started has returned and, when
+// it led, the lease has been released, so a successor takes over at once
+// instead of waiting for the lease to expire.
 func Run(ctx context.Context, d Deps, le LeaderElection, components []Component) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -59,24 +62,17 @@ func Run(ctx context.Context, d Deps, le LeaderElection, components []Component)
 			shared = append(shared, c)
 		}
 	}
-	var wg sync.WaitGroup
-	start := func(ctx context.Context, cs []Component) {
-		for _, c := range cs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				d.Log.Info("component starting", "component", c.Name())
-				if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-					cancel(fmt.Errorf("%s: %w", c.Name(), err))
-				}
-			}()
-		}
-	}
-	start(ctx, shared)
+	var el *elector
 	if len(leaderOnly) > 0 {
-		if err := elect(ctx, d, le, func(ctx context.Context) { start(ctx, leaderOnly) }, cancel); err != nil {
+		var err error
+		if el, err = newElector(ctx, d, le, cancel); err != nil {
 			return err
 		}
+	}
+	var wg sync.WaitGroup
+	start(ctx, d.Log, &wg, shared, cancel)
+	if el != nil {
+		el.lead(ctx, d.Log, leaderOnly, cancel)
 	}
 	<-ctx.Done()
 	wg.Wait()
@@ -86,23 +82,49 @@ func Run(ctx context.Context, d Deps, le LeaderElection, components []Component)
 	return nil
 }
 
-func elect(ctx context.Context, d Deps, le LeaderElection, lead func(context.Context), cancel context.CancelCauseFunc) error {
+// start runs each component in its own goroutine, counted in wg before the
+// goroutine starts; a failure cancels the controller with its cause.
+func start(ctx context.Context, log *slog.Logger, wg *sync.WaitGroup, cs []Component, cancel context.CancelCauseFunc) {
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log.Info("component starting", "component", c.Name())
+			if err := c.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				cancel(fmt.Errorf("%s: %w", c.Name(), err))
+			}
+		}()
+	}
+}
+
+// elector campaigns for the lease. OnStartedLeading only hands the
+// leadership context over (leading has room for the one value a campaign
+// produces); the components are started and joined by lead's goroutine.
+type elector struct {
+	le      *leaderelection.LeaderElector
+	leading chan context.Context
+}
+
+func newElector(ctx context.Context, d Deps, le LeaderElection, cancel context.CancelCauseFunc) (*elector, error) {
 	lock, err := resourcelock.New(resourcelock.LeasesResourceLock, le.Namespace, le.Name,
 		d.Client.CoreV1(), d.Client.CoordinationV1(), resourcelock.ResourceLockConfig{Identity: le.Identity})
 	if err != nil {
-		return fmt.Errorf("leader election lock %s/%s: %w", le.Namespace, le.Name, err)
+		return nil, fmt.Errorf("leader election lock %s/%s: %w", le.Namespace, le.Name, err)
 	}
+	e := &elector{leading: make(chan context.Context, 1)}
 	cfg := leaderelection.LeaderElectionConfig{
-		Lock:            lock,
-		LeaseDuration:   orDefault(le.LeaseDuration, 15*time.Second),
-		RenewDeadline:   orDefault(le.RenewDeadline, 10*time.Second),
-		RetryPeriod:     orDefault(le.RetryPeriod, 2*time.Second),
+		Lock:          lock,
+		LeaseDuration: orDefault(le.LeaseDuration, 15*time.Second),
+		RenewDeadline: orDefault(le.RenewDeadline, 10*time.Second),
+		RetryPeriod:   orDefault(le.RetryPeriod, 2*time.Second),
+		// Safe because lead stops every leader-only component before it
+		// cancels the campaign, which is what releases the lease.
 		ReleaseOnCancel: true,
 		Name:            le.Name,
 		Callbacks: leaderelection.LeaderCallbacks{
-			OnStartedLeading: func(ctx context.Context) {
+			OnStartedLeading: func(lctx context.Context) {
 				d.Log.Info("leading", "lease", le.Namespace+"/"+le.Name, "identity", le.Identity)
-				lead(ctx)
+				e.leading <- lctx
 			},
 			OnStoppedLeading: func() {
 				if ctx.Err() == nil {
@@ -111,12 +133,40 @@ func elect(ctx context.Context, d Deps, le LeaderElection, lead func(context.Con
 			},
 		},
 	}
-	elector, err := leaderelection.NewLeaderElector(cfg)
-	if err != nil {
-		return fmt.Errorf("leader election: %w", err)
+	if e.le, err = leaderelection.NewLeaderElector(cfg); err != nil {
+		return nil, fmt.Errorf("leader election: %w", err)
 	}
-	go elector.Run(ctx)
-	return nil
+	return e, nil
+}
+
+// lead campaigns until ctx ends, running comps while this replica leads.
+// On the way out it stops comps first, then ends the campaign (which
+// releases the lease) and waits for it, in that order: the lease is not
+// given up while comps still run, and not left held by a replica that is
+// gone.
+func (e *elector) lead(ctx context.Context, log *slog.Logger, comps []Component, cancel context.CancelCauseFunc) {
+	campaign, stopCampaign := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCampaign()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.le.Run(campaign)
+	}()
+	var wg sync.WaitGroup
+	select {
+	case <-ctx.Done():
+	case lctx := <-e.leading:
+		// Leader-only work ends with the controller or with the leadership.
+		runCtx, stop := context.WithCancel(ctx)
+		defer stop()
+		context.AfterFunc(lctx, stop)
+		start(runCtx, log, &wg, comps, cancel)
+	}
+	<-ctx.Done()
+	wg.Wait()
+	stopCampaign()
+	<-done
+	log.Info("left the leader election")
 }
 
 func orDefault(v, def time.Duration) time.Duration {

@@ -20,7 +20,6 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/plexus-cni/plexus/internal/plan"
 	"github.com/plexus-cni/plexus/pkg/nad"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
@@ -108,14 +107,17 @@ func (c *Client) GetPod(ctx context.Context, namespace, name string) (*corev1.Po
 // It implements plan.Resolver.
 func (c *Client) NAD(ctx context.Context, namespace, name string) (*nad.Delegate, error) {
 	path := fmt.Sprintf("/apis/%s/%s/namespaces/%s/%s/%s", nad.Group, nad.Version, namespace, nad.Resource, name)
-	raw, err := c.cs.CoreV1().RESTClient().Get().AbsPath(path).
-		SetHeader("Accept", "application/json").DoRaw(ctx)
+	res := c.cs.CoreV1().RESTClient().Get().AbsPath(path).SetHeader("Accept", "application/json").Do(ctx)
+	// Error, not Raw's error: an error answer is decoded as the API
+	// server's Status, so its message and reason are kept.
+	err := res.Error()
 	if apierrors.IsNotFound(err) {
-		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", namespace, name, plan.ErrNotFound)
+		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", namespace, name, nad.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
 	}
+	raw, _ := res.Raw()
 	obj := &nad.NetworkAttachmentDefinition{}
 	if err := json.Unmarshal(raw, obj); err != nil {
 		return nil, fmt.Errorf("decode NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
@@ -149,7 +151,8 @@ func (c *Client) SetNetworkStatus(ctx context.Context, namespace, name, value st
 	})
 	if err != nil {
 		if lastErr != nil && !errors.Is(err, lastErr) {
-			err = fmt.Errorf("%w (last error: %v)", err, lastErr)
+			// Retries ran out: the API's last answer says why.
+			err = fmt.Errorf("%w (last error: %w)", err, lastErr)
 		}
 		return fmt.Errorf("write %s on pod %s/%s: %w", netselect.NetworkStatusAnnotation, namespace, name, err)
 	}

@@ -29,6 +29,8 @@ type Pod struct {
 }
 
 // Resolver finds the delegate configuration of a NetworkAttachmentDefinition.
+// A NAD that does not exist is an error wrapping nad.ErrNotFound; other
+// errors (the API's) are returned as they are, for cnierr to classify.
 type Resolver interface {
 	NAD(ctx context.Context, namespace, name string) (*nad.Delegate, error)
 }
@@ -253,9 +255,9 @@ func capabilityArgs(sel *netselect.Selection, d *nad.Delegate, field string) (ma
 			continue
 		}
 		if !d.Capabilities[w.cap] {
-			return nil, cnierr.Wrap(cnierr.InvalidNetConfig, fielderr.New(field+"."+w.key, "",
+			return nil, fielderr.New(field+"."+w.key, "",
 				"network %s/%s does not support it: no plugin of %s declares the capability %q",
-				sel.Namespace, sel.Name, d.Source, w.cap))
+				sel.Namespace, sel.Name, d.Source, w.cap)
 		}
 		args[w.cap] = w.value
 	}

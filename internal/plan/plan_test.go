@@ -18,7 +18,7 @@ func (f fakeResolver) NAD(_ context.Context, ns, name string) (*nad.Delegate, er
 	if d, ok := f[ns+"/"+name]; ok {
 		return d, nil
 	}
-	return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", ns, name, ErrNotFound)
+	return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", ns, name, nad.ErrNotFound)
 }
 
 func delegate(name string, caps ...string) *nad.Delegate {
@@ -132,7 +132,7 @@ func TestBuildErrors(t *testing.T) {
 	}{
 		{"isolation", map[string]string{nets: "other/remote"}, func(in *Input) { in.NamespaceIsolation = true },
 			"network other/remote is in another namespace", cnierr.InvalidNetConfig},
-		{"missing NAD", map[string]string{nets: "nope"}, nil, "networks[0]: network default/nope", cnierr.Internal},
+		{"missing NAD", map[string]string{nets: "nope"}, nil, "networks[0]: network default/nope", cnierr.NetworkNotFound},
 		{"duplicate explicit interface", map[string]string{nets: `[{"name":"macvlan-conf","interface":"x1"},{"name":"static","interface":"x1"}]`},
 			nil, `"x1"`, cnierr.InvalidNetConfig},
 		{"eth0 taken by the cluster network", map[string]string{nets: "macvlan-conf@eth0"}, nil,

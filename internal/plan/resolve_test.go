@@ -54,7 +54,7 @@ func TestResolveRef(t *testing.T) {
 		}
 	}
 	_, err := ResolveRef(ctx, "clusterNetwork", "nowhere", "kube-system", dir, nads)
-	if cnierr.Code(err) != cnierr.InvalidNetConfig || !strings.Contains(err.Error(), `clusterNetwork "nowhere"`) {
+	if cnierr.Code(err) != cnierr.NetworkNotFound || !strings.Contains(err.Error(), `clusterNetwork "nowhere"`) {
 		t.Errorf("missing network: %v (code %d)", err, cnierr.Code(err))
 	}
 	_, err = ResolveRef(ctx, "clusterNetwork", "nowhere", "kube-system", dir, downResolver{})
@@ -62,7 +62,7 @@ func TestResolveRef(t *testing.T) {
 		t.Errorf("missing network with the API down should report the API error: %v", err)
 	}
 	_, err = ResolveRef(ctx, "defaultNetworks[0]", filepath.Join(dir, "missing.conf"), "kube-system", dir, nads)
-	if err == nil || !strings.Contains(err.Error(), "defaultNetworks[0]") {
-		t.Errorf("missing path: %v", err)
+	if cnierr.Code(err) != cnierr.NetworkNotFound || !strings.Contains(err.Error(), "defaultNetworks[0]") {
+		t.Errorf("missing path: %v (code %d)", err, cnierr.Code(err))
 	}
 }

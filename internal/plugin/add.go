@@ -101,7 +101,7 @@ func (p *Plugin) finish(ctx context.Context, r *request, api API, pod *corev1.Po
 	if e := <-evErr; e != nil {
 		r.log.Errorf("record events: %v", e)
 	}
-	return cnierr.Wrap(cnierr.TryAgainLater, err)
+	return err
 }
 
 func addedEvents(entries []netstatus.Entry) []kube.Event {
@@ -145,8 +145,7 @@ func (p *Plugin) lookupPod(ctx context.Context, r *request) (API, *corev1.Pod, e
 	}
 	pod, err := api.GetPod(ctx, r.pod.Namespace, r.pod.Name)
 	if err != nil {
-		// Not found included: the API may lag the kubelet; it retries.
-		return nil, nil, cnierr.Wrap(cnierr.TryAgainLater, err)
+		return nil, nil, err
 	}
 	if err := checkUID(pod, r.pod.UID); err != nil {
 		return nil, nil, err
@@ -212,7 +211,7 @@ func waitReadiness(ctx context.Context, path string, timeoutSeconds int) error {
 		}
 		select {
 		case <-ctx.Done():
-			return cnierr.Wrap(cnierr.TryAgainLater, ctx.Err())
+			return fmt.Errorf("waiting for readinessindicatorfile %s: %w", path, ctx.Err())
 		case <-tick.C:
 		}
 	}

@@ -78,11 +78,11 @@ type request struct {
 func (p *Plugin) load(args *skel.CmdArgs) (*request, error) {
 	conf, err := config.Parse(args.StdinData)
 	if err != nil {
-		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+		return nil, err
 	}
 	pa, err := parseCNIArgs(args.Args)
 	if err != nil {
-		return nil, cnierr.Wrap(cnierr.InvalidEnv, err)
+		return nil, cnierr.Wrap(cnierr.InvalidEnv, err) // the runtime's environment, not the user's config
 	}
 	var stderr io.Writer
 	if conf.LogToStderr == nil || *conf.LogToStderr {

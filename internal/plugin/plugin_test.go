@@ -15,22 +15,24 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/config"
 	"github.com/plexus-cni/plexus/internal/kube"
-	"github.com/plexus-cni/plexus/internal/plan"
 	"github.com/plexus-cni/plexus/pkg/nad"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
 // fakeExec plays every delegate: it records "CMD ifname network" and
-// answers ADD with a one-interface result; fail maps such a key to an error.
+// answers ADD with a one-interface result; fail maps such a key to an error
+// message, failWith to the error the delegate returns.
 type fakeExec struct {
-	mu    sync.Mutex
-	calls []string
-	fail  map[string]string
+	mu       sync.Mutex
+	calls    []string
+	fail     map[string]string
+	failWith map[string]error
 }
 
 func (f *fakeExec) ExecPlugin(_ context.Context, _ string, stdin []byte, environ []string) ([]byte, error) {
@@ -48,7 +50,11 @@ func (f *fakeExec) ExecPlugin(_ context.Context, _ string, stdin []byte, environ
 	f.mu.Lock()
 	f.calls = append(f.calls, key)
 	msg, fail := f.fail[key]
+	failErr := f.failWith[key]
 	f.mu.Unlock()
+	if failErr != nil {
+		return nil, failErr
+	}
 	if fail {
 		return nil, &cniError{msg}
 	}
@@ -86,14 +92,14 @@ type fakeAPI struct {
 func (a *fakeAPI) NAD(_ context.Context, ns, name string) (*nad.Delegate, error) {
 	cfg, ok := a.nads[ns+"/"+name]
 	if !ok {
-		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", ns, name, plan.ErrNotFound)
+		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", ns, name, nad.ErrNotFound)
 	}
 	return nad.Parse([]byte(cfg), name)
 }
 
 func (a *fakeAPI) GetPod(_ context.Context, ns, name string) (*corev1.Pod, error) {
 	if a.pod == nil || a.pod.Namespace != ns || a.pod.Name != name {
-		return nil, fmt.Errorf("pod %s/%s not found", ns, name)
+		return nil, apierrors.NewNotFound(corev1.Resource("pods"), name)
 	}
 	return a.pod, nil
 }
@@ -212,7 +218,7 @@ func TestAddFailureRollsBackAndForgets(t *testing.T) {
 
 func TestStatusWriteFailureRollsBack(t *testing.T) {
 	f := newFixture(t, map[string]string{netselect.NetworksAnnotation: "a"})
-	f.api.statusErr = errors.New("apiserver unavailable")
+	f.api.statusErr = apierrors.NewServiceUnavailable("apiserver unavailable")
 	err := f.add("uid-1")
 	if cnierr.Code(err) != cnierr.TryAgainLater {
 		t.Fatalf("err = %v (code %d), want code 11", err, cnierr.Code(err))

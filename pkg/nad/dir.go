@@ -11,8 +11,10 @@ import (
 	"strings"
 )
 
-// ErrNotFound reports that no CNI configuration matched.
-var ErrNotFound = errors.New("CNI configuration not found")
+// ErrNotFound reports that a network does not exist: no CNI configuration
+// matched, or (wrapped by the resolvers that read the API) no
+// NetworkAttachmentDefinition of that name.
+var ErrNotFound = errors.New("not found")
 
 // SelfType is the plugin type of plexus itself; FirstInDir skips
 // configurations that contain it, so plexus never picks its own file as
@@ -74,7 +76,7 @@ func FirstInDir(dir string) (*Delegate, error) {
 			return d, nil
 		}
 	}
-	return nil, fmt.Errorf("no CNI configuration file in %s: %w", dir, ErrNotFound)
+	return nil, fmt.Errorf("CNI configuration file in %s: %w", dir, ErrNotFound)
 }
 
 // confFiles lists the CNI configuration files of dir in name order.

@@ -39,7 +39,7 @@ func TestFindInDir(t *testing.T) {
 		{name: "net-b", want: "20-other.conflist", wantTypes: []string{"ptp"}},
 		{name: "net-c", want: "30-single.json", wantTypes: []string{"ipvlan"}},
 		{name: "net-d", wantErr: filepath.Join(dir, "40-broken.conflist") + ": plugins[0].type: is required"},
-		{name: "net-e", wantErr: `network "net-e" in ` + dir + ": CNI configuration not found"},
+		{name: "net-e", wantErr: `network "net-e" in ` + dir + ": not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
