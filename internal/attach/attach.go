@@ -1,7 +1,8 @@
 // Package attach runs a pod's delegate configurations through libcni: ADD in
 // order (the cluster network first, then the secondary attachments, several
-// at a time when allowed) with rollback of everything attempted when one
-// fails; DEL in reverse order past failures; CHECK of every attachment.
+// at a time where allowed and none can depend on another, see Stages) with
+// rollback of everything attempted when one fails; DEL in reverse order past
+// failures; CHECK of every attachment.
 package attach
 
 import (
@@ -31,8 +32,8 @@ type Sandbox struct {
 	Args        [][2]string
 }
 
-// Runner executes attachments. Concurrency bounds the secondary attachments
-// run at once; 1 (or less) runs them one by one.
+// Runner executes attachments. Concurrency bounds the independent secondary
+// attachments run at once; 1 (or less) runs them one by one.
 type Runner struct {
 	CNI         libcni.CNI
 	Concurrency int
@@ -64,9 +65,10 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.Err }
 
 // Add attaches atts in order and returns their results. atts[0] runs alone
-// and first; the rest run with bounded concurrency. If any fails, every
-// attachment attempted so far is deleted in reverse order and the first
-// failure is returned (rollback failures are joined to it).
+// and first; the rest run in the stages of Stages, one stage after another,
+// the attachments of a stage Concurrency at a time. If any fails, no new one
+// starts, and every attachment attempted so far is deleted in reverse order
+// and the first failure is returned (rollback failures are joined to it).
 func (r *Runner) Add(ctx context.Context, sb Sandbox, atts []Attachment) ([]types.Result, error) {
 	results := make([]types.Result, len(atts))
 	attempted := make([]bool, len(atts))
@@ -100,19 +102,26 @@ func (r *Runner) Rollback(ctx context.Context, sb Sandbox, atts []Attachment, ca
 }
 
 func (r *Runner) addAll(ctx context.Context, sb Sandbox, atts []Attachment, results []types.Result, attempted []bool) error {
-	if len(atts) == 0 {
-		return nil
+	for _, stage := range schedule(atts) {
+		if err := r.addStage(ctx, sb, atts, stage, results, attempted); err != nil {
+			return err
+		}
 	}
-	attempted[0] = true
-	res, err := r.add(ctx, sb, &atts[0])
-	if err != nil {
-		return err
-	}
-	results[0] = res
-	return r.addSecondaries(ctx, sb, atts, results, attempted)
+	return nil
 }
 
-func (r *Runner) addSecondaries(ctx context.Context, sb Sandbox, atts []Attachment, results []types.Result, attempted []bool) error {
+// schedule is Stages with the cluster network, atts[0], alone in the first
+// stage.
+func schedule(atts []Attachment) [][]int {
+	stages := Stages(atts)
+	if len(stages) > 0 && len(stages[0]) > 1 {
+		stages = append([][]int{stages[0][:1], stages[0][1:]}, stages[1:]...)
+	}
+	return stages
+}
+
+// addStage attaches atts[stage...], Concurrency at a time.
+func (r *Runner) addStage(ctx context.Context, sb Sandbox, atts []Attachment, stage []int, results []types.Result, attempted []bool) error {
 	// A failure stops new attachments from starting; running ones finish
 	// (killing a delegate mid-ADD would leave more to undo, not less).
 	limit := max(r.Concurrency, 1)
@@ -122,7 +131,7 @@ func (r *Runner) addSecondaries(ctx context.Context, sb Sandbox, atts []Attachme
 		firstErr error
 		slots    = make(chan struct{}, limit)
 	)
-	for i := 1; i < len(atts); i++ {
+	for _, i := range stage {
 		slots <- struct{}{}
 		mu.Lock()
 		failed := firstErr != nil

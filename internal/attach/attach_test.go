@@ -44,10 +44,16 @@ func (f *fakeCNI) CheckNetworkList(_ context.Context, _ *libcni.NetworkConfigLis
 	return f.record("check", rt)
 }
 
+// atts makes one independent (macvlan) attachment per name.
 func atts(version string, names ...string) []Attachment {
 	out := make([]Attachment, len(names))
 	for i, n := range names {
-		out[i] = Attachment{Name: "ns/" + n, IfName: n, List: &libcni.NetworkConfigList{Name: n, CNIVersion: version}}
+		list, err := libcni.ConfListFromBytes([]byte(`{"cniVersion":"` + version + `","name":"` + n +
+			`","plugins":[{"type":"macvlan","master":"uplink0"}]}`))
+		if err != nil {
+			panic(err)
+		}
+		out[i] = Attachment{Name: "ns/" + n, IfName: n, List: list}
 	}
 	return out
 }

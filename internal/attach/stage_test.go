@@ -1,0 +1,215 @@
+package attach
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+
+	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/types"
+	current "github.com/containernetworking/cni/pkg/types/100"
+)
+
+// gatedCNI blocks every ADD until the test opens the gate of its interface,
+// and records "start X" and "finish X" events.
+type gatedCNI struct {
+	libcni.CNI // unused methods panic
+	mu         sync.Mutex
+	events     []string
+	gates      map[string]chan struct{}
+}
+
+func newGated(atts []Attachment) *gatedCNI {
+	g := &gatedCNI{gates: map[string]chan struct{}{}}
+	for _, a := range atts {
+		g.gates[a.IfName] = make(chan struct{})
+	}
+	return g
+}
+
+func (g *gatedCNI) event(e string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.events = append(g.events, e)
+}
+
+func (g *gatedCNI) AddNetworkList(_ context.Context, l *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (types.Result, error) {
+	g.event("start " + rt.IfName)
+	<-g.gates[rt.IfName]
+	g.event("finish " + rt.IfName)
+	return &current.Result{CNIVersion: l.CNIVersion}, nil
+}
+
+// release lets the ADD of ifName finish (again: no-op).
+func (g *gatedCNI) release(ifName string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.gates[ifName]:
+	default:
+		close(g.gates[ifName])
+	}
+}
+
+// releaseAll lets every ADD finish, so that a failed test leaves no
+// goroutine blocked.
+func (g *gatedCNI) releaseAll() {
+	for name := range g.gates {
+		g.release(name)
+	}
+}
+
+// running lists, sorted, the interfaces whose ADD started and has not
+// finished.
+func (g *gatedCNI) running() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var out []string
+	for _, e := range g.events {
+		op, name, _ := strings.Cut(e, " ")
+		if op == "start" {
+			out = append(out, name)
+		} else {
+			out = slices.DeleteFunc(out, func(n string) bool { return n == name })
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(out, " ")
+}
+
+// bondPod is eth0, two SR-IOV VFs, a bond over them, then two macvlans.
+func bondPod(t *testing.T) []Attachment {
+	return []Attachment{
+		att(t, "eth0", cluster), att(t, "net1", sriov), att(t, "net2", sriov),
+		att(t, "net3", bondLinks), att(t, "net4", macvlan), att(t, "net5", macvlan),
+	}
+}
+
+// synctest.Wait returns once every goroutine of the runner is blocked (on a
+// gate, on its stage's WaitGroup or on a slot), so what runs after each
+// release is exactly what the runner lets run: no sleeps, no timing.
+func TestAddDependentStartsAfterItsPredecessorsFinished(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		all := bondPod(t)
+		g := newGated(all)
+		t.Cleanup(g.releaseAll)
+		r := &Runner{CNI: g, Concurrency: 4}
+		var (
+			res []types.Result
+			err error
+		)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			res, err = r.Add(context.Background(), Sandbox{ContainerID: "c"}, all)
+		}()
+		steps := []struct{ release, running string }{
+			{"", "eth0"},
+			{"eth0", "net1 net2"}, // the VFs overlap
+			{"net1", "net2"},      // the bond waits for both VFs
+			{"net2", "net3"},      // and runs alone
+			{"net3", "net4 net5"}, // what follows it overlaps again
+			{"net5", "net4"},
+			{"net4", ""},
+		}
+		for _, s := range steps {
+			if s.release != "" {
+				g.release(s.release)
+			}
+			synctest.Wait()
+			if got := g.running(); got != s.running {
+				t.Fatalf("after %s finished, running = %q, want %q (events %v)", s.release, got, s.running, g.events)
+			}
+		}
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != len(all) || slices.Contains(res, nil) {
+			t.Fatalf("results = %v, want one per attachment in order", res)
+		}
+	})
+}
+
+// With attachConcurrency 1 the VFs and the macvlans keep the order too.
+func TestAddConcurrencyOneKeepsEveryAttachmentAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		all := bondPod(t)
+		g := newGated(all)
+		t.Cleanup(g.releaseAll)
+		r := &Runner{CNI: g, Concurrency: 1}
+		done := make(chan error, 1)
+		go func() {
+			_, err := r.Add(context.Background(), Sandbox{}, all)
+			done <- err
+		}()
+		for _, a := range all {
+			synctest.Wait()
+			if got := g.running(); got != a.IfName {
+				t.Fatalf("running = %q, want %q alone", got, a.IfName)
+			}
+			g.release(a.IfName)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// splitCalls returns the attachments added (as a set) and deleted (in order).
+func splitCalls(calls []string) (map[string]bool, []string) {
+	adds, dels := map[string]bool{}, []string{}
+	for _, c := range calls {
+		if op, name, _ := strings.Cut(c, " "); op == "add" {
+			adds[name] = true
+		} else {
+			dels = append(dels, name)
+		}
+	}
+	return adds, dels
+}
+
+func TestAddFailureStopsLaterStages(t *testing.T) {
+	tests := []struct {
+		fail string
+		adds string // attachments attempted, sorted
+		dels string // rollback, in order
+	}{
+		{"net2", "eth0 net1 net2", "net2 net1 eth0"},
+		{"net3", "eth0 net1 net2 net3", "net3 net2 net1 eth0"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.fail, func(t *testing.T) {
+			cniErr := types.NewError(7, "no such link", "")
+			f := &fakeCNI{fail: map[string]error{"add " + tc.fail: cniErr}}
+			r := &Runner{CNI: f, Concurrency: 4}
+			_, err := r.Add(context.Background(), Sandbox{}, bondPod(t))
+			var ae *Error
+			if !errors.As(err, &ae) || ae.IfName != tc.fail || !errors.Is(err, cniErr) {
+				t.Fatalf("err = %v, want the delegate error of %s", err, tc.fail)
+			}
+			adds, dels := splitCalls(f.calls)
+			if got := strings.Join(slices.Sorted(maps.Keys(adds)), " "); got != tc.adds {
+				t.Errorf("attempted %q, want %q", got, tc.adds)
+			}
+			if got := strings.Join(dels, " "); got != tc.dels {
+				t.Errorf("rolled back %q, want %q", got, tc.dels)
+			}
+		})
+	}
+}
+
+func TestScheduleKeepsTheClusterNetworkAlone(t *testing.T) {
+	atts := []Attachment{att(t, "eth0", cluster), att(t, "net1", macvlan), att(t, "net2", macvlan)}
+	if got, want := renderStages(schedule(atts)), "0 | 1 2"; got != want {
+		t.Fatalf("schedule = %q, want %q", got, want)
+	}
+	if got := renderStages(schedule(nil)); got != "" {
+		t.Fatalf("schedule(nil) = %q", got)
+	}
+}
