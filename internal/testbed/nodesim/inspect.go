@@ -23,6 +23,22 @@ type ipLink struct {
 	IfName   string   `json:"ifname"`
 	Address  string   `json:"address"`
 	AddrInfo []ipAddr `json:"addr_info"`
+	// From `ip -d -j link`.
+	LinkIndex   int  `json:"link_index"`
+	LinkNetNSID *int `json:"link_netnsid"`
+	LinkInfo    struct {
+		Kind string `json:"info_kind"`
+	} `json:"linkinfo"`
+}
+
+// LinkDetail describes one interface of a pod and its lower device.
+type LinkDetail struct {
+	// Kind is the link type ("macvlan", "veth", …), empty for plain devices.
+	Kind string
+	// LowerIndex is the ifindex of the lower device (0 if there is none),
+	// in the namespace LowerNetNSID names, or the pod's when that is nil.
+	LowerIndex   int
+	LowerNetNSID *int
 }
 
 type ipAddr struct {
@@ -106,6 +122,19 @@ func (p *Pod) MAC(ifname string) (string, error) {
 		return "", fmt.Errorf("link %s: got %d entries", ifname, len(links))
 	}
 	return links[0].Address, nil
+}
+
+// Link returns the kind and the lower device of ifname.
+func (p *Pod) Link(ifname string) (LinkDetail, error) {
+	var links []ipLink
+	if err := p.ipJSON(&links, "-d", "link", "show", "dev", ifname); err != nil {
+		return LinkDetail{}, err
+	}
+	if len(links) != 1 {
+		return LinkDetail{}, fmt.Errorf("link %s: got %d entries", ifname, len(links))
+	}
+	l := links[0]
+	return LinkDetail{Kind: l.LinkInfo.Kind, LowerIndex: l.LinkIndex, LowerNetNSID: l.LinkNetNSID}, nil
 }
 
 // Routes returns the IPv4 and IPv6 routes of the pod's main table.
