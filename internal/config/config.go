@@ -61,7 +61,8 @@ type NetConf struct {
 	RuntimeConfig map[string]any `json:"runtimeConfig,omitempty"`
 
 	// AttachConcurrency bounds how many secondary attachments of one pod run
-	// at once (they have distinct interfaces). 1 attaches them one by one.
+	// at once; only attachments that cannot depend on each other ever do
+	// (attach.Stages). 1 attaches them one by one.
 	AttachConcurrency int `json:"attachConcurrency,omitempty"`
 	// ReadinessTimeoutSeconds bounds the wait for ReadinessIndicatorFile.
 	ReadinessTimeoutSeconds int `json:"readinessTimeoutSeconds,omitempty"`
