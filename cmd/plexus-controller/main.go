@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"k8s.io/client-go/dynamic"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/buildinfo"
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/webhook"
 )
 
@@ -40,7 +42,7 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.lease.Namespace, "leader-election-namespace", envOr("POD_NAMESPACE", "kube-system"), "namespace of the leader lease")
 	fs.StringVar(&o.lease.Name, "leader-election-name", "plexus-controller", "name of the leader lease")
 	fs.StringVar(&o.lease.Identity, "leader-election-identity", envOr("POD_NAME", host), "this replica's identity in the lease")
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logLevel, "log-level", "info", strings.Join(logging.LevelNames(), ", "))
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	webhookFlags(fs, &o.webhook)
 	ipamFlags(fs, &o.ipam)
@@ -75,11 +77,11 @@ func main() {
 }
 
 func run(ctx context.Context, o *options) error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("-log-level: invalid value %q", o.logLevel)
+	level, err := logging.ParseLevel(o.logLevel)
+	if err != nil {
+		return fmt.Errorf("-log-level: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level.Slog()}))
 	cfg, err := restConfig(o.kubeconfig)
 	if err != nil {
 		return err

@@ -40,7 +40,8 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plexusd: %v\n", err)
 		return 2
 	}
-	log := logging.New(logging.Options{Level: logging.ParseLevel(o.LogLevel), Stderr: stderr, Prefix: "plexusd: "})
+	level, _ := logging.ParseLevel(o.LogLevel) // options.Parse checked it
+	log := logging.New(logging.Options{Level: level, Stderr: stderr, Prefix: "plexusd: "})
 	if cmd == "uninstall" {
 		if err := daemon.NewInstaller(o, log).Uninstall(); err != nil {
 			log.Errorf("uninstall: %v", err)

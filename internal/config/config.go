@@ -13,6 +13,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/fielderr"
 )
 
@@ -159,10 +160,8 @@ func (c *NetConf) validate() error {
 		return fielderr.New("readinessTimeoutSeconds", fmt.Sprint(c.ReadinessTimeoutSeconds),
 			"must be 1 or more and at most %d", maxReadinessTimeout)
 	}
-	switch strings.ToLower(c.LogLevel) {
-	case "", "debug", "verbose", "info", "error", "panic":
-	default:
-		return fielderr.New("logLevel", c.LogLevel, "want one of debug, verbose, info, error, panic")
+	if _, err := logging.ParseLevel(c.LogLevel); err != nil {
+		return fielderr.New("logLevel", c.LogLevel, "want one of %s", strings.Join(logging.LevelNames(), ", "))
 	}
 	return nil
 }

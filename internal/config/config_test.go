@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"github.com/plexus-cni/plexus/internal/logging"
 )
 
 func TestParseMultusConfigChangesOnlyType(t *testing.T) {
@@ -59,6 +61,15 @@ func TestParseErrorsNameTheField(t *testing.T) {
 		_, err := Parse([]byte(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Parse(%s) = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+// TestLogLevels: the plugin accepts every level name of internal/logging.
+func TestLogLevels(t *testing.T) {
+	for _, name := range logging.LevelNames() {
+		if _, err := Parse([]byte(`{"type":"plexus","clusterNetwork":"x","logLevel":"` + name + `"}`)); err != nil {
+			t.Errorf("logLevel %q: %v", name, err)
 		}
 	}
 }

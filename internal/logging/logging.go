@@ -7,6 +7,7 @@ package logging
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
@@ -16,26 +17,62 @@ import (
 // Level orders messages by importance.
 type Level int
 
-// Levels, as Multus spells them (info is accepted as verbose).
+// Levels, from the most to the least verbose.
 const (
 	Debug Level = iota
 	Verbose
+	Warning
 	Error
 	Panic
 )
 
-// ParseLevel maps a configuration value to a Level (default Error).
-func ParseLevel(s string) Level {
-	switch strings.ToLower(s) {
-	case "debug":
-		return Debug
-	case "verbose", "info":
-		return Verbose
-	case "panic":
-		return Panic
-	default:
-		return Error
+// levelNames are the names every plexus binary accepts for a log level
+// (case-insensitive): Multus's and Whereabouts' debug, verbose, error and
+// panic, and info, warn and warning as Kubernetes components spell them.
+var levelNames = []struct {
+	name  string
+	level Level
+}{
+	{"debug", Debug}, {"verbose", Verbose}, {"info", Verbose}, {"warn", Warning},
+	{"warning", Warning}, {"error", Error}, {"panic", Panic},
+}
+
+// LevelNames lists the accepted names, for help texts and messages.
+func LevelNames() []string {
+	out := make([]string, len(levelNames))
+	for i, n := range levelNames {
+		out[i] = n.name
 	}
+	return out
+}
+
+// ParseLevel maps a level name to a Level; "" is Error, the default of
+// Multus and Whereabouts. An unknown name is an error listing the names.
+func ParseLevel(s string) (Level, error) {
+	if s == "" {
+		return Error, nil
+	}
+	for _, n := range levelNames {
+		if strings.EqualFold(s, n.name) {
+			return n.level, nil
+		}
+	}
+	return Error, fmt.Errorf("unknown log level %q: want one of %s", s, strings.Join(LevelNames(), ", "))
+}
+
+// Slog is the log/slog level of l (Panic logs nothing below it).
+func (l Level) Slog() slog.Level {
+	switch l {
+	case Debug:
+		return slog.LevelDebug
+	case Verbose:
+		return slog.LevelInfo
+	case Warning:
+		return slog.LevelWarn
+	case Error:
+		return slog.LevelError
+	}
+	return slog.LevelError + 4
 }
 
 // Logger writes levelled lines with a fixed prefix.

@@ -88,8 +88,9 @@ func (p *Plugin) load(args *skel.CmdArgs) (*request, error) {
 	if conf.LogToStderr == nil || *conf.LogToStderr {
 		stderr = p.Stderr
 	}
+	level, _ := logging.ParseLevel(conf.LogLevel) // conf.Validate checked it
 	log := logging.New(logging.Options{
-		Level: logging.ParseLevel(conf.LogLevel), File: conf.LogFile, Stderr: stderr,
+		Level: level, File: conf.LogFile, Stderr: stderr,
 		Prefix: fmt.Sprintf("plexus %s %s: ", shortID(args.ContainerID), pa.podRef()),
 	})
 	path := append([]string{conf.BinDir}, filepath.SplitList(args.Path)...)

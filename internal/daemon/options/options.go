@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/plexus-cni/plexus/internal/daemon/install"
+	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/fielderr"
 )
 
@@ -130,7 +132,7 @@ func bind(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.ReadinessIndicatorFile, "readinessIndicatorFile", o.ReadinessIndicatorFile, "file that must exist before the configuration is written")
 	fs.StringVar(&o.MetricsAddress, "metricsAddress", o.MetricsAddress, "host:port of /metrics, /healthz, /readyz (empty: off)")
 	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "serve /debug/pprof/ on the metrics address")
-	fs.StringVar(&o.LogLevel, "logLevel", o.LogLevel, "debug, info, error or panic")
+	fs.StringVar(&o.LogLevel, "logLevel", o.LogLevel, strings.Join(logging.LevelNames(), ", "))
 	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "CNI requests served at once")
 	fs.IntVar(&o.QueueLength, "queueLength", o.QueueLength, "CNI requests that may wait; beyond, code 11")
 	fs.IntVar(&o.ResyncSeconds, "resyncSeconds", o.ResyncSeconds, "period of the full configuration re-check")
@@ -209,10 +211,8 @@ func (o *Options) Validate() error {
 	case o.IPAMQueueLength < 0:
 		return fielderr.New("ipamQueueLength", fmt.Sprint(o.IPAMQueueLength), "must be 0 or more")
 	}
-	switch o.LogLevel {
-	case "debug", "verbose", "info", "error", "panic":
-	default:
-		return fielderr.New("logLevel", o.LogLevel, "want one of debug, info, error, panic")
+	if _, err := logging.ParseLevel(o.LogLevel); err != nil {
+		return fielderr.New("logLevel", o.LogLevel, "want one of %s", strings.Join(logging.LevelNames(), ", "))
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plexus-cni/plexus/internal/logging"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -58,6 +60,15 @@ func TestInvalid(t *testing.T) {
 		_, err := Parse(tc.args, env(nil), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%v: error %v, want one naming %s", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestLogLevels: plexusd accepts every level name of internal/logging.
+func TestLogLevels(t *testing.T) {
+	for _, name := range logging.LevelNames() {
+		if _, err := Parse([]string{"--nodeName=n", "--logLevel=" + name}, env(nil), io.Discard); err != nil {
+			t.Errorf("--logLevel=%s: %v", name, err)
 		}
 	}
 }

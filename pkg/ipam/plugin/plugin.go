@@ -89,7 +89,11 @@ func (p *Plugin) open(args *skel.CmdArgs) (*request, error) {
 	if err != nil {
 		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
 	}
-	log := logging.New(logging.Options{Level: logging.ParseLevel(conf.LogLevel), File: conf.LogFile, Stderr: p.Stderr, Prefix: "plexus-ipam: "})
+	level, err := logging.ParseLevel(conf.LogLevel)
+	if err != nil && p.Stderr != nil { // as Whereabouts: say so, log at error level
+		fmt.Fprintf(p.Stderr, "plexus-ipam: ipam.log_level: %v; logging errors only\n", err)
+	}
+	log := logging.New(logging.Options{Level: level, File: conf.LogFile, Stderr: p.Stderr, Prefix: "plexus-ipam: "})
 	st, err := p.OpenStore(conf, log)
 	if err != nil {
 		log.Close()

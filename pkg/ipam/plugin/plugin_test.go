@@ -235,3 +235,17 @@ func (h *harness) mustRange(cidr string) *alloc.Range {
 	}
 	return c.Slots[0].Ranges[0]
 }
+
+// TestLogLevels: plexus-ipam takes every level name of internal/logging;
+// an unknown one does not fail the ADD (as under Whereabouts) but says so.
+func TestLogLevels(t *testing.T) {
+	for i, name := range append(logging.LevelNames(), "loud") {
+		h := newHarness(t)
+		conf := strings.Replace(s4, `"log_level":"debug"`, `"log_level":"`+name+`"`, 1)
+		h.add(fmt.Sprintf("c%d", i), conf)
+		notice := strings.Contains(h.stderr.String(), `plexus-ipam: ipam.log_level: unknown log level "`)
+		if notice != (name == "loud") {
+			t.Errorf("log_level %q: stderr %q", name, h.stderr.String())
+		}
+	}
+}
