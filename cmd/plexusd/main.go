@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/plexus-cni/plexus/internal/buildinfo"
@@ -23,16 +24,29 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+// commands are plexusd's subcommands and what they do.
+var commands = []struct{ name, args, what string }{
+	{"run", "[flags]", "install the binaries, keep the plexus CNI configuration and serve CNI requests (the default)"},
+	{"uninstall", "[flags]", "remove the plexus CNI configuration file from confDir; binaries, attachment records\n" +
+		"and the kubeconfig stay, so sandboxes set up by plexus can still be deleted"},
+	{"version", "", "print the version"},
+	{"help", "", "print this help"},
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
-	if len(args) > 0 && (args[0] == "uninstall" || args[0] == "version" || args[0] == "run") {
+	if len(args) > 0 && (args[0] == "uninstall" || args[0] == "version" || args[0] == "run" || args[0] == "help") {
 		cmd, args = args[0], args[1:]
 	}
-	if cmd == "version" {
-		fmt.Fprintln(os.Stdout, buildinfo.String("plexusd"))
+	switch {
+	case cmd == "version":
+		fmt.Fprintln(stdout, buildinfo.String("plexusd"))
+		return 0
+	case cmd == "help" || wantsHelp(args):
+		usage(stdout, cmd)
 		return 0
 	}
 	o, err := options.Parse(args, os.Getenv, stderr)
@@ -63,4 +77,30 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log.Infof("stopped")
 	return 0
+}
+
+// wantsHelp reports a -h, -help or --help among the flags.
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// usage writes the subcommands (or the one asked about) and the flags.
+func usage(w io.Writer, cmd string) {
+	fmt.Fprintln(w, "plexusd is the plexus node daemon: one per node, in a privileged host-network DaemonSet.")
+	fmt.Fprintln(w, "\nUsage:")
+	for _, c := range commands {
+		if cmd == c.name || cmd == "run" || cmd == "help" {
+			fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace("plexusd "+c.name+" "+c.args), strings.ReplaceAll(c.what, "\n", "\n      "))
+		}
+	}
+	fmt.Fprintln(w, "\nFlags of run and uninstall (each is also a key of the -config file; see docs/plexusd.md):")
+	options.PrintDefaults(w, os.Getenv)
 }

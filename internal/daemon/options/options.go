@@ -145,6 +145,15 @@ func bind(fs *flag.FlagSet, o *Options) {
 	fs.StringVar(&o.IPAMNamespace, "ipamNamespace", o.IPAMNamespace, "namespace of plexus-ipam's objects for the pool metrics (*: all, empty: off)")
 }
 
+// PrintDefaults writes every flag, its meaning and its default to w.
+func PrintDefaults(w io.Writer, getenv func(string) string) {
+	o := Defaults(getenv)
+	fs := flag.NewFlagSet("plexusd", flag.ContinueOnError)
+	fs.SetOutput(w)
+	bind(fs, &o)
+	fs.PrintDefaults()
+}
+
 // Parse builds the options from args (without the program name).
 func Parse(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
 	o := Defaults(getenv)
