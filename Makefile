@@ -27,7 +27,7 @@ all: build
 deps:
 	@hack/deps.sh
 
-## build: the plexus binaries into bin/.
+## build: the plexus binaries into bin/, and bin/kubectl-plexus (the kubectl plugin) linking to plexusctl.
 build:
 	@mkdir -p $(BIN)
 	@for b in $(BINARIES); do \
@@ -35,6 +35,7 @@ build:
 			CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/$$b ./cmd/$$b || exit 1; \
 		fi; \
 	done
+	@ln -sfn plexusctl $(BIN)/kubectl-plexus # kubectl finds it on the PATH as "kubectl plexus"
 
 ## image: plexus's image from bin/ as an OCI archive (.cluster/images/plexus.tar),
 ## reproducible, for `ctr -n k8s.io images import`; the Dockerfile builds the same.

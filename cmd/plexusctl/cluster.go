@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/yaml"
@@ -16,22 +17,34 @@ import (
 	"github.com/plexus-cni/plexus/internal/inspect"
 )
 
-// connect builds clients from --kubeconfig / --context (kubectl's loading
-// rules otherwise) and returns the context's namespace ("default" if none).
-func connect(g *globalOptions) (inspect.Cluster, string, error) {
+// clientConfig is kubectl's loading of the kubeconfig: --kubeconfig, else
+// $KUBECONFIG, else ~/.kube/config, with --context.
+func clientConfig(g *globalOptions) clientcmd.ClientConfig {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = g.kubeconfig
-	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: g.context})
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: g.context})
+}
+
+// contextNamespace is the kubeconfig context's namespace, else "default".
+func contextNamespace(cc clientcmd.ClientConfig) string {
+	ns, _, err := cc.Namespace()
+	if err != nil || ns == "" {
+		return "default"
+	}
+	return ns
+}
+
+// connect builds clients from the kubeconfig and returns the context's
+// namespace ("default" if none).
+func connect(g *globalOptions) (inspect.Cluster, string, error) {
+	cc := clientConfig(g)
 	cfg, err := cc.ClientConfig()
 	if err != nil {
 		return inspect.Cluster{}, "", &exitError{code: exitUsage, err: fmt.Errorf("kubeconfig: %w", err)}
 	}
-	ns, _, err := cc.Namespace()
-	if err != nil || ns == "" {
-		ns = "default"
-	}
 	c, err := clients(cfg)
-	return c, ns, err
+	c.ChunkSize = g.chunkSize
+	return c, contextNamespace(cc), err
 }
 
 func clients(cfg *rest.Config) (inspect.Cluster, error) {
@@ -44,25 +57,55 @@ func clients(cfg *rest.Config) (inspect.Cluster, error) {
 	if c.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return c, fmt.Errorf("client for %s: %w", cfg.Host, err)
 	}
+	if c.Metadata, err = metadata.NewForConfig(cfg); err != nil {
+		return c, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
 	return c, nil
 }
 
-// nsOptions are kubectl's -n / -A.
-type nsOptions struct {
-	namespace     string
-	allNamespaces bool
+// oneNamespace is the namespace of a verb about objects of one namespace
+// (describe, lint): -n, else the context's; -A makes no sense there.
+func (g *globalOptions) oneNamespace(verb, contextNS string) (string, error) {
+	if g.allNamespaces {
+		return "", usageError("%s: --all-namespaces: %s works in one namespace; use -n NAMESPACE", verb, verb)
+	}
+	if g.namespace != "" {
+		return g.namespace, nil
+	}
+	return contextNS, nil
 }
 
-// resolve returns the namespace to read ("" for all).
-func (o nsOptions) resolve(contextNS string) string {
+// listScope is the namespace a listing verb (get, graph) reads: "" (all)
+// with -A, else -n, else the context's.
+func (g *globalOptions) listScope(contextNS string) string {
 	switch {
-	case o.allNamespaces:
+	case g.allNamespaces:
 		return ""
-	case o.namespace != "":
-		return o.namespace
+	case g.namespace != "":
+		return g.namespace
 	default:
 		return contextNS
 	}
+}
+
+// clusterScope is the namespace of the networks a node- or pool-wide verb
+// (doctor, ipam) reads: -n, else every namespace.
+func (g *globalOptions) clusterScope() string {
+	if g.allNamespaces {
+		return ""
+	}
+	return g.namespace
+}
+
+// noResources says, as kubectl does, that a listing found nothing.
+func noResources(w io.Writer, ns string) error {
+	var err error
+	if ns == "" {
+		_, err = fmt.Fprintln(w, "No resources found")
+	} else {
+		_, err = fmt.Fprintf(w, "No resources found in %s namespace.\n", ns)
+	}
+	return err
 }
 
 // checkOutput refuses output formats outside allowed.

@@ -9,15 +9,12 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plexus-cni/plexus/internal/inspect"
 )
 
 type doctorOptions struct {
 	confDir, binDir, daemonURL, output string
-	namespace                          string
 }
 
 func newDoctorCmd(g *globalOptions) *cobra.Command {
@@ -31,7 +28,8 @@ file and kubeconfig it names; plexusd's health (--daemon-url, or the
 daemonSocket of the configuration); a plugin binary in the bin dir for every
 plugin and IPAM type that the NetworkAttachmentDefinitions and the cluster
 network use; and every macvlan/ipvlan/vlan master interface on this node.
-NADs are read with --kubeconfig, else with the configuration's kubeconfig.
+NADs are read with --kubeconfig, else with the configuration's kubeconfig,
+in every namespace (-n: in that one).
 
 Exit status: 0 all checks passed (or skipped), 1 a check failed, 2 usage.`,
 		Args: cobra.NoArgs,
@@ -42,7 +40,6 @@ Exit status: 0 all checks passed (or skipped), 1 a check failed, 2 usage.`,
 	f.StringVar(&o.binDir, "bin-dir", "", "CNI plugin directory (default: binDir of the plexus configuration)")
 	f.StringVar(&o.daemonURL, "daemon-url", "", "plexusd's metrics/health address, e.g. http://127.0.0.1:9091")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	f.StringVarP(&o.namespace, "namespace", "n", "", "check only this namespace's NADs (default: every namespace)")
 	return cmd
 }
 
@@ -54,7 +51,7 @@ func runDoctor(cmd *cobra.Command, g *globalOptions, o *doctorOptions) error {
 		ConfDir: o.confDir, BinDir: o.binDir, DaemonURL: o.daemonURL,
 		Links: inspect.HostLinks{}, HTTP: &http.Client{Timeout: 5 * time.Second},
 		Networks: func(ctx context.Context, kubeconfig string) ([]inspect.NetworkConfig, error) {
-			return listNADs(ctx, g, o.namespace, kubeconfig)
+			return listNADs(ctx, g, g.clusterScope(), kubeconfig)
 		},
 	})
 	failed := 0
@@ -94,16 +91,5 @@ func listNADs(ctx context.Context, g *globalOptions, ns, pluginKubeconfig string
 	if err != nil {
 		return nil, err
 	}
-	list, err := c.Dynamic.Resource(inspect.NADResource()).Namespace(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, err
-	}
-	var out []inspect.NetworkConfig
-	for _, u := range list.Items {
-		cfg, _, _ := unstructured.NestedString(u.Object, "spec", "config")
-		if strings.TrimSpace(cfg) != "" {
-			out = append(out, inspect.NetworkConfig{Source: u.GetNamespace() + "/" + u.GetName(), Config: []byte(cfg)})
-		}
-	}
-	return out, nil
+	return inspect.NADConfigs(ctx, c, ns)
 }

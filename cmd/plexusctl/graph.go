@@ -7,10 +7,9 @@ import (
 )
 
 func newGraphCmd(g *globalOptions) *cobra.Command {
-	var ns nsOptions
 	var output string
 	cmd := &cobra.Command{
-		Use:   "graph [-n NAMESPACE | -A] [-o svg|mermaid|json]",
+		Use:   "graph [-o svg|mermaid|json]",
 		Short: "Draw the networks and the pods attached to them (SVG or Mermaid)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -21,7 +20,7 @@ func newGraphCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			gr, err := inspect.BuildGraph(cmd.Context(), c, ns.resolve(ctxNS))
+			gr, err := inspect.BuildGraph(cmd.Context(), c, g.listScope(ctxNS))
 			if err != nil {
 				return err
 			}
@@ -35,7 +34,6 @@ func newGraphCmd(g *globalOptions) *cobra.Command {
 			}
 		},
 	}
-	addNSFlags(cmd, &ns)
 	cmd.Flags().StringVarP(&output, "output", "o", "svg", "output format: svg, mermaid or json")
 	cmd.RunE = withExit(cmd.RunE)
 	return cmd

@@ -13,7 +13,6 @@ type ipamOptions struct {
 	output     string
 	namespaces []string
 	store      string
-	nadNS      string
 }
 
 func newIPAMCmd(g *globalOptions) *cobra.Command {
@@ -21,10 +20,11 @@ func newIPAMCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ipam",
 		Short: "Inspect plexus-ipam address pools: usage, holders and inconsistencies",
+		Long: `ipam reads the plexus-ipam configurations of the NADs of every namespace
+(-n: of that one) and the stores they name.`,
 	}
 	cmd.PersistentFlags().StringVarP(&o.output, "output", "o", "text", "output format: text, json or yaml")
 	cmd.PersistentFlags().StringSliceVar(&o.namespaces, "store-namespace", nil, "read the Kubernetes store in these namespaces besides those the NADs name (default kube-system)")
-	cmd.PersistentFlags().StringVarP(&o.nadNS, "namespace", "n", "", "read only the NADs of this namespace (default: every namespace)")
 	pools := &cobra.Command{
 		Use:   "pools",
 		Short: "Each address pool: ranges, size, used, reserved and free addresses",
@@ -35,8 +35,11 @@ func newIPAMCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			defer inspect.CloseIPAM(ps)
-			if o.output != "text" {
+			switch {
+			case o.output != "text":
 				return writeData(cmd.OutOrStdout(), o.output, ps)
+			case len(ps) == 0:
+				return noResources(cmd.ErrOrStderr(), "")
 			}
 			return inspect.WritePoolsText(cmd.OutOrStdout(), ps)
 		}),
@@ -79,6 +82,6 @@ func readPools(cmd *cobra.Command, g *globalOptions, o *ipamOptions) (inspect.Cl
 	if err != nil {
 		return c, nil, err
 	}
-	ps, err := inspect.IPAMPools(cmd.Context(), c, inspect.IPAMOptions{NADNamespace: o.nadNS, Namespaces: o.namespaces})
+	ps, err := inspect.IPAMPools(cmd.Context(), c, inspect.IPAMOptions{NADNamespace: g.clusterScope(), Namespaces: o.namespaces})
 	return c, ps, err
 }

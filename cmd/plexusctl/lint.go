@@ -17,7 +17,7 @@ type lintOptions struct {
 	opts   lint.Options
 }
 
-func newLintCmd() *cobra.Command {
+func newLintCmd(g *globalOptions) *cobra.Command {
 	var o lintOptions
 	cmd := &cobra.Command{
 		Use:   "lint -f FILE [-f FILE...]",
@@ -26,19 +26,25 @@ func newLintCmd() *cobra.Command {
 templates, CronJobs, DeploymentConfigs, NetworkAttachmentDefinitions and
 Lists) and reports every invalid k8s.v1.cni.cncf.io/networks or
 v1.multus-cni.io/default-network annotation and every invalid NAD config,
-without a cluster. "-f -" reads standard input.
+without a cluster. "-f -" reads standard input. Objects without a namespace
+are in -n's namespace (default: the kubeconfig context's, else "default",
+as kubectl apply would put them).
 
 Exit status: 0 all valid, 1 problems found (a document that is not valid
 YAML is a problem), 2 usage error or unreadable file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ns, err := g.oneNamespace("lint", contextNamespace(clientConfig(g)))
+			if err != nil {
+				return err
+			}
+			o.opts.Namespace = ns
 			return runLint(cmd, &o)
 		},
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.files, "filename", "f", nil, `manifest file to lint ("-" for stdin); repeatable`)
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
-	f.StringVarP(&o.opts.Namespace, "namespace", "n", "default", "namespace of objects that do not set one")
 	f.StringVar(&o.opts.DefaultNetworkNamespace, "default-network-namespace", "kube-system",
 		"namespace of bare names in the default-network annotation")
 	return cmd

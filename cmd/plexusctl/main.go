@@ -1,10 +1,10 @@
 // Command plexusctl is the plexus command-line tool: it lints manifests
-// offline today and will inspect clusters (get, describe, ipam, doctor,
-// graph).
+// offline and inspects clusters (get, describe, graph, doctor, ipam). As
+// kubectl-plexus on the PATH it is also the kubectl plugin "kubectl plexus".
 package main
 
 import "os"
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(run(os.Args[0], os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }

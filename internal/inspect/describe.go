@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -13,8 +14,10 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/plexus-cni/plexus/internal/netstatus"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/nad"
+	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
 // Network describes one NAD.
@@ -46,9 +49,33 @@ func NADResource() schema.GroupVersionResource {
 	return schema.GroupVersionResource{Group: nad.Group, Version: nad.Version, Resource: nad.Resource}
 }
 
-// Describe reads NAD ns/name, the pods attached to it (every namespace)
-// and, when it uses plexus-ipam, its pool usage.
-func Describe(ctx context.Context, c Cluster, ns, name string) (*Network, error) {
+// DescribeOptions say which namespaces' pods can use a network.
+type DescribeOptions struct {
+	// NamespaceIsolation and GlobalNamespaces are the plugin's settings of
+	// those names: with isolation on, only pods of the network's own
+	// namespace can use a network outside the global namespaces.
+	NamespaceIsolation bool
+	GlobalNamespaces   []string
+}
+
+// PodScope is the namespace whose pods can use a network of namespace ns
+// ("": every namespace).
+func (o DescribeOptions) PodScope(ns string) string {
+	if o.NamespaceIsolation && !slices.Contains(o.GlobalNamespaces, ns) {
+		return ns
+	}
+	return ""
+}
+
+// Describe reads NAD ns/name, the pods attached to it and, when it uses
+// plexus-ipam, its pool usage.
+//
+// No index maps a network to its pods: a pod in any namespace may select
+// any NAD unless namespace isolation says otherwise. So the pods come from
+// one paged list of pod metadata (names and annotations, not specs and
+// statuses) in the namespaces that can use the network: the network's own
+// namespace under isolation, else every namespace; each pod is read once.
+func Describe(ctx context.Context, c Cluster, ns, name string, o DescribeOptions) (*Network, error) {
 	u, err := c.Dynamic.Resource(NADResource()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", ns, name, err)
@@ -63,17 +90,8 @@ func Describe(ctx context.Context, c Cluster, ns, name string) (*Network, error)
 			n.Types = d.Types
 		}
 	}
-	pods, err := Pods(ctx, c, "")
-	if err != nil {
+	if n.Pods, err = attachedPods(ctx, c, o.PodScope(ns), ns+"/"+name); err != nil {
 		return nil, err
-	}
-	key := ns + "/" + name
-	for _, p := range pods {
-		for _, e := range p.Interfaces {
-			if e.Name == key {
-				n.Pods = append(n.Pods, Attachment{Pod: p.Namespace + "/" + p.Name, Interface: e.Interface, IPs: e.IPs, MAC: e.Mac})
-			}
-		}
 	}
 	if d != nil {
 		if n.Pools, err = pools(ctx, c, d); err != nil {
@@ -81,6 +99,30 @@ func Describe(ctx context.Context, c Cluster, ns, name string) (*Network, error)
 		}
 	}
 	return n, nil
+}
+
+// attachedPods returns the interfaces that the network-status of the pods
+// of ns ("" for all) shows on network key, by pod and interface order.
+func attachedPods(ctx context.Context, c Cluster, ns, key string) ([]Attachment, error) {
+	out := []Attachment{}
+	err := eachPodMeta(ctx, c, ns, func(m *metav1.PartialObjectMetadata) error {
+		status, ok := m.Annotations[netselect.NetworkStatusAnnotation]
+		if !ok {
+			return nil
+		}
+		var entries []netstatus.Entry
+		if json.Unmarshal([]byte(status), &entries) != nil {
+			return nil // get pods reports it
+		}
+		for _, e := range entries {
+			if e.Name == key {
+				out = append(out, Attachment{Pod: m.Namespace + "/" + m.Name, Interface: e.Interface, IPs: e.IPs, MAC: e.Mac})
+			}
+		}
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b Attachment) int { return strings.Compare(a.Pod, b.Pod) })
+	return out, err
 }
 
 // WriteText writes n the way kubectl describe does.

@@ -2,11 +2,9 @@ package inspect
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plexus-cni/plexus/pkg/nad"
@@ -42,17 +40,17 @@ func (e GraphEdge) Label() string { return strings.TrimSpace(e.Interface + " " +
 
 // BuildGraph reads the NADs and pods of ns ("" for all).
 func BuildGraph(ctx context.Context, c Cluster, ns string) (*Graph, error) {
-	pods, err := Pods(ctx, c, ns)
+	pods, err := Pods(ctx, c, PodQuery{Namespace: ns})
 	if err != nil {
 		return nil, err
 	}
-	list, err := c.Dynamic.Resource(NADResource()).Namespace(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing NetworkAttachmentDefinitions in namespace %q: %w", ns, err)
-	}
 	types := map[string]string{}
-	for _, u := range list.Items {
-		types[u.GetNamespace()+"/"+u.GetName()] = nadTypes(&u)
+	err = eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
+		types[u.GetNamespace()+"/"+u.GetName()] = nadTypes(u)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	scope := ns
 	if ns == "" {

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
@@ -167,33 +166,37 @@ type nadConf struct {
 // ipamConfs parses the plexus-ipam configurations of every NAD; NADs
 // that do not parse are skipped (lint and describe report them).
 func ipamConfs(ctx context.Context, c Cluster, ns string) ([]nadConf, error) {
-	list, err := c.Dynamic.Resource(NADResource()).Namespace(ns).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("listing NetworkAttachmentDefinitions: %w", err)
+	var out []nadConf
+	err := eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
+		out = append(out, nadIPAMConfs(u)...)
+		return nil
+	})
+	return out, err
+}
+
+// nadIPAMConfs parses the plexus-ipam configurations of one NAD.
+func nadIPAMConfs(u *unstructured.Unstructured) []nadConf {
+	raw, _, _ := unstructured.NestedString(u.Object, "spec", "config")
+	d, err := nad.Parse([]byte(raw), u.GetName())
+	if strings.TrimSpace(raw) == "" || err != nil {
+		return nil
+	}
+	var l struct {
+		CNIVersion string            `json:"cniVersion"`
+		Name       string            `json:"name"`
+		Plugins    []json.RawMessage `json:"plugins"`
+	}
+	if json.Unmarshal(d.Conflist, &l) != nil {
+		return nil
 	}
 	var out []nadConf
-	for _, u := range list.Items {
-		raw, _, _ := unstructured.NestedString(u.Object, "spec", "config")
-		d, err := nad.Parse([]byte(raw), u.GetName())
-		if strings.TrimSpace(raw) == "" || err != nil {
-			continue
-		}
-		var l struct {
-			CNIVersion string            `json:"cniVersion"`
-			Name       string            `json:"name"`
-			Plugins    []json.RawMessage `json:"plugins"`
-		}
-		if json.Unmarshal(d.Conflist, &l) != nil {
-			continue
-		}
-		for _, p := range l.Plugins {
-			conf, err := config.Loader{Files: noFiles{}}.Load(withName(p, l.Name, l.CNIVersion), config.Args{})
-			if err == nil {
-				out = append(out, nadConf{nad: u.GetNamespace() + "/" + u.GetName(), conf: conf})
-			}
+	for _, p := range l.Plugins {
+		conf, err := config.Loader{Files: noFiles{}}.Load(withName(p, l.Name, l.CNIVersion), config.Args{})
+		if err == nil {
+			out = append(out, nadConf{nad: u.GetNamespace() + "/" + u.GetName(), conf: conf})
 		}
 	}
-	return out, nil
+	return out
 }
 
 // addConf records the spaces, ranges and NAD of a configuration.

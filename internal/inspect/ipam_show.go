@@ -124,14 +124,15 @@ func (d *PoolDetail) checkPods(ctx context.Context, c Cluster) error {
 			continue
 		}
 		if pods[a.PodNamespace] == nil {
-			list, err := c.Client.CoreV1().Pods(a.PodNamespace).List(ctx, metav1.ListOptions{})
+			byName := map[string]*corev1.Pod{}
+			err := eachPod(ctx, c, a.PodNamespace, metav1.ListOptions{}, func(p *corev1.Pod) error {
+				byName[p.Name] = p
+				return nil
+			})
 			if err != nil {
-				return fmt.Errorf("listing pods in %s: %w", a.PodNamespace, err)
+				return err
 			}
-			pods[a.PodNamespace] = map[string]*corev1.Pod{}
-			for i := range list.Items {
-				pods[a.PodNamespace][list.Items[i].Name] = &list.Items[i]
-			}
+			pods[a.PodNamespace] = byName
 		}
 		pod := pods[a.PodNamespace][a.PodName]
 		switch {
