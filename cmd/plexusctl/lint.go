@@ -30,8 +30,16 @@ without a cluster. "-f -" reads standard input. Objects without a namespace
 are in -n's namespace (default: the kubeconfig context's, else "default",
 as kubectl apply would put them).
 
-Exit status: 0 all valid, 1 problems found (a document that is not valid
-YAML is a problem), 2 usage error or unreadable file.`,
+Then it plans every pod and pod template with the plugin's own planner
+against the NADs of all the files, and reports what ADD would reject: an
+interface name asked for twice (eth0, the cluster network's, included), a
+capability (ips, mac, ...) that the NAD does not declare, and a NAD missing
+from the files while they hold other NADs of its namespace (a namespace
+none of whose NADs is given is not checked). A networks annotation on a
+workload's own metadata instead of its pod template is a warning.
+
+Exit status: 0 all valid (warnings allowed), 1 problems found (a document
+that is not valid YAML is a problem), 2 usage error or unreadable file.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ns, err := g.oneNamespace("lint", contextNamespace(clientConfig(g)))
@@ -65,6 +73,7 @@ func runLint(cmd *cobra.Command, o *lintOptions) error {
 		}
 		report.Merge(r)
 	}
+	report.CheckReferences()
 	write := report.WriteText
 	if o.output == "json" {
 		write = report.WriteJSON
@@ -72,7 +81,7 @@ func runLint(cmd *cobra.Command, o *lintOptions) error {
 	if err := write(cmd.OutOrStdout()); err != nil {
 		return err
 	}
-	if len(report.Problems) > 0 {
+	if report.Errors() > 0 {
 		return &exitError{code: exitInvalid}
 	}
 	return nil

@@ -51,6 +51,7 @@ func TestLintGolden(t *testing.T) {
 		{"list.json", 1},
 		{"errors.yaml", 1},
 		{"broken.yaml", 1},
+		{"references.yaml", 1},
 	}
 	for _, tt := range tests {
 		for _, format := range []string{"text", "json"} {
@@ -116,5 +117,23 @@ func TestLintExitCodes(t *testing.T) {
 				t.Errorf("stderr = %q, want %q", stderr, tt.wantStderr)
 			}
 		})
+	}
+}
+
+// TestLintAcrossFiles: a reference is checked against the NADs of every
+// file given, and problems come out in file order.
+func TestLintAcrossFiles(t *testing.T) {
+	pod := "kind: Pod\nmetadata:\n  name: p\n  namespace: team\n  annotations:\n    k8s.v1.cni.cncf.io/networks: with-ips,absent\n"
+	stdout, stderr, code := runCmd(t, pod, "lint", "-f", "-", "-f", filepath.Join("testdata", "references.yaml"))
+	if code != exitInvalid || stderr != "" {
+		t.Errorf("exit %d, stderr %q", code, stderr)
+	}
+	lines := strings.Split(stdout, "\n")
+	want := "<stdin>:6: Pod team/p: metadata.annotations[k8s.v1.cni.cncf.io/networks]: networks[1]: network team/absent: NetworkAttachmentDefinition team/absent: not found in the files given (they hold team's macvlan-conf, with-ips)"
+	if lines[0] != want || !strings.HasPrefix(lines[1], "testdata/references.yaml:") {
+		t.Errorf("output\n%s\nwant first\n%s", stdout, want)
+	}
+	if stdout, _, code := runCmd(t, pod, "lint", "-f", "-"); code != 0 || stdout != "1 object checked, 0 problems\n" {
+		t.Errorf("without team's NADs: exit %d, output %q; want no problem", code, stdout)
 	}
 }

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -15,10 +16,13 @@ func (l *linter) annotations(n *yaml.Node, tmpl []string, obj *Object, offset in
 	meta := path(n, append(append([]string{}, tmpl...), "metadata")...)
 	prefix := strings.Join(append(append([]string{}, tmpl...), "metadata", "annotations"), ".")
 	ann := child(meta, "annotations")
+	req := &podRequest{}
 	if v, line, ok := l.annotation(ann, netselect.NetworksAnnotation, prefix, obj, offset); ok {
 		sels, err := netselect.ParseNetworks(v, obj.Namespace)
 		if err != nil {
 			l.invalid(obj, line, annotationField(prefix, netselect.NetworksAnnotation), err)
+		} else if sels != nil {
+			req.networks = annotationAt{value: v, line: line, field: annotationField(prefix, netselect.NetworksAnnotation)}
 		}
 		obj.Networks = sels
 	}
@@ -26,8 +30,30 @@ func (l *linter) annotations(n *yaml.Node, tmpl []string, obj *Object, offset in
 		sel, err := netselect.ParseDefaultNetwork(v, l.opts.DefaultNetworkNamespace)
 		if err != nil {
 			l.invalid(obj, line, annotationField(prefix, netselect.DefaultNetworkAnnotation), err)
+		} else if sel != nil {
+			req.defaultNetwork = annotationAt{line: line, field: annotationField(prefix, netselect.DefaultNetworkAnnotation)}
 		}
 		obj.DefaultNetwork = sel
+	}
+	if req.networks.line > 0 || req.defaultNetwork.line > 0 {
+		obj.request = req
+	}
+	l.misplaced(n, tmpl, obj, offset)
+}
+
+// misplaced warns about network annotations on the metadata of a workload
+// (or of a CronJob's job template) rather than of its pod template: the
+// plugin reads only the pod's, so they select nothing.
+func (l *linter) misplaced(n *yaml.Node, tmpl []string, obj *Object, offset int) {
+	for i := range tmpl {
+		at := append(append([]string{}, tmpl[:i]...), "metadata", "annotations")
+		ann := path(n, at...)
+		for _, key := range []string{netselect.NetworksAnnotation, netselect.DefaultNetworkAnnotation} {
+			if k := keyNode(ann, key); k != nil {
+				l.problem(Problem{Line: k.Line + offset, Object: objectLabel(obj), Field: annotationField(strings.Join(at, "."), key), Severity: Warning,
+					Message: fmt.Sprintf("is ignored: pods take their networks from %s", strings.Join(append(append([]string{}, tmpl...), "metadata", "annotations"), "."))})
+			}
+		}
 	}
 }
 
@@ -75,5 +101,7 @@ func (l *linter) nad(n *yaml.Node, obj *Object, offset int) *NADInfo {
 		l.invalid(obj, line, "spec.config", err)
 		return nil
 	}
+	d.Source = obj.Namespace + "/" + obj.Name
+	obj.delegate = d
 	return &NADInfo{NetworkName: d.Name, CNIVersion: d.CNIVersion, Types: d.Types, Capabilities: d.CapabilityNames()}
 }

@@ -3,7 +3,6 @@ package lint
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -57,10 +56,11 @@ func Lint(r io.Reader, filename string, opts Options) (*Report, error) {
 		opts.DefaultNetworkNamespace = "kube-system"
 	}
 	l := &linter{file: filename, opts: opts}
+	l.report.files = []string{filename}
 	for _, doc := range splitDocuments(string(b)) {
 		l.document(doc)
 	}
-	slices.SortStableFunc(l.report.Problems, func(a, b Problem) int { return a.Line - b.Line })
+	l.report.sortProblems()
 	return &l.report, nil
 }
 

@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -97,5 +98,72 @@ func TestSummary(t *testing.T) {
 	r := &Report{Objects: make([]Object, 1), Problems: make([]Problem, 2)}
 	if got := r.Summary(); got != "1 object checked, 2 problems" {
 		t.Errorf("Summary = %q", got)
+	}
+}
+
+// lintAll lints each input as a file of its own, merges the reports and
+// checks the references across them, as plexusctl lint does.
+func lintAll(t *testing.T, inputs ...string) *Report {
+	t.Helper()
+	var all Report
+	for i, in := range inputs {
+		r, err := Lint(strings.NewReader(in), fmt.Sprintf("f%d.yaml", i), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all.Merge(r)
+	}
+	all.CheckReferences()
+	return &all
+}
+
+func TestCheckReferences(t *testing.T) {
+	nads := "kind: NetworkAttachmentDefinition\nmetadata: {name: a, namespace: team}\nspec: {config: '{\"cniVersion\":\"1.0.0\",\"type\":\"macvlan\"}'}\n" +
+		"---\nkind: NetworkAttachmentDefinition\nmetadata: {name: from-disk, namespace: team}\n" +
+		"---\nkind: NetworkAttachmentDefinition\nmetadata: {name: broken, namespace: team}\nspec: {config: '{}'}\n"
+	pod := func(networks string) string {
+		return "kind: Pod\nmetadata:\n  name: p\n  namespace: team\n  annotations:\n    k8s.v1.cni.cncf.io/networks: '" + networks + "'\n"
+	}
+	const field = "f1.yaml:6: Pod team/p: metadata.annotations[k8s.v1.cni.cncf.io/networks]: "
+	const broken = `f0.yaml:10: NetworkAttachmentDefinition team/broken: spec.config.type: is required (a plugin configuration needs "type", a configuration list needs "plugins")`
+	tests := []struct {
+		name   string
+		inputs []string
+		want   []string
+	}{
+		{"present in another file", []string{nads, pod("a,from-disk,broken")}, []string{broken}},
+		{"missing from a namespace given", []string{nads, pod("a,b")},
+			[]string{broken,
+				field + "networks[1]: network team/b: NetworkAttachmentDefinition team/b: not found in the files given (they hold team's a, broken, from-disk)"}},
+		{"namespace not given", []string{pod("b,other/c")}, []string{}},
+		{"the cluster network's interface", []string{pod("b@eth0")},
+			[]string{"f0.yaml:6: Pod team/p: metadata.annotations[k8s.v1.cni.cncf.io/networks]: interface name \"eth0\" is requested by both the cluster network (attachment 0) and team/b (attachment 1)"}},
+		{"capability not declared", []string{nads, pod(`[{"name":"a","mac":"02:00:00:00:00:01"},{"name":"b","mac":"02:00:00:00:00:02"},{"name":"from-disk","mac":"02:00:00:00:00:03"}]`)},
+			[]string{broken,
+				field + `networks[0].mac: network team/a does not support it: no plugin of team/a declares the capability "mac"`}},
+		{"default network", []string{nads, "kind: Pod\nmetadata:\n  name: q\n  annotations:\n    v1.multus-cni.io/default-network: team/b\n"},
+			[]string{broken,
+				"f1.yaml:5: Pod default/q: metadata.annotations[v1.multus-cni.io/default-network]: default network team/b: NetworkAttachmentDefinition team/b: not found in the files given (they hold team's a, broken, from-disk)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, problems(lintAll(t, tt.inputs...))); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestMisplacedAnnotationWarns(t *testing.T) {
+	in := "kind: Deployment\nmetadata:\n  name: d\n  annotations:\n    k8s.v1.cni.cncf.io/networks: a\n" +
+		"spec:\n  template:\n    metadata:\n      annotations:\n        k8s.v1.cni.cncf.io/networks: a\n" +
+		"---\nkind: Pod\nmetadata:\n  name: p\n  annotations:\n    k8s.v1.cni.cncf.io/networks: a\n"
+	r := lintAll(t, in)
+	want := []string{"f0.yaml:5: warning: Deployment default/d: metadata.annotations[k8s.v1.cni.cncf.io/networks]: is ignored: pods take their networks from spec.template.metadata.annotations"}
+	if diff := cmp.Diff(want, problems(r)); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	if r.Errors() != 0 || r.Summary() != "2 objects checked, 0 problems, 1 warning" {
+		t.Errorf("%d errors, summary %q; a warning is not a problem", r.Errors(), r.Summary())
 	}
 }

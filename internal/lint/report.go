@@ -1,16 +1,20 @@
 // Package lint checks Kubernetes manifests for plexus network selections
 // without a cluster: the networks and default-network annotations of pods
 // and pod templates, and the CNI configuration of NetworkAttachmentDefinitions,
-// with the same parsers the plugin uses (pkg/netselect, pkg/nad). It is
-// pure: input is a reader, output a Report that renders as text or JSON.
+// with the same parsers the plugin uses (pkg/netselect, pkg/nad); then,
+// across all the files, Report.CheckReferences runs the plugin's planner
+// (internal/plan) on every pod against the NADs given. It is pure: input
+// is a reader, output a Report that renders as text or JSON.
 package lint
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
+	"github.com/plexus-cni/plexus/pkg/nad"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
@@ -19,8 +23,12 @@ type Report struct {
 	// Objects lists the checked objects (pods, workloads, NADs) in input
 	// order; objects of other kinds are skipped and not listed.
 	Objects []Object `json:"objects"`
-	// Problems lists every invalid annotation, NAD config or document.
+	// Problems lists every invalid annotation, NAD config or document,
+	// and the warnings.
 	Problems []Problem `json:"problems"`
+
+	// files are the files read, in order (for sorting problems).
+	files []string
 }
 
 // Object is one checked object and what was parsed from it.
@@ -36,6 +44,11 @@ type Object struct {
 	DefaultNetwork *netselect.Selection `json:"defaultNetwork,omitempty"`
 	// NAD describes a NetworkAttachmentDefinition's parsed config.
 	NAD *NADInfo `json:"nad,omitempty"`
+
+	// request is what CheckReferences plans (pods and templates whose
+	// networks annotation parsed); delegate is a NAD's parsed config.
+	request  *podRequest
+	delegate *nad.Delegate
 }
 
 // NADInfo is what a NetworkAttachmentDefinition's config declares.
@@ -62,12 +75,21 @@ type Problem struct {
 	Field string `json:"field,omitempty"`
 	// Message is the validation error.
 	Message string `json:"message"`
+	// Severity is "warning" for what the plugin accepts but is likely a
+	// mistake; empty for errors.
+	Severity string `json:"severity,omitempty"`
 }
+
+// Warning is the Severity of warnings.
+const Warning = "warning"
 
 // String renders p as "file:line: Kind ns/name: field: message"; a field
 // that the message already starts with is not repeated.
 func (p Problem) String() string {
 	parts := []string{fmt.Sprintf("%s:%d", p.File, p.Line)}
+	if p.Severity != "" {
+		parts = append(parts, p.Severity)
+	}
 	if p.Object != "" {
 		parts = append(parts, p.Object)
 	}
@@ -81,11 +103,44 @@ func (p Problem) String() string {
 func (r *Report) Merge(other *Report) {
 	r.Objects = append(r.Objects, other.Objects...)
 	r.Problems = append(r.Problems, other.Problems...)
+	r.files = append(r.files, other.files...)
 }
 
-// Summary returns "N objects checked, M problems".
+// Errors counts the problems that are not warnings.
+func (r *Report) Errors() int {
+	n := 0
+	for _, p := range r.Problems {
+		if p.Severity != Warning {
+			n++
+		}
+	}
+	return n
+}
+
+// Summary returns "N objects checked, M problems", and ", K warnings"
+// when there are any.
 func (r *Report) Summary() string {
-	return fmt.Sprintf("%s checked, %s", plural(len(r.Objects), "object"), plural(len(r.Problems), "problem"))
+	s := fmt.Sprintf("%s checked, %s", plural(len(r.Objects), "object"), plural(r.Errors(), "problem"))
+	if w := len(r.Problems) - r.Errors(); w > 0 {
+		s += ", " + plural(w, "warning")
+	}
+	return s
+}
+
+// sortProblems orders the problems by file (in reading order), then line.
+func (r *Report) sortProblems() {
+	rank := map[string]int{}
+	for i, f := range r.files {
+		if _, seen := rank[f]; !seen {
+			rank[f] = i
+		}
+	}
+	slices.SortStableFunc(r.Problems, func(a, b Problem) int {
+		if c := rank[a.File] - rank[b.File]; c != 0 {
+			return c
+		}
+		return a.Line - b.Line
+	})
 }
 
 func plural(n int, word string) string {

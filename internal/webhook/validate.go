@@ -52,14 +52,13 @@ type Verdict struct {
 
 // NAD checks a NetworkAttachmentDefinition (JSON) in namespace ns.
 func (v *Validator) NAD(obj []byte, ns string) Verdict {
-	rep := v.lint(obj, ns)
-	return Verdict{Problems: problems(rep)}
+	return findings(v.lint(obj, ns))
 }
 
 // Pod checks a pod's (JSON) network annotations and the NADs they name.
 func (v *Validator) Pod(ctx context.Context, obj []byte, ns string) Verdict {
 	rep := v.lint(obj, ns)
-	out := Verdict{Problems: problems(rep)}
+	out := findings(rep)
 	if len(out.Problems) > 0 || len(rep.Objects) != 1 {
 		return out
 	}
@@ -116,15 +115,19 @@ func (v *Validator) lint(obj []byte, ns string) *lint.Report {
 	return rep // reading from memory cannot fail
 }
 
-// problems renders lint's findings without file and line.
-func problems(r *lint.Report) []string {
-	var out []string
+// findings renders lint's problems and warnings without file and line.
+func findings(r *lint.Report) Verdict {
+	var out Verdict
 	for _, p := range r.Problems {
 		msg := p.Message
 		if p.Field != "" && !strings.HasPrefix(msg, p.Field) {
 			msg = p.Field + ": " + msg
 		}
-		out = append(out, msg)
+		if p.Severity == lint.Warning {
+			out.Warnings = append(out.Warnings, msg)
+		} else {
+			out.Problems = append(out.Problems, msg)
+		}
 	}
 	return out
 }
