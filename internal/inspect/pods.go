@@ -76,7 +76,7 @@ type PodQuery struct {
 
 // Pods reads the pods q selects, in namespace/name order.
 func Pods(ctx context.Context, c Cluster, q PodQuery) ([]Pod, error) {
-	var out []Pod
+	out := []Pod{}
 	if len(q.Names) > 0 {
 		for _, name := range q.Names {
 			p, err := c.Client.CoreV1().Pods(q.Namespace).Get(ctx, name, metav1.GetOptions{})

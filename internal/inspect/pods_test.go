@@ -122,3 +122,10 @@ func TestPodsByName(t *testing.T) {
 		t.Errorf("missing pod: err %v", err)
 	}
 }
+
+func TestPodsEmptyIsAList(t *testing.T) {
+	pods, err := Pods(t.Context(), Cluster{Client: fake.NewClientset()}, PodQuery{Namespace: "none"})
+	if err != nil || pods == nil || len(pods) != 0 {
+		t.Errorf("pods %#v, err %v; want an empty list (JSON [])", pods, err)
+	}
+}
