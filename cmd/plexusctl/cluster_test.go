@@ -85,6 +85,8 @@ func TestClusterVerbs(t *testing.T) {
 		{"get-pods.json.golden", []string{"get", "pods", "-n", ns, "-o", "json", kc}},
 		{"describe-pool.text.golden", []string{"describe", "network", ns + "/pool-net", kc}},
 		{"describe-macvlan.text.golden", []string{"describe", "network", "-n", ns, "macvlan-conf", kc}},
+		// Under namespace isolation only ns's pods are read: the same pods.
+		{"describe-macvlan.text.golden", []string{"describe", "network", "-n", ns, "macvlan-conf", "--namespace-isolation", kc}},
 		{"describe-pool.yaml.golden", []string{"describe", "network", ns + "/pool-net", "-o", "yaml", kc}},
 		{"graph.mermaid.golden", []string{"graph", "-n", ns, "-o", "mermaid", kc}},
 		{"graph.svg.golden", []string{"graph", "-n", ns, kc}},
