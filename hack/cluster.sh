@@ -275,10 +275,9 @@ start_node() {
 	local node=$1 nd holder image
 	nd=$(node_dir "$node")
 	CURRENT_NODE=$node
-	make_node_net "$node"
 	make_cgroups "$node"
 	write_node_files "$node"
-	spawn "$node.ns" "$(realpath "$(command -v sleep)")" \
+	_spawn "$node.ns" "$(realpath "$(command -v sleep)")" \
 		nsenter --net="/run/netns/$NS-$node" unshare --mount --propagation private -- \
 		bash "$ROOT/hack/cluster/node-ns.sh" "$nd"
 	holder=$(pid_of "$node.ns")
@@ -337,7 +336,7 @@ start_clusternet() {
 	for node in "${NODES[@]}"; do
 		relays+=(-relay "/run/netns/$NS-$node=$API_SERVICE_IP:443=127.0.0.1:$APISERVER_PORT")
 	done
-	spawn clusternet "$CL/bin/clusternet" "$CL/bin/clusternet" \
+	spawn clusternet "$CL/bin/clusternet" \
 		-egress-socket "$CP_RUN/egress.sock" -egress-netns "/run/netns/$SW_NS" "${relays[@]}"
 	local i
 	for ((i = 0; i < 100; i++)); do
@@ -376,6 +375,7 @@ cmd_up() {
 	. "$CP_RUN/config"
 	ON_DIE=cmd_down
 	make_switch
+	for node in "${NODES[@]}"; do make_node_net "$node"; done
 	start_clusternet
 	for node in "${NODES[@]}"; do start_node "$node"; done
 	local deadline=$((SECONDS + READY_TIMEOUT))
@@ -426,8 +426,8 @@ cmd_install() {
 
 lock() {
 	mkdir -p "$CL"
-	exec 8>"$CL/.lock"
-	flock -w 300 8 || die "another cluster.sh holds $CL/.lock"
+	exec 8>"$CL/.cluster.lock"
+	flock -w 300 8 || die "another cluster.sh holds $CL/.cluster.lock"
 }
 
 main() {

@@ -50,6 +50,7 @@ alive() {
 # be hit in about one start in six. So wait for the exec here, and from then on
 # `alive` means what it says.
 spawn() { _spawn "$1" "$2" "${@:2}"; }
+# _spawn NAME EXE COMMAND... is the general form: COMMAND ends by exec'ing EXE.
 spawn_in() {
 	local nspid=$1
 	shift
