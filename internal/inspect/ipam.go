@@ -52,17 +52,7 @@ type IPAMOptions struct {
 }
 
 // PoolName names a space for display and for `ipam show`.
-func PoolName(space string) string {
-	name := strings.TrimPrefix(space, "net:")
-	name, cidr, _ := strings.Cut(name, " range:")
-	if name == "" {
-		name = "default"
-	}
-	if cidr != "" {
-		name += "@" + cidr
-	}
-	return name
-}
+func PoolName(space string) string { return config.SpaceName(space) }
 
 // ipamStore is one store and the spaces the NADs put in it.
 type ipamStore struct {
@@ -166,16 +156,44 @@ type nadConf struct {
 // ipamConfs parses the plexus-ipam configurations of every NAD; NADs
 // that do not parse are skipped (lint and describe report them).
 func ipamConfs(ctx context.Context, c Cluster, ns string) ([]nadConf, error) {
+	all, err := IPAMConfigs(ctx, c, ns)
+	if err != nil {
+		return nil, err
+	}
 	var out []nadConf
+	for _, ic := range all {
+		if ic.Err == nil {
+			out = append(out, nadConf{nad: ic.NAD, conf: ic.Conf})
+		}
+	}
+	return out, nil
+}
+
+// IPAMConfig is one IPAM configuration of type plexus-ipam or whereabouts
+// of a NAD, as plexus-ipam reads it (without the node's flat files), or
+// why it cannot.
+type IPAMConfig struct {
+	// NAD is "namespace/name".
+	NAD  string
+	Conf *config.Conf
+	Err  error
+}
+
+// IPAMConfigs reads the plexus-ipam and whereabouts configurations of the
+// NADs of ns ("" for all). NADs whose config does not parse at all are
+// skipped (lint and describe report them).
+func IPAMConfigs(ctx context.Context, c Cluster, ns string) ([]IPAMConfig, error) {
+	var out []IPAMConfig
 	err := eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
-		out = append(out, nadIPAMConfs(u)...)
+		out = append(out, nadIPAMConfigs(u)...)
 		return nil
 	})
 	return out, err
 }
 
-// nadIPAMConfs parses the plexus-ipam configurations of one NAD.
-func nadIPAMConfs(u *unstructured.Unstructured) []nadConf {
+// nadIPAMConfigs parses the plexus-ipam and whereabouts configurations of
+// one NAD.
+func nadIPAMConfigs(u *unstructured.Unstructured) []IPAMConfig {
 	raw, _, _ := unstructured.NestedString(u.Object, "spec", "config")
 	d, err := nad.Parse([]byte(raw), u.GetName())
 	if strings.TrimSpace(raw) == "" || err != nil {
@@ -189,12 +207,14 @@ func nadIPAMConfs(u *unstructured.Unstructured) []nadConf {
 	if json.Unmarshal(d.Conflist, &l) != nil {
 		return nil
 	}
-	var out []nadConf
+	var out []IPAMConfig
 	for _, p := range l.Plugins {
-		conf, err := config.Loader{Files: noFiles{}}.Load(withName(p, l.Name, l.CNIVersion), config.Args{})
-		if err == nil {
-			out = append(out, nadConf{nad: u.GetNamespace() + "/" + u.GetName(), conf: conf})
+		var peek pluginPeek
+		if json.Unmarshal(p, &peek) != nil || (peek.IPAM.Type != config.TypePlexus && peek.IPAM.Type != config.TypeWhereabouts) {
+			continue
 		}
+		conf, err := config.Loader{Files: noFiles{}}.Load(withName(p, l.Name, l.CNIVersion), config.Args{})
+		out = append(out, IPAMConfig{NAD: u.GetNamespace() + "/" + u.GetName(), Conf: conf, Err: err})
 	}
 	return out
 }

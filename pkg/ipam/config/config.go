@@ -266,3 +266,18 @@ func NamesStore(ipam json.RawMessage) bool {
 const NoStoreHint = "names no store (kubernetes.kubeconfig, etcd_host or configuration_path): " +
 	"plexus-ipam then uses the defaults plexusd writes on each node (plexus-ipam.d/plexus-ipam.conf in the CNI conf dir); " +
 	"on a node without them its ADD fails with code 7"
+
+// SpaceName names an address space for people: its network_name
+// ("default" when empty), with "@<CIDR>" for a range of its own
+// (enable_overlapping_ranges false).
+func SpaceName(space string) string {
+	name := strings.TrimPrefix(space, "net:")
+	name, cidr, _ := strings.Cut(name, " range:")
+	if name == "" {
+		name = "default"
+	}
+	if cidr != "" {
+		name += "@" + cidr
+	}
+	return name
+}
