@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"strconv"
 	"strings"
 
 	"github.com/plexus-cni/plexus/internal/webhook"
@@ -31,5 +32,11 @@ func webhookFlags(fs *flag.FlagSet, o *webhook.Options) {
 	fs.StringVar(&o.Configuration, "webhook-configuration", "plexus-webhook", `ValidatingWebhookConfiguration whose caBundle gets the generated CA ("" leaves it)`)
 	fs.BoolVar(&o.Policy.NamespaceIsolation, "webhook-namespace-isolation", false, "refuse pods selecting NADs outside their namespace and the global namespaces")
 	fs.Func("webhook-global-namespaces", "comma-separated namespaces whose NADs any pod may use under isolation (default \"default\")", list(&o.Policy.GlobalNamespaces))
+	fs.BoolFunc("webhook-ipam-node-defaults", "plexusd writes plexus-ipam's defaults on every node (default true; false refuses plexus-ipam configurations that name no store)",
+		func(s string) error {
+			v, err := strconv.ParseBool(s)
+			o.Policy.NoIPAMDefaults = !v
+			return err
+		})
 	fs.StringVar(&o.Policy.DefaultNetworkNamespace, "webhook-default-network-namespace", "kube-system", "namespace of bare names in the default-network annotation (multusNamespace)")
 }

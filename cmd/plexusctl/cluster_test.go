@@ -183,6 +183,40 @@ func TestDoctor(t *testing.T) {
 			t.Errorf("output does not name the missing binary %s", filepath.Join(binDir, "static"))
 		}
 	})
+	// pool-net names no store: doctor finds the defaults plexusd wrote into
+	// the conf dir, checks the kubeconfig they name and that the store
+	// answers; a kubeconfig that is gone fails.
+	t.Run("ipam store from plexusd's defaults", func(t *testing.T) {
+		confDir, _ := doctorNode(t, env.Kubeconfig, "plexus")
+		dir := filepath.Join(confDir, "plexus-ipam.d")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		flat := func(kubeconfig string) {
+			if err := os.WriteFile(filepath.Join(dir, "plexus-ipam.conf"), []byte(`{"kubernetes":{"kubeconfig":"`+kubeconfig+`"}}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		collapse := regexp.MustCompile(` {2,}`)
+		flat(env.Kubeconfig)
+		stdout, _, _ := runCmd(t, "", "doctor", "--conf-dir", confDir, "-n", ns)
+		stdout = collapse.ReplaceAllString(stdout, "  ")
+		for _, want := range []string{
+			"OK  ipam  " + env.Kubeconfig + "  plexus-ipam kubeconfig (used by " + ns + "/pool-net) present",
+			"OK  ipam store  kubernetes " + env.Kubeconfig + " (namespace " + ns + ")  answers (used by " + ns + "/pool-net)",
+		} {
+			if !strings.Contains(stdout, want) {
+				t.Errorf("output lacks %q:\n%s", want, stdout)
+			}
+		}
+		gone := filepath.Join(dir, "gone.kubeconfig")
+		flat(gone)
+		stdout, _, code := runCmd(t, "", "doctor", "--conf-dir", confDir, "-n", ns)
+		stdout = collapse.ReplaceAllString(stdout, "  ")
+		if code != exitInvalid || !strings.Contains(stdout, "FAIL  ipam  "+gone) || !strings.Contains(stdout, "FAIL  ipam store") {
+			t.Errorf("exit %d, output\n%s\nwant the missing kubeconfig and the store failing", code, stdout)
+		}
+	})
 	t.Run("healthy", func(t *testing.T) {
 		confDir, _ := doctorNode(t, env.Kubeconfig, "plexus", "bridge", "portmap", "host-local", "macvlan", "plexus-ipam", "static")
 		if err := os.WriteFile(filepath.Join(confDir, "99-other.conf"), []byte(`{"type":"bridge"}`), 0o644); err != nil {

@@ -11,6 +11,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plexus-cni/plexus/internal/inspect"
+	"github.com/plexus-cni/plexus/internal/logging"
+	ipamconfig "github.com/plexus-cni/plexus/pkg/ipam/config"
+	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
+	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
 
 type doctorOptions struct {
@@ -27,7 +31,10 @@ plexus's configuration is the one the runtime uses; the readiness indicator
 file and kubeconfig it names; plexusd's health (--daemon-url, or the
 daemonSocket of the configuration); a plugin binary in the bin dir for every
 plugin and IPAM type that the NetworkAttachmentDefinitions and the cluster
-network use; and every macvlan/ipvlan/vlan master interface on this node.
+network use; every macvlan/ipvlan/vlan master interface on this node; and
+for every plexus-ipam configuration, the store it uses on this node (its
+own keys or the defaults plexusd writes into <conf-dir>/plexus-ipam.d):
+that one is named, its kubeconfig exists and the store answers.
 NADs are read with --kubeconfig, else with the configuration's kubeconfig,
 in every namespace (-n: in that one).
 
@@ -53,6 +60,7 @@ func runDoctor(cmd *cobra.Command, g *globalOptions, o *doctorOptions) error {
 		Networks: func(ctx context.Context, kubeconfig string) ([]inspect.NetworkConfig, error) {
 			return listNADs(ctx, g, g.clusterScope(), kubeconfig)
 		},
+		OpenIPAMStore: func(c *ipamconfig.Conf) (store.Store, error) { return ipamplugin.OpenStore(c, logging.Discard()) },
 	})
 	failed := 0
 	for _, f := range findings {

@@ -19,7 +19,7 @@ func newIPAMCmd(g *globalOptions) *cobra.Command {
 	var o ipamOptions
 	cmd := &cobra.Command{
 		Use:   "ipam",
-		Short: "Inspect plexus-ipam address pools: usage, holders and inconsistencies",
+		Short: "Inspect plexus-ipam address pools (usage, holders, inconsistencies); import Whereabouts' allocations",
 		Long: `ipam reads the plexus-ipam configurations of the NADs of every namespace
 (-n: of that one) and the stores they name.`,
 	}
@@ -69,7 +69,7 @@ func newIPAMCmd(g *globalOptions) *cobra.Command {
 		}),
 	}
 	show.Flags().StringVar(&o.store, "store", "", "store of the pool when several hold one of that name (kubernetes/NAMESPACE or etcd/ENDPOINTS)")
-	cmd.AddCommand(pools, show)
+	cmd.AddCommand(pools, show, newIPAMImportCmd(g, &o))
 	return cmd
 }
 

@@ -17,15 +17,20 @@ import (
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
 )
 
-// ipamFixture: two NADs using plexus-ipam in a fresh namespace whose
-// store holds a live pod's address, a gone pod's, a reservation, an
-// allocation without its holder record, a holder record without its
-// allocation, and an index that marks one address too many.
+// ipamFixture: four NADs using plexus-ipam (three pools in two spaces) in
+// a fresh namespace whose store holds a live pod's address, a gone pod's,
+// a reservation, an allocation without its holder record, a holder record
+// without its allocation, and an index that marks one address too many.
 func ipamFixture(t *testing.T, env *testbed.Env) (ns, uid string) {
 	t.Helper()
 	ns = env.Namespace(t, "ctl-ipam")
 	env.CreateNAD(t, ns, "pool-net", `{"cniVersion":"0.3.1","type":"macvlan","master":"plexus-absent0","ipam":{"type":"plexus-ipam","range":"198.51.100.0/24","range_start":"198.51.100.100","range_end":"198.51.100.109","network_name":"pool","sticky":true,"kubernetes":{"namespace":"`+ns+`"}}}`)
 	env.CreateNAD(t, ns, "s4-net", `{"cniVersion":"0.3.0","type":"macvlan","master":"plexus-absent0","ipam":{"type":"plexus-ipam","range":"192.0.2.100-192.0.2.110/24","gateway":"192.0.2.1","kubernetes":{"namespace":"`+ns+`"}}}`)
+	// Same range network and no network_name as s4-net: the same pool
+	// (Whereabouts' 192.0.2.0-24), its range overlapping s4-net's.
+	env.CreateNAD(t, ns, "s4-more", `{"cniVersion":"0.3.0","type":"macvlan","master":"plexus-absent0","ipam":{"type":"plexus-ipam","range":"192.0.2.105-192.0.2.120/24","kubernetes":{"namespace":"`+ns+`"}}}`)
+	// Another range network in the same (default) space: a pool of its own.
+	env.CreateNAD(t, ns, "t3-net", `{"cniVersion":"0.3.0","type":"macvlan","master":"plexus-absent0","ipam":{"type":"plexus-ipam","range":"203.0.113.0/28","kubernetes":{"namespace":"`+ns+`"}}}`)
 	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "alive", Namespace: ns},
 		Spec: corev1.PodSpec{NodeName: "node-a", Containers: []corev1.Container{{Name: "c", Image: "registry.invalid/none"}}}}
 	created, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), p, metav1.CreateOptions{})
@@ -86,6 +91,7 @@ func TestIPAMVerbs(t *testing.T) {
 		{"ipam-show.text.golden", []string{"ipam", "show", "pool"}},
 		{"ipam-show.yaml.golden", []string{"ipam", "show", "pool", "-o", "yaml"}},
 		{"ipam-show-default.text.golden", []string{"ipam", "show", "default"}},
+		{"ipam-show-pool.text.golden", []string{"ipam", "show", "192.0.2.0-24"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.golden, func(t *testing.T) {
@@ -102,7 +108,7 @@ func TestIPAMVerbs(t *testing.T) {
 	}
 	t.Run("unknown pool", func(t *testing.T) {
 		_, stderr, code := runCmd(t, "", append([]string{"ipam", "show", "absent"}, scope...)...)
-		if code != exitInvalid || !regexp.MustCompile(`pool "absent": not found \(pools: kubernetes/\S+ default, kubernetes/\S+ pool\)`).MatchString(stderr) {
+		if code != exitInvalid || !regexp.MustCompile(`pool "absent": not found \(pools: kubernetes/\S+ 192\.0\.2\.0-24, kubernetes/\S+ 203\.0\.113\.0-28, kubernetes/\S+ pool-198\.51\.100\.0-24\)`).MatchString(stderr) {
 			t.Errorf("exit %d, stderr %q; want 1 listing the pools", code, stderr)
 		}
 	})

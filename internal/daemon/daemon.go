@@ -82,7 +82,8 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 		Networks:       networks, Recorder: d.metrics, Log: log,
 	}
 	if o.ServeIPAM {
-		so.IPAM = &server.Endpoint{Handler: ipamHandler{ipamplugin.NewDaemon(log)},
+		so.IPAM = &server.Endpoint{Handler: ipamHandler{ipamplugin.NewDaemon(log, ipamplugin.DaemonOptions{
+			ConfFiles: ipamConfFiles(o), Credentials: cfg})},
 			Concurrency: o.IPAMConcurrency, QueueLength: o.IPAMQueueLength,
 			Networks: ipamNetwork, Recorder: d.metrics.IPAM()}
 	}
@@ -105,6 +106,15 @@ type ipamHandler struct{ d *ipamplugin.Daemon }
 func (h ipamHandler) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
 	env := server.Env(ctx)
 	return h.d.Do(command, args, func(k string) string { return env[k] })
+}
+
+// ipamConfFiles is the flat file plexusd writes for plexus-ipam, which
+// its /ipam endpoint reads first.
+func ipamConfFiles(o *options.Options) []string {
+	if dir := o.IPAMDir(); dir != "" {
+		return []string{filepath.Join(dir, install.IPAMConfName)}
+	}
+	return nil
 }
 
 // ipamNetwork names the CNI network of a plexus-ipam request.
@@ -182,9 +192,24 @@ func NewInstaller(o *options.Options, log *logging.Logger) *install.Installer {
 		ReadinessFile: o.ReadinessIndicatorFile,
 		Log:           log,
 	}
-	if o.PluginKubeconfig != "" {
-		in.Kubeconfig = &install.KubeconfigOptions{
-			Path: o.PluginKubeconfig, Server: o.APIServer, TokenFile: o.TokenFile, CAFile: o.CAFile,
+	// The kubeconfigs written for the plugins all carry the service
+	// account's token; without one, plexus-ipam's defaults name plexusd's
+	// own kubeconfig.
+	sa := func(path string) *install.KubeconfigOptions {
+		if o.PluginKubeconfig == "" {
+			return nil
+		}
+		return &install.KubeconfigOptions{Path: path, Server: o.APIServer, TokenFile: o.TokenFile, CAFile: o.CAFile}
+	}
+	in.Kubeconfig = sa(o.PluginKubeconfig)
+	if dir := o.IPAMDir(); dir != "" {
+		in.IPAM = &install.IPAMDefaults{Dir: dir, Kubeconfig: sa(""), KubeconfigPath: o.Kubeconfig}
+	}
+	if o.WhereaboutsAlias {
+		in.Alias = &install.Alias{
+			Source:     filepath.Join(o.BinDir, "plexus-ipam"),
+			Target:     filepath.Join(o.BinDir, install.WhereaboutsName),
+			Kubeconfig: sa(filepath.Join(o.ConfDir, "whereabouts.d", "whereabouts.kubeconfig")),
 		}
 	}
 	return in

@@ -46,6 +46,12 @@ func (d *Daemon) NotReady() []string {
 	if st.KubeconfigError != "" {
 		why = append(why, "plugin kubeconfig: "+st.KubeconfigError)
 	}
+	if st.IPAMError != "" {
+		why = append(why, "plexus-ipam defaults: "+st.IPAMError)
+	}
+	if st.AliasError != "" {
+		why = append(why, "whereabouts alias: "+st.AliasError)
+	}
 	return why
 }
 

@@ -74,6 +74,9 @@ type DoctorOptions struct {
 	// Networks returns the NADs to check, given the plexus configuration's
 	// kubeconfig; an error wrapping ErrNotChecked skips the check.
 	Networks func(ctx context.Context, kubeconfig string) ([]NetworkConfig, error)
+	// OpenIPAMStore opens plexus-ipam's stores to check that they answer
+	// (nil: not checked).
+	OpenIPAMStore OpenIPAMStore
 }
 
 // ErrNotChecked marks a check that could not run (not a failure).
@@ -110,6 +113,7 @@ func Doctor(ctx context.Context, o DoctorOptions) []Finding {
 		configs = append(configs, NetworkConfig{Source: conf.ClusterNetwork, Config: f})
 	}
 	delegateChecks(configs, binDir, o.Links, add)
+	ipamChecks(ctx, configs, o, add)
 	return out
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -18,28 +19,41 @@ import (
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
-// IPAMPool is one address space of one plexus-ipam store.
+// IPAMPool is one pool of one plexus-ipam store: the addresses of one
+// range network (CIDR) in one address space, as Whereabouts keeps one
+// IPPool per range network and network_name.
 type IPAMPool struct {
-	// Name is the network_name ("default" when empty), with "@<CIDR>"
-	// for a range of its own (enable_overlapping_ranges false).
+	// Name is the name Whereabouts gives that IPPool: the CIDR spelled
+	// with '-', after network_name and '-' when set ("192.0.2.0-24",
+	// "blue-198.51.100.0-24"). Allocations of a space outside every range
+	// its NADs give it form a row named after the space.
 	Name  string `json:"name"`
 	Store string `json:"store"`
-	Space string `json:"space"`
-	// Ranges and Networks come from the NADs that use the space.
+	// SpaceName names the address space ("default", the network_name,
+	// "<network_name>@<CIDR>" with enable_overlapping_ranges false) and
+	// Space is its key.
+	SpaceName string `json:"spaceName"`
+	Space     string `json:"space"`
+	// Subnet is the range network ("" for the row outside every range).
+	Subnet string `json:"subnet,omitempty"`
+	// Ranges and Networks come from the NADs that use the pool.
 	Ranges   []string `json:"ranges,omitempty"`
 	Networks []string `json:"networks,omitempty"`
-	// Size is how many addresses the ranges hand out (0: unknown).
+	// Size is how many addresses the ranges hand out, overlaps counted
+	// once (0: unknown).
 	Size     uint64 `json:"size"`
 	Used     int    `json:"used"`
 	Reserved int    `json:"reserved"`
 	// Free is Size minus used and reserved (absent when Size is unknown).
 	Free *uint64 `json:"free,omitempty"`
-	// Indexed is what the space's index counts.
+	// Indexed is what the space's index counts (all its pools).
 	Indexed uint64 `json:"indexed"`
 
 	ranges map[string]*alloc.Range
 	allocs []store.Allocation
-	st     store.Store
+	// spaceAllocs are the allocations of the whole space.
+	spaceAllocs []store.Allocation
+	st          store.Store
 }
 
 // IPAMOptions select the NADs and stores read.
@@ -51,24 +65,20 @@ type IPAMOptions struct {
 	Namespaces []string
 }
 
-// PoolName names a space for display and for `ipam show`.
-func PoolName(space string) string {
-	name := strings.TrimPrefix(space, "net:")
-	name, cidr, _ := strings.Cut(name, " range:")
-	if name == "" {
-		name = "default"
-	}
-	if cidr != "" {
-		name += "@" + cidr
-	}
-	return name
-}
-
 // ipamStore is one store and the spaces the NADs put in it.
 type ipamStore struct {
 	name   string
 	st     store.Store
-	spaces map[string]*IPAMPool
+	spaces map[string]*ipamSpace
+}
+
+// ipamSpace is what is known of one space: the NADs' ranges and the
+// store's allocations and index.
+type ipamSpace struct {
+	ranges   map[string]*alloc.Range // "first-last" -> range
+	networks map[netip.Prefix][]string
+	allocs   []store.Allocation
+	indexed  uint64
 }
 
 // IPAMPools reads every plexus-ipam store the NADs use (and kube-system
@@ -108,7 +118,7 @@ func ipamStores(ctx context.Context, c Cluster, o IPAMOptions) ([]*ipamStore, er
 		if err != nil {
 			return nil, err
 		}
-		s := &ipamStore{name: name, st: st, spaces: map[string]*IPAMPool{}}
+		s := &ipamStore{name: name, st: st, spaces: map[string]*ipamSpace{}}
 		byName[name] = s
 		order = append(order, name)
 		return s, nil
@@ -166,16 +176,44 @@ type nadConf struct {
 // ipamConfs parses the plexus-ipam configurations of every NAD; NADs
 // that do not parse are skipped (lint and describe report them).
 func ipamConfs(ctx context.Context, c Cluster, ns string) ([]nadConf, error) {
+	all, err := IPAMConfigs(ctx, c, ns)
+	if err != nil {
+		return nil, err
+	}
 	var out []nadConf
+	for _, ic := range all {
+		if ic.Err == nil {
+			out = append(out, nadConf{nad: ic.NAD, conf: ic.Conf})
+		}
+	}
+	return out, nil
+}
+
+// IPAMConfig is one IPAM configuration of type plexus-ipam or whereabouts
+// of a NAD, as plexus-ipam reads it (without the node's flat files), or
+// why it cannot.
+type IPAMConfig struct {
+	// NAD is "namespace/name".
+	NAD  string
+	Conf *config.Conf
+	Err  error
+}
+
+// IPAMConfigs reads the plexus-ipam and whereabouts configurations of the
+// NADs of ns ("" for all). NADs whose config does not parse at all are
+// skipped (lint and describe report them).
+func IPAMConfigs(ctx context.Context, c Cluster, ns string) ([]IPAMConfig, error) {
+	var out []IPAMConfig
 	err := eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
-		out = append(out, nadIPAMConfs(u)...)
+		out = append(out, nadIPAMConfigs(u)...)
 		return nil
 	})
 	return out, err
 }
 
-// nadIPAMConfs parses the plexus-ipam configurations of one NAD.
-func nadIPAMConfs(u *unstructured.Unstructured) []nadConf {
+// nadIPAMConfigs parses the plexus-ipam and whereabouts configurations of
+// one NAD.
+func nadIPAMConfigs(u *unstructured.Unstructured) []IPAMConfig {
 	raw, _, _ := unstructured.NestedString(u.Object, "spec", "config")
 	d, err := nad.Parse([]byte(raw), u.GetName())
 	if strings.TrimSpace(raw) == "" || err != nil {
@@ -189,12 +227,14 @@ func nadIPAMConfs(u *unstructured.Unstructured) []nadConf {
 	if json.Unmarshal(d.Conflist, &l) != nil {
 		return nil
 	}
-	var out []nadConf
+	var out []IPAMConfig
 	for _, p := range l.Plugins {
-		conf, err := config.Loader{Files: noFiles{}}.Load(withName(p, l.Name, l.CNIVersion), config.Args{})
-		if err == nil {
-			out = append(out, nadConf{nad: u.GetNamespace() + "/" + u.GetName(), conf: conf})
+		var peek pluginPeek
+		if json.Unmarshal(p, &peek) != nil || (peek.IPAM.Type != config.TypePlexus && peek.IPAM.Type != config.TypeWhereabouts) {
+			continue
 		}
+		conf, err := config.Loader{Files: noFiles{}}.Load(withName(p, l.Name, l.CNIVersion), config.Args{})
+		out = append(out, IPAMConfig{NAD: u.GetNamespace() + "/" + u.GetName(), Conf: conf, Err: err})
 	}
 	return out
 }
@@ -203,63 +243,118 @@ func nadIPAMConfs(u *unstructured.Unstructured) []nadConf {
 func (s *ipamStore) addConf(nc nadConf) {
 	for _, slot := range nc.conf.Slots {
 		for _, r := range slot.Ranges {
-			p := s.pool(nc.conf.Space(r))
-			p.ranges[r.First.String()+"-"+r.Last.String()] = r
-			if !slices.Contains(p.Networks, nc.nad) {
-				p.Networks = append(p.Networks, nc.nad)
+			sp := s.space(nc.conf.Space(r))
+			sp.ranges[r.First.String()+"-"+r.Last.String()] = r
+			if !slices.Contains(sp.networks[r.Subnet], nc.nad) {
+				sp.networks[r.Subnet] = append(sp.networks[r.Subnet], nc.nad)
 			}
 		}
 	}
 }
 
-func (s *ipamStore) pool(space string) *IPAMPool {
-	p, ok := s.spaces[space]
+func (s *ipamStore) space(key string) *ipamSpace {
+	sp, ok := s.spaces[key]
 	if !ok {
-		p = &IPAMPool{Name: PoolName(space), Store: s.name, Space: space, ranges: map[string]*alloc.Range{}, st: s.st}
-		s.spaces[space] = p
+		sp = &ipamSpace{ranges: map[string]*alloc.Range{}, networks: map[netip.Prefix][]string{}}
+		s.spaces[key] = sp
 	}
-	return p
+	return sp
 }
 
-// read lists the store's allocations and index summaries into its pools.
+// read lists the store's allocations and index summaries and returns its
+// pools.
 func (s *ipamStore) read(ctx context.Context) ([]*IPAMPool, error) {
 	infos, err := s.st.Spaces(ctx)
 	if err != nil {
 		return nil, err
 	}
 	for _, in := range infos {
-		s.pool(in.Space).Indexed = in.Allocated
+		s.space(in.Space).indexed = in.Allocated
 	}
 	allocs, err := s.st.List(ctx, store.Filter{})
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(allocs, func(a, b store.Allocation) int { return a.Address.Compare(b.Address) })
 	for _, a := range allocs {
-		p := s.pool(a.Space)
-		p.allocs = append(p.allocs, a)
-		if a.Reserved() {
-			p.Reserved++
-		} else {
-			p.Used++
-		}
+		sp := s.space(a.Space)
+		sp.allocs = append(sp.allocs, a)
 	}
 	var out []*IPAMPool
-	for _, p := range s.spaces {
-		p.finish()
-		out = append(out, p)
+	for key, sp := range s.spaces {
+		out = append(out, s.pools(key, sp)...)
 	}
 	return out, nil
 }
 
+// pools splits a space into one pool per range network, plus one for
+// its allocations outside every range (when there are any, or when the
+// space has no range at all).
+func (s *ipamStore) pools(key string, sp *ipamSpace) []*IPAMPool {
+	netName := strings.TrimPrefix(key, "net:")
+	netName, _, _ = strings.Cut(netName, " range:")
+	bySubnet := map[netip.Prefix]*IPAMPool{}
+	var out []*IPAMPool
+	for rk, r := range sp.ranges {
+		p := bySubnet[r.Subnet]
+		if p == nil {
+			p = s.newPool(key, sp, config.WhereaboutsPoolName(netName, r.Subnet), r.Subnet.String())
+			p.Networks = slices.Clone(sp.networks[r.Subnet])
+			bySubnet[r.Subnet] = p
+			out = append(out, p)
+		}
+		p.ranges[rk] = r
+	}
+	var outside *IPAMPool
+	for _, a := range sp.allocs {
+		in := false
+		for subnet, p := range bySubnet {
+			if subnet.Contains(a.Address) {
+				p.add(a)
+				in = true
+			}
+		}
+		if !in {
+			if outside == nil {
+				outside = s.newPool(key, sp, config.SpaceName(key), "")
+				out = append(out, outside)
+			}
+			outside.add(a)
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, s.newPool(key, sp, config.SpaceName(key), ""))
+	}
+	for _, p := range out {
+		p.finish()
+	}
+	return out
+}
+
+func (s *ipamStore) newPool(key string, sp *ipamSpace, name, subnet string) *IPAMPool {
+	return &IPAMPool{Name: name, Store: s.name, SpaceName: config.SpaceName(key), Space: key, Subnet: subnet,
+		Indexed: sp.indexed, ranges: map[string]*alloc.Range{}, spaceAllocs: sp.allocs, st: s.st}
+}
+
+func (p *IPAMPool) add(a store.Allocation) {
+	p.allocs = append(p.allocs, a)
+	if a.Reserved() {
+		p.Reserved++
+	} else {
+		p.Used++
+	}
+}
+
 // finish computes ranges, size and free addresses.
 func (p *IPAMPool) finish() {
+	var offered alloc.Set
 	for key, r := range p.ranges {
 		p.Ranges = append(p.Ranges, r.Subnet.String()+" "+key)
-		p.Size += r.Size()
+		r.AddTo(&offered)
 	}
+	p.Size = offered.Count()
 	sort.Strings(p.Ranges)
 	sort.Strings(p.Networks)
-	sort.Slice(p.allocs, func(i, j int) bool { return p.allocs[i].Address.Less(p.allocs[j].Address) })
 	if p.Size > 0 {
 		free := p.Size - min(p.Size, uint64(p.Used+p.Reserved))
 		p.Free = &free

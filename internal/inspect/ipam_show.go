@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -12,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
 
@@ -36,14 +39,24 @@ type PoolHolder struct {
 }
 
 // FindPool returns the pool named name (in storeName, when not empty).
+// A space's name (SpaceName) selects the whole space: its one pool, or
+// all its pools together.
 func FindPool(pools []*IPAMPool, name, storeName string) (*IPAMPool, error) {
-	var found []*IPAMPool
+	var found, ofSpace []*IPAMPool
 	var names []string
 	for _, p := range pools {
-		if p.Name == name && (storeName == "" || p.Store == storeName) {
+		if storeName != "" && p.Store != storeName {
+			continue
+		}
+		if p.Name == name {
 			found = append(found, p)
+		} else if p.SpaceName == name {
+			ofSpace = append(ofSpace, p)
 		}
 		names = append(names, p.Store+" "+p.Name)
+	}
+	if len(found) == 0 && len(ofSpace) > 0 {
+		found = wholeSpaces(ofSpace)
 	}
 	switch len(found) {
 	case 1:
@@ -58,6 +71,37 @@ func FindPool(pools []*IPAMPool, name, storeName string) (*IPAMPool, error) {
 	return nil, fmt.Errorf("pool %q: in several stores (%s): choose one with --store", name, strings.Join(stores, ", "))
 }
 
+// wholeSpaces merges the pools of each space (per store) into one.
+func wholeSpaces(pools []*IPAMPool) []*IPAMPool {
+	var out []*IPAMPool
+	byKey := map[string]*IPAMPool{}
+	for _, p := range pools {
+		k := p.Store + "\x00" + p.Space
+		m := byKey[k]
+		if m == nil {
+			m = &IPAMPool{Name: p.SpaceName, Store: p.Store, SpaceName: p.SpaceName, Space: p.Space, Indexed: p.Indexed,
+				ranges: map[string]*alloc.Range{}, spaceAllocs: p.spaceAllocs, st: p.st}
+			for _, a := range p.spaceAllocs {
+				m.add(a)
+			}
+			byKey[k] = m
+			out = append(out, m)
+		}
+		for rk, r := range p.ranges {
+			m.ranges[rk] = r
+		}
+		for _, n := range p.Networks {
+			if !slices.Contains(m.Networks, n) {
+				m.Networks = append(m.Networks, n)
+			}
+		}
+	}
+	for _, m := range out {
+		m.finish()
+	}
+	return out
+}
+
 // ShowPool lists p's holders and checks it: index against allocations,
 // holder records against allocations, allocations against their pods.
 func ShowPool(ctx context.Context, c Cluster, p *IPAMPool) (*PoolDetail, error) {
@@ -70,8 +114,9 @@ func ShowPool(ctx context.Context, c Cluster, p *IPAMPool) (*PoolDetail, error) 
 		}
 		d.Holders = append(d.Holders, h)
 	}
-	if p.Indexed != uint64(len(p.allocs)) {
-		d.problem("index marks %d addresses allocated, the store holds %d (plexus-controller rebuilds it)", p.Indexed, len(p.allocs))
+	if p.Indexed != uint64(len(p.spaceAllocs)) {
+		d.problem("index of space %s marks %d addresses allocated, the store holds %d (plexus-controller rebuilds it)",
+			p.SpaceName, p.Indexed, len(p.spaceAllocs))
 	}
 	if err := d.checkRecords(ctx); err != nil {
 		return nil, err
@@ -97,13 +142,16 @@ func (d *PoolDetail) checkRecords(ctx context.Context) error {
 		return err
 	}
 	byKey := map[store.Key]store.Allocation{}
-	for _, a := range d.allocs {
+	for _, a := range d.spaceAllocs {
 		byKey[a.Key()] = a
 	}
 	pointed := map[store.Key]bool{}
 	for _, r := range recs {
 		if a, ok := byKey[r.Key]; ok && a.Address == r.Address {
 			pointed[r.Key] = true
+			continue
+		}
+		if !d.holds(r.Address) {
 			continue
 		}
 		d.problem("holder record of container %s ifname %s points at %s, which it does not hold", short(r.ContainerID), r.IfName, r.Address)
@@ -114,6 +162,16 @@ func (d *PoolDetail) checkRecords(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// holds reports whether addr belongs to the pool (the row outside every
+// range reports for the whole space).
+func (p *IPAMPool) holds(addr netip.Addr) bool {
+	if p.Subnet == "" {
+		return true
+	}
+	pfx, err := netip.ParsePrefix(p.Subnet)
+	return err == nil && pfx.Contains(addr)
 }
 
 // checkPods reports allocations whose pod is gone, recreated or terminal.
@@ -158,7 +216,7 @@ func short(id string) string {
 // WritePoolsText writes the pools table.
 func WritePoolsText(w io.Writer, pools []*IPAMPool) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "STORE\tPOOL\tRANGES\tSIZE\tUSED\tRESERVED\tFREE")
+	fmt.Fprintln(tw, "STORE\tPOOL\tSPACE\tRANGES\tSIZE\tUSED\tRESERVED\tFREE")
 	for _, p := range pools {
 		size, free := "-", "-"
 		if p.Size > 0 {
@@ -167,7 +225,7 @@ func WritePoolsText(w io.Writer, pools []*IPAMPool) error {
 		if p.Free != nil {
 			free = strconv.FormatUint(*p.Free, 10)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", p.Store, p.Name, dash(strings.Join(p.Ranges, ",")), size, p.Used, p.Reserved, free)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", p.Store, p.Name, p.SpaceName, dash(strings.Join(p.Ranges, ",")), size, p.Used, p.Reserved, free)
 	}
 	return tw.Flush()
 }
@@ -175,7 +233,7 @@ func WritePoolsText(w io.Writer, pools []*IPAMPool) error {
 // WriteText writes the pool's holders and problems; ages are relative
 // to now.
 func (d *PoolDetail) WriteText(w io.Writer, now time.Time) error {
-	fmt.Fprintf(w, "Pool:      %s (%s)\nStore:     %s\n", d.Name, d.Space, d.Store)
+	fmt.Fprintf(w, "Pool:      %s (space %s: %s)\nStore:     %s\n", d.Name, d.SpaceName, d.Space, d.Store)
 	fmt.Fprintf(w, "Ranges:    %s\nNetworks:  %s\n", dash(strings.Join(d.Ranges, ", ")), dash(strings.Join(d.Networks, ", ")))
 	fmt.Fprintf(w, "Usage:     %d used, %d reserved", d.Used, d.Reserved)
 	if d.Free != nil {

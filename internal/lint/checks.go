@@ -1,11 +1,13 @@
 package lint
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
+	ipamconfig "github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/nad"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
@@ -103,5 +105,41 @@ func (l *linter) nad(n *yaml.Node, obj *Object, offset int) *NADInfo {
 	}
 	d.Source = obj.Namespace + "/" + obj.Name
 	obj.delegate = d
+	l.ipamStores([]byte(config), obj, line)
 	return &NADInfo{NetworkName: d.Name, CNIVersion: d.CNIVersion, Types: d.Types, Capabilities: d.CapabilityNames()}
+}
+
+// CheckIPAMStore marks the warning about a plexus-ipam configuration that
+// names no store (see config.NamesStore).
+const CheckIPAMStore = "ipam-store"
+
+// ipamStores warns about every plexus-ipam configuration of a (valid) NAD
+// config that names no store: it works only where plexusd wrote its
+// defaults, which lint cannot see.
+func (l *linter) ipamStores(config []byte, obj *Object, line int) {
+	var top struct {
+		IPAM    json.RawMessage `json:"ipam"`
+		Plugins []struct {
+			IPAM json.RawMessage `json:"ipam"`
+		} `json:"plugins"`
+	}
+	if json.Unmarshal(config, &top) != nil {
+		return
+	}
+	check := func(ipam json.RawMessage, field string) {
+		var t struct {
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(ipam, &t) != nil || t.Type != ipamconfig.TypePlexus || ipamconfig.NamesStore(ipam) {
+			return
+		}
+		l.problem(Problem{Line: line, Object: objectLabel(obj), Field: field, Severity: Warning, Check: CheckIPAMStore,
+			Message: ipamconfig.NoStoreHint})
+	}
+	if top.Plugins == nil {
+		check(top.IPAM, "spec.config.ipam")
+	}
+	for i, p := range top.Plugins {
+		check(p.IPAM, fmt.Sprintf("spec.config.plugins[%d].ipam", i))
+	}
 }

@@ -167,3 +167,35 @@ func TestMisplacedAnnotationWarns(t *testing.T) {
 		t.Errorf("%d errors, summary %q; a warning is not a problem", r.Errors(), r.Summary())
 	}
 }
+
+// A plexus-ipam configuration without a store of its own is valid (the
+// node's plexusd supplies one) but works only where plexusd wrote its
+// defaults: a warning, not a problem. Naming a store, or a Whereabouts
+// configuration (whose installation writes its own flat file), is quiet.
+func TestLintIPAMWithoutStore(t *testing.T) {
+	nad := func(name, config string) string {
+		return "---\nkind: NetworkAttachmentDefinition\nmetadata: {name: " + name + "}\nspec:\n  config: '" + config + "'\n"
+	}
+	in := nad("bare", `{"type":"macvlan","ipam":{"type":"plexus-ipam","range":"198.51.100.0/24"}}`) +
+		nad("listed", `{"cniVersion":"1.0.0","plugins":[{"type":"macvlan","ipam":{"type":"static"}},{"type":"bridge","ipam":{"type":"plexus-ipam","range":"192.0.2.0/24"}}]}`) +
+		nad("kube", `{"type":"macvlan","ipam":{"type":"plexus-ipam","range":"198.51.100.0/24","kubernetes":{"kubeconfig":"/k"}}}`) +
+		nad("etcd", `{"type":"macvlan","ipam":{"type":"plexus-ipam","range":"198.51.100.0/24","etcd_host":"127.0.0.1:2379"}}`) +
+		nad("flat", `{"type":"macvlan","ipam":{"type":"plexus-ipam","range":"198.51.100.0/24","configuration_path":"/c"}}`) +
+		nad("wb", `{"type":"macvlan","ipam":{"type":"whereabouts","range":"198.51.100.0/24"}}`)
+	r := lintAll(t, in)
+	var got []string
+	for _, p := range r.Problems {
+		if p.Severity != Warning || p.Check != CheckIPAMStore {
+			t.Errorf("finding %v: severity %q, check %q", p, p.Severity, p.Check)
+		}
+		got = append(got, p.Object+" "+p.Field)
+	}
+	want := []string{"NetworkAttachmentDefinition default/bare spec.config.ipam", "NetworkAttachmentDefinition default/listed spec.config.plugins[1].ipam"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if !strings.HasPrefix(problems(r)[0], "f0.yaml:5: warning: NetworkAttachmentDefinition default/bare: spec.config.ipam: names no store") ||
+		r.Errors() != 0 || r.Summary() != "6 objects checked, 0 problems, 2 warnings" {
+		t.Errorf("%v, summary %q", problems(r), r.Summary())
+	}
+}

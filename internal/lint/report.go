@@ -78,6 +78,9 @@ type Problem struct {
 	// Severity is "warning" for what the plugin accepts but is likely a
 	// mistake; empty for errors.
 	Severity string `json:"severity,omitempty"`
+	// Check names the check of a warning that callers treat apart
+	// (CheckIPAMStore).
+	Check string `json:"check,omitempty"`
 }
 
 // Warning is the Severity of warnings.

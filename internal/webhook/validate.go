@@ -35,6 +35,11 @@ type Policy struct {
 	// DefaultNetworkNamespace qualifies bare names in the default-network
 	// annotation (plexus's multusNamespace; "" means "kube-system").
 	DefaultNetworkNamespace string
+	// NoIPAMDefaults says the nodes' plexusd write no plexus-ipam
+	// defaults (ipamDefaults false): a plexus-ipam configuration that
+	// names no store could never allocate and is refused. By default it
+	// is admitted, since plexusd supplies the store.
+	NoIPAMDefaults bool
 }
 
 // Validator checks objects. Findings are "field: message" strings; a
@@ -52,13 +57,13 @@ type Verdict struct {
 
 // NAD checks a NetworkAttachmentDefinition (JSON) in namespace ns.
 func (v *Validator) NAD(obj []byte, ns string) Verdict {
-	return findings(v.lint(obj, ns))
+	return v.findings(v.lint(obj, ns), "")
 }
 
 // Pod checks a pod's (JSON) network annotations and the NADs they name.
 func (v *Validator) Pod(ctx context.Context, obj []byte, ns string) Verdict {
 	rep := v.lint(obj, ns)
-	out := findings(rep)
+	out := v.findings(rep, "")
 	if len(out.Problems) > 0 || len(rep.Objects) != 1 {
 		return out
 	}
@@ -100,8 +105,14 @@ func (v *Validator) NetworkDefinition(obj []byte) Verdict {
 		return Verdict{Problems: []string{"spec: cannot decode: " + err.Error()}}
 	}
 	var out Verdict
-	if _, err := networks.Render(def.Spec); err != nil {
+	r, err := networks.Render(def.Spec)
+	if err != nil {
 		out.Problems = append(out.Problems, "spec: "+err.Error())
+	} else {
+		nadObj, _ := json.Marshal(map[string]any{"kind": "NetworkAttachmentDefinition", // strings always marshal
+			"metadata": map[string]string{"name": r.Name, "namespace": r.Namespace}, "spec": map[string]string{"config": r.Config}})
+		f := v.findings(v.lint(nadObj, r.Namespace), "spec: the rendered NAD "+r.Namespace+"/"+r.Name+": ")
+		out.Problems, out.Warnings = append(out.Problems, f.Problems...), append(out.Warnings, f.Warnings...)
 	}
 	c := def.Spec.DeepCopy()
 	for _, n := range networks.Canonicalize(c) {
@@ -115,17 +126,24 @@ func (v *Validator) lint(obj []byte, ns string) *lint.Report {
 	return rep // reading from memory cannot fail
 }
 
-// findings renders lint's problems and warnings without file and line.
-func findings(r *lint.Report) Verdict {
+// findings renders lint's problems and warnings without file and line,
+// each after prefix. A plexus-ipam configuration without a store is fine
+// where plexusd supplies one and refused where it does not.
+func (v *Validator) findings(r *lint.Report, prefix string) Verdict {
 	var out Verdict
 	for _, p := range r.Problems {
 		msg := p.Message
 		if p.Field != "" && !strings.HasPrefix(msg, p.Field) {
 			msg = p.Field + ": " + msg
 		}
-		if p.Severity == lint.Warning {
+		msg = prefix + msg
+		switch {
+		case p.Check == lint.CheckIPAMStore && !v.Policy.NoIPAMDefaults:
+		case p.Check == lint.CheckIPAMStore:
+			out.Problems = append(out.Problems, msg+"; plexusd writes no such defaults in this cluster (--webhook-ipam-node-defaults=false)")
+		case p.Severity == lint.Warning:
 			out.Warnings = append(out.Warnings, msg)
-		} else {
+		default:
 			out.Problems = append(out.Problems, msg)
 		}
 	}

@@ -104,3 +104,35 @@ func TestNetworkDefinition(t *testing.T) {
 		t.Errorf("warnings = %q, want the deprecated spelling", legacy.Warnings)
 	}
 }
+
+// A plexus-ipam configuration that names no store is admitted where
+// plexusd writes its defaults (the default) and refused where it does
+// not; one naming its store is admitted either way. The same holds for a
+// NetworkDefinition rendering such a NAD.
+func TestIPAMWithoutStore(t *testing.T) {
+	bare := `"{\"cniVersion\":\"0.3.1\",\"type\":\"macvlan\",\"ipam\":{\"type\":\"plexus-ipam\",\"range\":\"198.51.100.0/24\"}}"`
+	named := `"{\"cniVersion\":\"0.3.1\",\"type\":\"macvlan\",\"ipam\":{\"type\":\"plexus-ipam\",\"range\":\"198.51.100.0/24\",\"etcd_host\":\"127.0.0.1:2379\"}}"`
+	def := []byte(`{"apiVersion":"plexus.dev/v1alpha1","kind":"NetworkDefinition","metadata":{"name":"d"},"spec":{"type":"SimpleMacvlan","name":"pool-net","namespace":"tomcat",
+		"simpleMacvlanConfig":{"master":"ens3","ipamConfig":{"type":"PlexusIPAM","plexusIPAMConfig":{"range":"198.51.100.0/24"}}}}}`)
+	withDefaults := &Validator{NADs: fakeNADs{}}
+	without := &Validator{NADs: fakeNADs{}, Policy: Policy{NoIPAMDefaults: true}}
+	for _, tc := range []struct {
+		name string
+		got  Verdict
+		want string
+	}{
+		{"bare, plexusd defaults", withDefaults.NAD(nadJSON(bare), "tomcat"), ""},
+		{"named, plexusd defaults", withDefaults.NAD(nadJSON(named), "tomcat"), ""},
+		{"named, no defaults", without.NAD(nadJSON(named), "tomcat"), ""},
+		{"bare, no defaults", without.NAD(nadJSON(bare), "tomcat"), "spec.config.ipam: names no store"},
+		{"definition, plexusd defaults", withDefaults.NetworkDefinition(def), ""},
+		{"definition, no defaults", without.NetworkDefinition(def), "spec: the rendered NAD tomcat/pool-net: spec.config.ipam: names no store"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			check(t, tc.got.Problems, tc.want)
+			if len(tc.got.Warnings) > 0 {
+				t.Errorf("warnings %q, want none", tc.got.Warnings)
+			}
+		})
+	}
+}

@@ -1,16 +1,25 @@
 package daemon
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/plexus-cni/plexus/internal/controller/networks"
 	"github.com/plexus-cni/plexus/internal/testbed/nodesim"
+	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
 )
@@ -123,4 +132,95 @@ func waitPools(t *testing.T, n *node, ns string, allocated, onNode float64) {
 		o := metricValue(t, text, "plexusd_ipam_node_allocations", labels)
 		return a == allocated && o == onNode, grepLines(text, "plexusd_ipam_pool") + "\n" + grepLines(text, "plexusd_ipam_node")
 	})
+}
+
+// A PlexusIPAM NetworkDefinition renders a NAD that names no store
+// (no kubernetes.kubeconfig, no etcd_host). On a node with plexusd it
+// allocates: with plexusd's defaults (the flat file it writes into the
+// conf dir, naming its kubeconfig) and, with the defaults turned off,
+// with plexusd's own credentials. Its objects go to kube-system, the
+// default namespace; a network_name of the test's own keeps them apart.
+func TestIPAMWithoutKubeconfig(t *testing.T) {
+	w := newWorld(t)
+	if _, err := os.Stat(repoBin("plexus-ipam")); err != nil {
+		t.Fatalf("plexus-ipam is missing: run `make build` first")
+	}
+	r, err := networks.Render(v1.NetworkDefinitionSpec{Type: v1.NetworkTypeSimpleMacvlan, Name: "pool-net", Namespace: w.ns,
+		SimpleMacvlanConfig: &v1.SimpleMacvlanConfig{Master: nodesim.DefaultUplink, IPAMConfig: &v1.IPAMConfig{Type: v1.IPAMTypePlexusIPAM,
+			PlexusIPAMConfig: &v1.PlexusIPAMConfig{Range: "198.51.100.0/24", NetworkName: w.ns}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(r.Config, "kubeconfig") || strings.Contains(r.Config, "etcd_host") {
+		t.Fatalf("rendered config names a store: %s", r.Config)
+	}
+	w.env.CreateNAD(t, w.ns, r.Name, r.Config)
+	st, err := kubestore.NewFromKubeconfig(w.env.Kubeconfig, kubestore.Options{Namespace: "kube-system"}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	space := "net:" + w.ns
+	t.Cleanup(func() { cleanSpace(t, w, st, space) })
+	for i, tc := range []struct {
+		name  string
+		extra map[string]any
+		flat  bool
+	}{
+		{"plexusd's defaults", nil, true},
+		{"plexusd's own credentials", map[string]any{"ipamDefaults": false}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := w.newNode(fmt.Sprintf("nokc-%d", i))
+			d := w.start(n, w.daemonConfig(n, tc.extra))
+			flat := filepath.Join(n.ConfDir, "plexus-ipam.d", "plexus-ipam.conf")
+			if raw, err := os.ReadFile(flat); tc.flat != (err == nil) || tc.flat && !strings.Contains(string(raw), w.env.Kubeconfig) {
+				t.Fatalf("flat file %s: %q (%v), want it written: %v", flat, raw, err, tc.flat)
+			}
+			p, err := n.RunPod(ctxFor(t, time.Minute), t, nodesim.PodSpec{Namespace: w.ns, Name: "nokc-" + strconv.Itoa(i),
+				Annotations: netsAnnotation(r.Name)})
+			if err != nil {
+				t.Fatalf("pod: %v\nplexusd log:\n%s", err, d.log.String())
+			}
+			addrs, err := p.Addrs("net1")
+			if err != nil || len(addrs) != 1 || addrs[0].String() != "198.51.100.1/24" {
+				t.Fatalf("net1 has %v (%v), want 198.51.100.1/24", addrs, err)
+			}
+			if got := metricValue(t, n.metrics(t), "plexusd_ipam_request_duration_seconds_count", `command="ADD",network="pool-net"`); got != 1 {
+				t.Errorf("/ipam ADDs measured: %v, want 1 (the request went through plexusd)", got)
+			}
+			held, err := st.List(t.Context(), store.Filter{Space: space, Node: n.Name})
+			if err != nil || len(held) != 1 || held[0].Address.String() != "198.51.100.1" {
+				t.Errorf("allocations in kube-system for node %s: %v (%v), want 198.51.100.1", n.Name, held, err)
+			}
+			// DEL through plexusd too (the node's flat file is not where a
+			// plexus-ipam of its own would look: the host's /etc/cni/net.d).
+			if err := p.Remove(ctxFor(t, time.Minute)); err != nil {
+				t.Fatalf("DEL: %v", err)
+			}
+			if left, err := st.List(t.Context(), store.Filter{Space: space}); err != nil || len(left) != 0 {
+				t.Errorf("after DEL: %v (%v), want nothing held", left, err)
+			}
+		})
+	}
+}
+
+// cleanSpace frees what a test left in a kube-system space and deletes
+// its IPSpace.
+func cleanSpace(t *testing.T, w *world, st *kubestore.Store, space string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	left, err := st.List(ctx, store.Filter{Space: space})
+	if err != nil {
+		t.Errorf("cleanup: %v", err)
+	}
+	for _, a := range left {
+		if err := st.Free(ctx, space, a.Address); err != nil {
+			t.Errorf("cleanup: %v", err)
+		}
+	}
+	gvr := schema.GroupVersionResource{Group: v1.Group, Version: v1.Version, Resource: v1.ResourceIPSpaces}
+	err = w.env.Dynamic.Resource(gvr).Namespace("kube-system").Delete(ctx, "s"+store.SpaceID(space), metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Errorf("cleanup: %v", err)
+	}
 }

@@ -27,10 +27,17 @@ type State struct {
 	// KubeconfigError is the last failure to write the kubeconfig ("" when
 	// it is current or not managed).
 	KubeconfigError string
+	// IPAMError is the last failure to write plexus-ipam's defaults, and
+	// AliasError the last failure (or refusal) of the whereabouts alias
+	// ("" when current or not managed).
+	IPAMError  string
+	AliasError string
 }
 
 // Ready reports whether the node is fully set up for plexus.
-func (s State) Ready() bool { return s.ConfCurrent && s.KubeconfigError == "" }
+func (s State) Ready() bool {
+	return s.ConfCurrent && s.KubeconfigError == "" && s.IPAMError == "" && s.AliasError == ""
+}
 
 // Installer keeps the configuration file and the kubeconfig current. It
 // never removes the configuration file (only Uninstall does): once written,
@@ -39,6 +46,10 @@ type Installer struct {
 	Conf ConfOptions
 	// Kubeconfig, when set, is written from the service account's files.
 	Kubeconfig *KubeconfigOptions
+	// IPAM, when set, says where plexus-ipam's defaults are written.
+	IPAM *IPAMDefaults
+	// Alias, when set, installs plexus-ipam as "whereabouts" too.
+	Alias *Alias
 	// ReadinessFile, when set, must exist before the configuration is
 	// first written or rewritten.
 	ReadinessFile string
@@ -62,6 +73,12 @@ func (in *Installer) Sync() State {
 	var st State
 	if err := in.syncKubeconfig(); err != nil {
 		st.KubeconfigError = err.Error()
+	}
+	if err := in.syncIPAM(); err != nil {
+		st.IPAMError = err.Error()
+	}
+	if err := in.syncAlias(); err != nil {
+		st.AliasError = err.Error()
 	}
 	waiting, err := in.syncConf()
 	switch {
@@ -91,6 +108,12 @@ func (in *Installer) report(st State) {
 	if st.KubeconfigError != "" {
 		in.Log.Errorf("plugin kubeconfig not written: %s", st.KubeconfigError)
 	}
+	if st.IPAMError != "" {
+		in.Log.Errorf("plexus-ipam defaults not written: %s", st.IPAMError)
+	}
+	if st.AliasError != "" {
+		in.Log.Errorf("whereabouts alias not installed: %s", st.AliasError)
+	}
 	if in.OnChange != nil {
 		in.OnChange(st)
 	}
@@ -104,17 +127,7 @@ func (in *Installer) syncKubeconfig() error {
 	if err != nil {
 		return err
 	}
-	if sameContent(in.Kubeconfig.Path, data) {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(in.Kubeconfig.Path), 0o700); err != nil {
-		return fmt.Errorf("kubeconfig directory %s: %w", filepath.Dir(in.Kubeconfig.Path), err)
-	}
-	if err := writeAtomic(in.Kubeconfig.Path, data, 0o600); err != nil {
-		return err
-	}
-	in.Log.Infof("plugin kubeconfig %s written", in.Kubeconfig.Path)
-	return nil
+	return in.writeFile(in.Kubeconfig.Path, data, "plugin kubeconfig")
 }
 
 // syncConf returns why the file cannot be made current, or an error.
@@ -193,8 +206,10 @@ func (in *Installer) watch(w *fsnotify.Watcher, watched map[string]bool) {
 	if in.ReadinessFile != "" {
 		dirs = append(dirs, filepath.Dir(in.ReadinessFile))
 	}
-	if k := in.Kubeconfig; k != nil {
-		dirs = append(dirs, filepath.Dir(k.TokenFile), filepath.Dir(k.CAFile))
+	for _, k := range []*KubeconfigOptions{in.Kubeconfig, in.ipamKubeconfig(), in.aliasKubeconfig()} {
+		if k != nil {
+			dirs = append(dirs, filepath.Dir(k.TokenFile), filepath.Dir(k.CAFile))
+		}
 	}
 	for _, d := range dirs {
 		if watched[d] {

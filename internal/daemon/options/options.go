@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -53,6 +54,13 @@ type Options struct {
 	IPAMConcurrency int    `json:"ipamConcurrency"`
 	IPAMQueueLength int    `json:"ipamQueueLength"`
 	IPAMNamespace   string `json:"ipamNamespace"`
+	// IPAMDefaults turns on the files plexus-ipam reads when a NAD names
+	// no store, written into IPAMConfDir (default <confDir>/plexus-ipam.d).
+	IPAMDefaults bool   `json:"ipamDefaults"`
+	IPAMConfDir  string `json:"ipamConfDir"`
+	// WhereaboutsAlias installs plexus-ipam as "whereabouts" too, unless
+	// a binary of that name that is not plexus's is there.
+	WhereaboutsAlias bool `json:"whereaboutsAlias"`
 
 	// PluginConfig holds extra keys of the plexus plugin entry in the
 	// written configuration (multusNamespace, namespaceIsolation, …); it
@@ -91,6 +99,7 @@ func Defaults(getenv func(string) string) Options {
 		IPAMConcurrency:         32,
 		IPAMQueueLength:         256,
 		IPAMNamespace:           "kube-system",
+		IPAMDefaults:            true,
 	}
 }
 
@@ -143,6 +152,9 @@ func bind(fs *flag.FlagSet, o *Options) {
 	fs.IntVar(&o.IPAMConcurrency, "ipamConcurrency", o.IPAMConcurrency, "plexus-ipam requests served at once (own slots, not the CNI ones)")
 	fs.IntVar(&o.IPAMQueueLength, "ipamQueueLength", o.IPAMQueueLength, "plexus-ipam requests that may wait; beyond, code 11")
 	fs.StringVar(&o.IPAMNamespace, "ipamNamespace", o.IPAMNamespace, "namespace of plexus-ipam's objects for the pool metrics (*: all, empty: off)")
+	fs.BoolVar(&o.IPAMDefaults, "ipamDefaults", o.IPAMDefaults, "write plexus-ipam.conf and plexus-ipam.kubeconfig for NADs that name no store")
+	fs.StringVar(&o.IPAMConfDir, "ipamConfDir", o.IPAMConfDir, "directory of plexus-ipam's defaults (empty: <confDir>/plexus-ipam.d)")
+	fs.BoolVar(&o.WhereaboutsAlias, "whereaboutsAlias", o.WhereaboutsAlias, "install plexus-ipam as \"whereabouts\" too (refused while Whereabouts is installed)")
 }
 
 // PrintDefaults writes every flag, its meaning and its default to w.
@@ -224,6 +236,18 @@ func (o *Options) Validate() error {
 		return fielderr.New("logLevel", o.LogLevel, "want one of %s", strings.Join(logging.LevelNames(), ", "))
 	}
 	return nil
+}
+
+// IPAMDir is where plexus-ipam's defaults go ("" when they are off).
+func (o *Options) IPAMDir() string {
+	switch {
+	case !o.IPAMDefaults:
+		return ""
+	case o.IPAMConfDir != "":
+		return o.IPAMConfDir
+	default:
+		return filepath.Join(o.ConfDir, "plexus-ipam.d")
+	}
 }
 
 // Seconds converts an option in seconds.

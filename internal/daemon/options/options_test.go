@@ -72,3 +72,25 @@ func TestLogLevels(t *testing.T) {
 		}
 	}
 }
+
+// plexus-ipam's defaults follow confDir unless ipamConfDir says where;
+// ipamDefaults=false turns them off.
+func TestIPAMDir(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "/etc/cni/net.d/plexus-ipam.d"},
+		{[]string{"--confDir=/etc/kubernetes/cni/net.d"}, "/etc/kubernetes/cni/net.d/plexus-ipam.d"},
+		{[]string{"--ipamConfDir=/srv/ipam"}, "/srv/ipam"},
+		{[]string{"--ipamDefaults=false"}, ""},
+	} {
+		o, err := Parse(append([]string{"--nodeName=n"}, tc.args...), env(nil), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := o.IPAMDir(); got != tc.want {
+			t.Errorf("%v: IPAMDir() = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}

@@ -93,6 +93,26 @@ func (r *Range) Size() uint64 {
 	return span + 1 - r.blocked.Count()
 }
 
+// AddTo adds to s every number the range may hand out: several ranges
+// added to one set count the addresses they offer together, overlaps
+// once.
+func (r *Range) AddTo(s *Set) {
+	lo := r.first
+	for _, b := range r.blocked.Runs() {
+		if lo.Less(b.Lo) {
+			s.AddRun(lo, b.Lo.Prev())
+		}
+		next, ok := b.Hi.Next()
+		if !ok {
+			return
+		}
+		lo = next
+	}
+	if !r.last.Less(lo) {
+		s.AddRun(lo, r.last)
+	}
+}
+
 // Bounds returns the first and last numbers of the range.
 func (r *Range) Bounds() (first, last Num) { return r.first, r.last }
 

@@ -105,3 +105,47 @@ func FuzzSetDecode(f *testing.F) {
 		checkInvariants(t, &s)
 	})
 }
+
+// Ranges added to one set count the addresses they hand out together:
+// blocked ones (network, broadcast, gateway, exclusions) are left out,
+// overlaps count once.
+func TestRangeAddTo(t *testing.T) {
+	mk := func(cidr, first, last, gw string, ex ...string) *Range {
+		var exclude []netip.Prefix
+		for _, e := range ex {
+			exclude = append(exclude, netip.MustParsePrefix(e))
+		}
+		addr := func(s string) netip.Addr {
+			if s == "" {
+				return netip.Addr{}
+			}
+			return netip.MustParseAddr(s)
+		}
+		r, err := NewRange(netip.MustParsePrefix(cidr), addr(first), addr(last), addr(gw), exclude)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		name   string
+		ranges []*Range
+		want   uint64
+	}{
+		{"whole /24 with a gateway", []*Range{mk("192.0.2.0/24", "", "", "192.0.2.1")}, 253},
+		{"exclusion in the middle", []*Range{mk("192.0.2.0/24", "", "", "", "192.0.2.128/26")}, 254 - 64},
+		{"two overlapping ranges", []*Range{mk("192.0.2.0/24", "192.0.2.10", "192.0.2.20", ""), mk("192.0.2.0/24", "192.0.2.15", "192.0.2.30", "")}, 21},
+		{"/32", []*Range{mk("192.0.2.7/32", "", "", "")}, 1},
+	} {
+		var s Set
+		for _, r := range tc.ranges {
+			r.AddTo(&s)
+		}
+		if got := s.Count(); got != tc.want {
+			t.Errorf("%s: %d addresses, want %d", tc.name, got, tc.want)
+		}
+		if len(tc.ranges) == 1 && s.Count() != tc.ranges[0].Size() {
+			t.Errorf("%s: AddTo counts %d, Size %d", tc.name, s.Count(), tc.ranges[0].Size())
+		}
+	}
+}

@@ -240,3 +240,44 @@ func EtcdEndpoints(host string, tls bool) []string {
 func validate(ipam json.RawMessage) error {
 	return nad.ValidateIPAM(ipam, "ipam")
 }
+
+// NamesStore reports whether an "ipam" object says itself where its store
+// is: kubernetes.kubeconfig, etcd_host, or a configuration_path flat file
+// (which may name either). Without any, plexus-ipam depends on the node:
+// the flat file plexusd writes (DefaultLoader's paths) or, for requests
+// served by plexusd, plexusd's own credentials; elsewhere its ADD fails
+// with code 7. Input that is not an object names no store.
+func NamesStore(ipam json.RawMessage) bool {
+	var raw struct {
+		Kubernetes struct {
+			Kubeconfig string `json:"kubeconfig"`
+		} `json:"kubernetes"`
+		EtcdHost          string `json:"etcd_host"`
+		ConfigurationPath string `json:"configuration_path"`
+	}
+	if json.Unmarshal(ipam, &raw) != nil {
+		return false
+	}
+	return raw.Kubernetes.Kubeconfig != "" || raw.EtcdHost != "" || raw.ConfigurationPath != ""
+}
+
+// NoStoreHint explains what a configuration without a store relies on
+// (lint, the webhook and doctor say it the same way).
+const NoStoreHint = "names no store (kubernetes.kubeconfig, etcd_host or configuration_path): " +
+	"plexus-ipam then uses the defaults plexusd writes on each node (plexus-ipam.d/plexus-ipam.conf in the CNI conf dir); " +
+	"on a node without them its ADD fails with code 7"
+
+// SpaceName names an address space for people: its network_name
+// ("default" when empty), with "@<CIDR>" for a range of its own
+// (enable_overlapping_ranges false).
+func SpaceName(space string) string {
+	name := strings.TrimPrefix(space, "net:")
+	name, cidr, _ := strings.Cut(name, " range:")
+	if name == "" {
+		name = "default"
+	}
+	if cidr != "" {
+		name += "@" + cidr
+	}
+	return name
+}

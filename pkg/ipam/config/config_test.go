@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -223,5 +224,34 @@ func TestParseArgs(t *testing.T) {
 	}
 	if _, err := ParseArgs("K8S_POD_NAME"); err == nil || !strings.Contains(err.Error(), "CNI_ARGS") {
 		t.Errorf("malformed pair: err %v", err)
+	}
+}
+
+// Whereabouts' object names: the masked range (host bits dropped) or the
+// address with ':' and '/' spelled '-', after network_name and '-'.
+func TestWhereaboutsNames(t *testing.T) {
+	for _, tc := range []struct {
+		net, cidr, want string
+	}{
+		{"", "10.0.0.0/24", "10.0.0.0-24"},
+		{"", "10.0.0.77/24", "10.0.0.0-24"},
+		{"blue", "10.0.0.0/24", "blue-10.0.0.0-24"},
+		{"", "2001:db8::/64", "2001-db8---64"},
+	} {
+		if got := WhereaboutsPoolName(tc.net, netip.MustParsePrefix(tc.cidr)); got != tc.want {
+			t.Errorf("WhereaboutsPoolName(%q, %s) = %q, want %q", tc.net, tc.cidr, got, tc.want)
+		}
+	}
+	for _, tc := range []struct {
+		net, addr, want string
+	}{
+		{"", "10.0.0.5", "10.0.0.5"},
+		{"blue", "10.0.0.5", "blue-10.0.0.5"},
+		{"", "2001:db8::", "2001-db8--0"},
+		{"blue", "2001:db8::5", "blue-2001-db8--5"},
+	} {
+		if got := WhereaboutsReservationName(tc.net, netip.MustParseAddr(tc.addr)); got != tc.want {
+			t.Errorf("WhereaboutsReservationName(%q, %s) = %q, want %q", tc.net, tc.addr, got, tc.want)
+		}
 	}
 }

@@ -1,19 +1,23 @@
 package plugin
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
+	"k8s.io/client-go/rest"
 
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
 )
 
 // Daemon runs plexus-ipam's commands inside a long-lived process (plexusd
@@ -27,10 +31,37 @@ type Daemon struct {
 	Stores *StoreCache
 }
 
+// DaemonOptions adapt the daemon to the node it serves.
+type DaemonOptions struct {
+	// ConfFiles are tried before the binary's default flat files (the
+	// directory the daemon writes plexus-ipam's defaults into).
+	ConfFiles []string
+	// Credentials, when set, open the Kubernetes store of a configuration
+	// that names no store (neither kubernetes.kubeconfig, also not in a
+	// flat file, nor etcd_host): the daemon's own.
+	Credentials *rest.Config
+}
+
 // NewDaemon returns a Daemon with the binary's defaults and a StoreCache
 // whose stores log their notes to log.
-func NewDaemon(log *logging.Logger) *Daemon {
-	return &Daemon{Base: Default(), Stores: &StoreCache{Log: log}}
+func NewDaemon(log *logging.Logger, o DaemonOptions) *Daemon {
+	base := Default()
+	base.Loader.DefaultPaths = append(slices.Clone(o.ConfFiles), base.Loader.DefaultPaths...)
+	sc := &StoreCache{Log: log}
+	if own := o.Credentials; own != nil {
+		sc.Open = func(c *config.Conf, log *logging.Logger) (store.Store, error) {
+			if c.Etcd != nil || c.Kubeconfig != "" {
+				return OpenStore(c, log)
+			}
+			s, err := kubestore.New(own, kubestore.Options{Namespace: cmp.Or(c.Namespace, config.DefaultNamespace)})
+			if err != nil {
+				return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+			}
+			s.Logf = log.Debugf
+			return s, nil
+		}
+	}
+	return &Daemon{Base: base, Stores: sc}
 }
 
 // Do runs command (ADD, DEL, CHECK, GC or STATUS) on args; getenv, when

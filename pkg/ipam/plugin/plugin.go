@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -60,7 +61,8 @@ func OpenStore(c *config.Conf, log *logging.Logger) (store.Store, error) {
 		return s, cnierr.Wrap(cnierr.InvalidNetConfig, err)
 	}
 	if c.Kubeconfig == "" {
-		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, fielderr.New("ipam.kubernetes.kubeconfig", "", "is required unless etcd_host is set"))
+		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, fielderr.New("ipam.kubernetes.kubeconfig", "",
+			"is required unless etcd_host is set (on a node with plexusd, %s names one)", strings.Join(config.DefaultLoader().DefaultPaths, " or ")))
 	}
 	s, err := kubestore.NewFromKubeconfig(c.Kubeconfig, kubestore.Options{Namespace: c.Namespace}, config.DefaultNamespace)
 	if err != nil {
