@@ -7,6 +7,8 @@
 package main
 
 import (
+	"os"
+
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
 
@@ -16,5 +18,7 @@ import (
 )
 
 func main() {
-	skel.PluginMainFuncs(ipamshim.New(plugin.Default().Funcs()).Funcs(), version.All, buildinfo.String("plexus-ipam"))
+	p := plugin.Default()
+	p.OpenLog = ipamshim.OpenLog(os.Stderr)
+	skel.PluginMainFuncs(ipamshim.New(p.Funcs()).Funcs(), version.All, buildinfo.String("plexus-ipam"))
 }

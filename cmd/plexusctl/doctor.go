@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/plexus-cni/plexus/internal/inspect"
-	"github.com/plexus-cni/plexus/internal/logging"
 	ipamconfig "github.com/plexus-cni/plexus/pkg/ipam/config"
 	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
@@ -60,7 +59,7 @@ func runDoctor(cmd *cobra.Command, g *globalOptions, o *doctorOptions) error {
 		Networks: func(ctx context.Context, kubeconfig string) ([]inspect.NetworkConfig, error) {
 			return listNADs(ctx, g, g.clusterScope(), kubeconfig)
 		},
-		OpenIPAMStore: func(c *ipamconfig.Conf) (store.Store, error) { return ipamplugin.OpenStore(c, logging.Discard()) },
+		OpenIPAMStore: func(c *ipamconfig.Conf) (store.Store, error) { return ipamplugin.OpenStore(c, nil) },
 	})
 	failed := 0
 	for _, f := range findings {

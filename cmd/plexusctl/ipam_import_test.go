@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -120,7 +119,6 @@ func ipamAdd(conf, cid string) (netip.Addr, error) {
 	p := plugin.Default()
 	p.Loader.DefaultPaths = nil
 	p.Getenv = func(string) string { return "node-b" }
-	p.Stderr = &bytes.Buffer{}
 	p.Print = func(res types.Result, _ string) error {
 		r, err := current.NewResultFromResult(res)
 		if err == nil && len(r.IPs) == 1 {

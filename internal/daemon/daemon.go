@@ -36,6 +36,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/daemon/poolwatch"
 	"github.com/plexus-cni/plexus/internal/daemon/server"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
+	"github.com/plexus-cni/plexus/internal/ipamshim"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/plugin"
 	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
@@ -82,7 +83,7 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 		Networks:       networks, Recorder: d.metrics, Log: log,
 	}
 	if o.ServeIPAM {
-		so.IPAM = &server.Endpoint{Handler: ipamHandler{ipamplugin.NewDaemon(log, ipamplugin.DaemonOptions{
+		so.IPAM = &server.Endpoint{Handler: ipamHandler{ipamplugin.NewDaemon(ipamPlugin(), log.Debugf, ipamplugin.DaemonOptions{
 			ConfFiles: ipamConfFiles(o), Credentials: cfg})},
 			Concurrency: o.IPAMConcurrency, QueueLength: o.IPAMQueueLength,
 			Networks: ipamNetwork, Recorder: d.metrics.IPAM()}
@@ -97,6 +98,14 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 		d.metrics.SetPoolSource(d.pools.Pools)
 	}
 	return d, nil
+}
+
+// ipamPlugin returns plexus-ipam's commands as the binary runs them,
+// logging to plexusd's stderr and the configuration's log_file.
+func ipamPlugin() *ipamplugin.Plugin {
+	p := ipamplugin.Default()
+	p.OpenLog = ipamshim.OpenLog(os.Stderr)
+	return p
 }
 
 // ipamHandler runs a forwarded plexus-ipam request with the environment

@@ -23,7 +23,23 @@ import (
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/daemon/client"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
+	"github.com/plexus-cni/plexus/internal/logging"
+	"github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
+
+// OpenLog returns how plexus-ipam opens the log of a request, in its own
+// process and in plexusd alike: at the configuration's log_level (an
+// unknown name is said on stderr and only errors are logged, as under
+// Whereabouts) to its log_file and to stderr.
+func OpenLog(stderr io.Writer) func(level, file string) plugin.Logger {
+	return func(level, file string) plugin.Logger {
+		lv, err := logging.ParseLevel(level)
+		if err != nil {
+			fmt.Fprintf(stderr, "plexus-ipam: ipam.log_level: %v; logging errors only\n", err)
+		}
+		return logging.New(logging.Options{Level: lv, File: file, Stderr: stderr, Prefix: "plexus-ipam: "})
+	}
+}
 
 // Forwarder dispatches plexus-ipam's commands to plexusd or to Local.
 type Forwarder struct {

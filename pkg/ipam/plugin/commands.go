@@ -10,7 +10,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
@@ -143,7 +142,7 @@ func (p *Plugin) check(ctx context.Context, r *request) error {
 	args := r.args
 	prev, err := prevAddresses(args.StdinData)
 	if err != nil {
-		return cnierr.Wrap(cnierr.InvalidNetConfig, err)
+		return withCode(types.ErrInvalidNetworkConfig, err)
 	}
 	for i, slot := range r.conf.Slots {
 		var found *store.Allocation
@@ -156,10 +155,10 @@ func (p *Plugin) check(ctx context.Context, r *request) error {
 			}
 		}
 		if found == nil {
-			return cnierr.New(cnierr.Internal, "CHECK: container %s ifname %s: slot %d holds no address", args.ContainerID, args.IfName, i)
+			return newError(types.ErrInternal, "CHECK: container %s ifname %s: slot %d holds no address", args.ContainerID, args.IfName, i)
 		}
 		if prev != nil && !prev[found.Address] {
-			return cnierr.New(cnierr.Internal, "CHECK: container %s ifname %s: allocated %s is not in prevResult", args.ContainerID, args.IfName, found.Address)
+			return newError(types.ErrInternal, "CHECK: container %s ifname %s: allocated %s is not in prevResult", args.ContainerID, args.IfName, found.Address)
 		}
 	}
 	return nil

@@ -13,8 +13,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"k8s.io/client-go/rest"
 
-	"github.com/plexus-cni/plexus/internal/cnierr"
-	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
@@ -42,26 +40,26 @@ type DaemonOptions struct {
 	Credentials *rest.Config
 }
 
-// NewDaemon returns a Daemon with the binary's defaults and a StoreCache
-// whose stores log their notes to log.
-func NewDaemon(log *logging.Logger, o DaemonOptions) *Daemon {
-	base := Default()
-	base.Loader.DefaultPaths = append(slices.Clone(o.ConfFiles), base.Loader.DefaultPaths...)
-	sc := &StoreCache{Log: log}
+// NewDaemon returns a Daemon running base's commands, adapted by o, with a
+// StoreCache whose stores log their notes to logf.
+func NewDaemon(base *Plugin, logf Logf, o DaemonOptions) *Daemon {
+	b := *base
+	b.Loader.DefaultPaths = append(slices.Clone(o.ConfFiles), base.Loader.DefaultPaths...)
+	sc := &StoreCache{Logf: logf}
 	if own := o.Credentials; own != nil {
-		sc.Open = func(c *config.Conf, log *logging.Logger) (store.Store, error) {
+		sc.Open = func(c *config.Conf, logf Logf) (store.Store, error) {
 			if c.Etcd != nil || c.Kubeconfig != "" {
-				return OpenStore(c, log)
+				return OpenStore(c, logf)
 			}
 			s, err := kubestore.New(own, kubestore.Options{Namespace: cmp.Or(c.Namespace, config.DefaultNamespace)})
 			if err != nil {
-				return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+				return nil, withCode(types.ErrInvalidNetworkConfig, err)
 			}
-			s.Logf = log.Debugf
+			s.Logf = logf
 			return s, nil
 		}
 	}
-	return &Daemon{Base: base, Stores: sc}
+	return &Daemon{Base: &b, Stores: sc}
 }
 
 // Do runs command (ADD, DEL, CHECK, GC or STATUS) on args; getenv, when
@@ -75,14 +73,14 @@ func (d *Daemon) Do(command string, args *skel.CmdArgs, getenv func(string) stri
 		res, version = r, v
 		return nil
 	}
-	p.OpenStore = func(c *config.Conf, _ *logging.Logger) (store.Store, error) { return d.Stores.Acquire(c) }
+	p.OpenStore = func(c *config.Conf, _ Logf) (store.Store, error) { return d.Stores.Acquire(c) }
 	if getenv != nil {
 		p.Getenv = getenv
 	}
 	f := p.Funcs()
 	run := map[string]func(*skel.CmdArgs) error{"ADD": f.Add, "DEL": f.Del, "CHECK": f.Check, "GC": f.GC, "STATUS": f.Status}[command]
 	if run == nil {
-		return nil, "", cnierr.New(cnierr.InvalidEnv, "CNI_COMMAND %q: not served by plexusd", command)
+		return nil, "", newError(types.ErrInvalidEnvironmentVariables, "CNI_COMMAND %q: not served by plexusd", command)
 	}
 	if err := run(args); err != nil {
 		return nil, "", err
@@ -101,11 +99,11 @@ const DefaultMaxStores = 32
 // reference, and a replaced store is closed when its last request ends.
 type StoreCache struct {
 	// Open opens a store (default OpenStore).
-	Open func(c *config.Conf, log *logging.Logger) (store.Store, error)
+	Open func(c *config.Conf, logf Logf) (store.Store, error)
 	// ReadFile reads the files a store depends on (default os.ReadFile).
 	ReadFile func(name string) ([]byte, error)
-	// Log receives the stores' own notes (nil: dropped).
-	Log *logging.Logger
+	// Logf receives the stores' own notes (nil: dropped).
+	Logf Logf
 	// Max bounds the open stores (default DefaultMaxStores); beyond it the
 	// least recently used idle one is closed.
 	Max int
@@ -169,11 +167,11 @@ func (sc *StoreCache) open(c *config.Conf) (store.Store, error) {
 	if open == nil {
 		open = OpenStore
 	}
-	log := sc.Log
-	if log == nil {
-		log = logging.Discard()
+	logf := sc.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
 	}
-	return open(c, log)
+	return open(c, logf)
 }
 
 // version hashes the content of files (in order).

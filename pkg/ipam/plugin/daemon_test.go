@@ -11,8 +11,6 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
-	"github.com/plexus-cni/plexus/internal/cnierr"
-	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/memstore"
@@ -36,7 +34,7 @@ type opener struct {
 	opened []*countedStore
 }
 
-func (o *opener) open(*config.Conf, *logging.Logger) (store.Store, error) {
+func (o *opener) open(*config.Conf, Logf) (store.Store, error) {
 	s := &countedStore{Store: o.mem, id: len(o.opened) + 1}
 	o.opened = append(o.opened, s)
 	return s, nil
@@ -221,8 +219,8 @@ func TestDaemonDo(t *testing.T) {
 		t.Errorf("three requests opened %d stores and closed %d, want 1 and 0", len(o.opened), o.opened[0].closed.Load())
 	}
 	_, _, err = d.Do("VERSION", a, env)
-	if e := cnierr.ToCNI(err); e == nil || e.Code != cnierr.InvalidEnv {
-		t.Errorf("unknown command: %v, want code %d", err, cnierr.InvalidEnv)
+	if code(err) != types.ErrInvalidEnvironmentVariables {
+		t.Errorf("unknown command: %v, want code %d", err, types.ErrInvalidEnvironmentVariables)
 	}
 }
 

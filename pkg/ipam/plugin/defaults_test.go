@@ -11,10 +11,8 @@ import (
 	"testing"
 
 	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
 	"k8s.io/client-go/rest"
-
-	"github.com/plexus-cni/plexus/internal/cnierr"
-	"github.com/plexus-cni/plexus/internal/logging"
 )
 
 // apiRecorder answers the IPSpace list of STATUS and records who asked
@@ -67,7 +65,7 @@ current-context: x
 		return err
 	}
 	own := &rest.Config{Host: srv.URL, BearerToken: "own-token", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}
-	d := NewDaemon(logging.Discard(), DaemonOptions{ConfFiles: []string{flat}, Credentials: own})
+	d := NewDaemon(Default(), nil, DaemonOptions{ConfFiles: []string{flat}, Credentials: own})
 	bare := `{"type":"plexus-ipam","range":"198.51.100.0/24"}`
 	if err := status(d, bare); err != nil || api.last() != "own-token /apis/plexus.dev/v1alpha1/namespaces/kube-system/ipspaces" {
 		t.Errorf("no flat file: %v, request %q; want plexusd's credentials in kube-system", err, api.last())
@@ -82,9 +80,9 @@ current-context: x
 	if err := status(d, bare); err != nil || api.last() != "flat-token /apis/plexus.dev/v1alpha1/namespaces/kube-system/ipspaces" {
 		t.Errorf("flat file: %v, request %q; want the kubeconfig it names", err, api.last())
 	}
-	alone := NewDaemon(logging.Discard(), DaemonOptions{})
+	alone := NewDaemon(Default(), nil, DaemonOptions{})
 	alone.Base.Loader.DefaultPaths = nil // not this machine's files
-	if err := status(alone, bare); cnierr.Code(err) != cnierr.InvalidNetConfig ||
+	if err := status(alone, bare); code(err) != types.ErrInvalidNetworkConfig ||
 		!strings.Contains(err.Error(), "ipam.kubernetes.kubeconfig") {
 		t.Errorf("without defaults: %v, want code 7 naming ipam.kubernetes.kubeconfig", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 	"time"
@@ -15,8 +14,6 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/plexus-cni/plexus/internal/cnierr"
-	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/fielderr"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
@@ -24,17 +21,31 @@ import (
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
 )
 
+// Logf receives printf-style notes.
+type Logf func(format string, args ...any)
+
+// Logger is the log of one request. plexus's binaries log in the
+// Whereabouts format to stderr and the configuration's log_file.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Infof(format string, args ...any)
+	Errorf(format string, args ...any)
+	Close() error
+}
+
 // Plugin holds the collaborators of the commands.
 type Plugin struct {
 	Loader config.Loader
-	// OpenStore returns the store a configuration selects.
-	OpenStore func(c *config.Conf, log *logging.Logger) (store.Store, error)
+	// OpenStore returns the store a configuration selects; the store's
+	// own notes go to logf.
+	OpenStore func(c *config.Conf, logf Logf) (store.Store, error)
+	// OpenLog opens the log of one request at the configuration's
+	// log_level and log_file (nil: nothing is logged).
+	OpenLog func(level, file string) Logger
 	// Getenv and Hostname find the node name.
 	Getenv   func(string) string
 	Hostname func() (string, error)
 	Now      func() time.Time
-	// Stderr receives log lines (at the configured level).
-	Stderr io.Writer
 	// Print writes the ADD result (types.PrintResult: stdout, converted
 	// to the configuration's cniVersion).
 	Print func(res types.Result, cniVersion string) error
@@ -43,32 +54,36 @@ type Plugin struct {
 	StatusTimeout time.Duration
 }
 
-// Default returns the plugin as the binary runs it.
+// Default returns the plugin as the binary runs it, but for its log
+// (OpenLog), which the binary sets.
 func Default() *Plugin {
 	return &Plugin{
 		Loader: config.DefaultLoader(), OpenStore: OpenStore, Getenv: os.Getenv, Hostname: os.Hostname,
-		Now: time.Now, Stderr: os.Stderr, Print: types.PrintResult, Timeout: 2 * time.Minute, StatusTimeout: 10 * time.Second,
+		Now: time.Now, Print: types.PrintResult, Timeout: 2 * time.Minute, StatusTimeout: 10 * time.Second,
 	}
 }
 
 // OpenStore opens the etcd store when etcd_host is set, else the
 // Kubernetes store with the configured kubeconfig.
-func OpenStore(c *config.Conf, log *logging.Logger) (store.Store, error) {
+func OpenStore(c *config.Conf, logf Logf) (store.Store, error) {
 	if c.Etcd != nil {
 		e := c.Etcd
 		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints, Username: e.Username, Password: e.Password,
 			CertFile: e.CertFile, KeyFile: e.KeyFile, CACertFile: e.CACertFile})
-		return s, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+		if err != nil {
+			return nil, withCode(types.ErrInvalidNetworkConfig, err)
+		}
+		return s, nil
 	}
 	if c.Kubeconfig == "" {
-		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, fielderr.New("ipam.kubernetes.kubeconfig", "",
+		return nil, withCode(types.ErrInvalidNetworkConfig, fielderr.New("ipam.kubernetes.kubeconfig", "",
 			"is required unless etcd_host is set (on a node with plexusd, %s names one)", strings.Join(config.DefaultLoader().DefaultPaths, " or ")))
 	}
 	s, err := kubestore.NewFromKubeconfig(c.Kubeconfig, kubestore.Options{Namespace: c.Namespace}, config.DefaultNamespace)
 	if err != nil {
-		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+		return nil, withCode(types.ErrInvalidNetworkConfig, err)
 	}
-	s.Logf = log.Debugf
+	s.Logf = logf
 	return s, nil
 }
 
@@ -76,7 +91,7 @@ func OpenStore(c *config.Conf, log *logging.Logger) (store.Store, error) {
 type request struct {
 	args *skel.CmdArgs
 	conf *config.Conf
-	log  *logging.Logger
+	log  Logger
 	st   store.Store
 	node string
 }
@@ -85,18 +100,17 @@ type request struct {
 func (p *Plugin) open(args *skel.CmdArgs) (*request, error) {
 	cniArgs, err := config.ParseArgs(args.Args)
 	if err != nil {
-		return nil, cnierr.Wrap(cnierr.InvalidEnv, err)
+		return nil, withCode(types.ErrInvalidEnvironmentVariables, err)
 	}
 	conf, err := p.Loader.Load(args.StdinData, cniArgs)
 	if err != nil {
-		return nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
+		return nil, withCode(types.ErrInvalidNetworkConfig, err)
 	}
-	level, err := logging.ParseLevel(conf.LogLevel)
-	if err != nil && p.Stderr != nil { // as Whereabouts: say so, log at error level
-		fmt.Fprintf(p.Stderr, "plexus-ipam: ipam.log_level: %v; logging errors only\n", err)
+	var log Logger = nopLogger{}
+	if p.OpenLog != nil {
+		log = p.OpenLog(conf.LogLevel, conf.LogFile)
 	}
-	log := logging.New(logging.Options{Level: level, File: conf.LogFile, Stderr: p.Stderr, Prefix: "plexus-ipam: "})
-	st, err := p.OpenStore(conf, log)
+	st, err := p.OpenStore(conf, log.Debugf)
 	if err != nil {
 		log.Close()
 		return nil, err
@@ -143,9 +157,9 @@ func (p *Plugin) with(args *skel.CmdArgs, d time.Duration, fn func(context.Conte
 func storeError(err error) error {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrExhausted) || errors.Is(err, store.ErrInUse) ||
 		errors.Is(err, context.DeadlineExceeded) {
-		return cnierr.Wrap(cnierr.TryAgainLater, err)
+		return withCode(types.ErrTryAgainLater, err)
 	}
-	return cnierr.Wrap(cnierr.Internal, err)
+	return withCode(types.ErrInternal, err)
 }
 
 // Status implements STATUS: code 50 when the store does not answer.
@@ -156,21 +170,12 @@ func (p *Plugin) Status(args *skel.CmdArgs) error {
 func (p *Plugin) status(ctx context.Context, r *request) error {
 	if err := r.st.Ping(ctx); err != nil {
 		r.log.Errorf("STATUS: store not reachable: %v", err)
-		return cnierr.Wrap(cnierr.PluginNotAvailable, fmt.Errorf("plexus-ipam store: %w", err))
+		return withCode(types.ErrPluginNotAvailable, fmt.Errorf("plexus-ipam store: %w", err))
 	}
 	return nil
 }
 
-// Funcs returns the commands for skel, each error converted to the CNI
-// error object with its code (skel would report anything else as 999).
+// Funcs returns the commands for skel.
 func (p *Plugin) Funcs() skel.CNIFuncs {
-	edge := func(f func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
-		return func(args *skel.CmdArgs) error {
-			if err := f(args); err != nil {
-				return cnierr.ToCNI(err)
-			}
-			return nil
-		}
-	}
-	return skel.CNIFuncs{Add: edge(p.Add), Del: edge(p.Del), Check: edge(p.Check), GC: edge(p.GC), Status: edge(p.Status)}
+	return skel.CNIFuncs{Add: p.Add, Del: p.Del, Check: p.Check, GC: p.GC, Status: p.Status}
 }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -13,8 +14,6 @@ import (
 	current "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/containernetworking/cni/pkg/types/create"
 
-	"github.com/plexus-cni/plexus/internal/cnierr"
-	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
@@ -28,14 +27,32 @@ type harness struct {
 	st      *memstore.Store
 	p       *Plugin
 	results []string
-	stderr  bytes.Buffer
+}
+
+// testLog logs a request's lines through the test.
+type testLog struct{ t *testing.T }
+
+func (l testLog) Debugf(format string, args ...any) { l.t.Logf("[debug] "+format, args...) }
+func (l testLog) Infof(format string, args ...any)  { l.t.Logf("[verbose] "+format, args...) }
+func (l testLog) Errorf(format string, args ...any) { l.t.Logf("[error] "+format, args...) }
+func (l testLog) Close() error                      { return nil }
+
+// code returns the CNI code of a command's error: skel prints a
+// *types.Error as it is and anything else as 999.
+func code(err error) uint {
+	var e *types.Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return types.ErrInternal
 }
 
 func newHarness(t *testing.T) *harness {
 	h := &harness{t: t, st: memstore.New()}
 	h.p = &Plugin{
 		Loader:    config.Loader{Files: config.OSFiles{}},
-		OpenStore: func(*config.Conf, *logging.Logger) (store.Store, error) { return h.st, nil },
+		OpenStore: func(*config.Conf, Logf) (store.Store, error) { return h.st, nil },
+		OpenLog:   func(string, string) Logger { return testLog{t} },
 		Getenv: func(k string) string {
 			if k == "NODENAME" {
 				return "node-a"
@@ -44,7 +61,6 @@ func newHarness(t *testing.T) *harness {
 		},
 		Hostname: func() (string, error) { return "host", nil },
 		Now:      func() time.Time { return time.Unix(1700000000, 0) },
-		Stderr:   &h.stderr,
 		Print: func(res types.Result, v string) error {
 			conv, err := res.GetAsVersion(v)
 			if err != nil {
@@ -152,7 +168,7 @@ func TestDualStackResultAndRollback(t *testing.T) {
 	}
 	// The /30 is now full: the next ADD fails with 11 and leaves no IPv6 address behind.
 	err := h.p.Add(args("c2", "net1", conf, ""))
-	if code := cnierr.Code(err); code != cnierr.TryAgainLater {
+	if code := code(err); code != types.ErrTryAgainLater {
 		t.Fatalf("ADD on a full range: %v (code %d), want code 11", err, code)
 	}
 	all, _ := h.st.List(t.Context(), store.Filter{ContainerID: "c2"})
@@ -172,14 +188,14 @@ func TestRequestedAndErrorCodes(t *testing.T) {
 		name, conf, cniArgs string
 		code                uint
 	}{
-		{"requested address in use", conf, "", cnierr.TryAgainLater},
-		{"CNI_ARGS IP outside the range", `{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam","range":"10.9.0.0/24"}}`, "IP=10.10.0.1", cnierr.InvalidNetConfig},
-		{"bad CNI_ARGS", `{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam","range":"10.9.0.0/24"}}`, "garbage", cnierr.InvalidEnv},
-		{"range_end outside the range", `{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam","range":"10.9.0.0/24","range_end":"10.9.1.1"}}`, "", cnierr.InvalidNetConfig},
+		{"requested address in use", conf, "", types.ErrTryAgainLater},
+		{"CNI_ARGS IP outside the range", `{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam","range":"10.9.0.0/24"}}`, "IP=10.10.0.1", types.ErrInvalidNetworkConfig},
+		{"bad CNI_ARGS", `{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam","range":"10.9.0.0/24"}}`, "garbage", types.ErrInvalidEnvironmentVariables},
+		{"range_end outside the range", `{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam","range":"10.9.0.0/24","range_end":"10.9.1.1"}}`, "", types.ErrInvalidNetworkConfig},
 	}
 	for _, tt := range tests {
 		err := h.p.Add(args("c2", "net1", tt.conf, tt.cniArgs))
-		if code := cnierr.Code(err); code != tt.code {
+		if code := code(err); code != tt.code {
 			t.Errorf("%s: %v (code %d), want code %d", tt.name, err, code, tt.code)
 		}
 	}
@@ -217,14 +233,14 @@ func TestGCAndStatus(t *testing.T) {
 		t.Errorf("STATUS: %v", err)
 	}
 	h.st.SetDown(true)
-	if err := h.p.Status(&skel.CmdArgs{StdinData: []byte(conf)}); cnierr.Code(err) != cnierr.PluginNotAvailable {
-		t.Errorf("STATUS with the store down: %v (code %d), want 50", err, cnierr.Code(err))
+	if err := h.p.Status(&skel.CmdArgs{StdinData: []byte(conf)}); code(err) != types.ErrPluginNotAvailable {
+		t.Errorf("STATUS with the store down: %v (code %d), want 50", err, code(err))
 	}
-	if err := h.p.Add(args("x", "net1", conf, "")); cnierr.Code(err) != cnierr.TryAgainLater {
-		t.Errorf("ADD with the store down: %v (code %d), want 11", err, cnierr.Code(err))
+	if err := h.p.Add(args("x", "net1", conf, "")); code(err) != types.ErrTryAgainLater {
+		t.Errorf("ADD with the store down: %v (code %d), want 11", err, code(err))
 	}
-	if err := h.p.Del(args("keep", "net1", conf, "")); cnierr.Code(err) != cnierr.TryAgainLater {
-		t.Errorf("DEL with the store down: %v (code %d), want 11 (DEL must not hide failures)", err, cnierr.Code(err))
+	if err := h.p.Del(args("keep", "net1", conf, "")); code(err) != types.ErrTryAgainLater {
+		t.Errorf("DEL with the store down: %v (code %d), want 11 (DEL must not hide failures)", err, code(err))
 	}
 }
 
@@ -236,16 +252,18 @@ func (h *harness) mustRange(cidr string) *alloc.Range {
 	return c.Slots[0].Ranges[0]
 }
 
-// TestLogLevels: plexus-ipam takes every level name of internal/logging;
-// an unknown one does not fail the ADD (as under Whereabouts) but says so.
-func TestLogLevels(t *testing.T) {
-	for i, name := range append(logging.LevelNames(), "loud") {
-		h := newHarness(t)
-		conf := strings.Replace(s4, `"log_level":"debug"`, `"log_level":"`+name+`"`, 1)
-		h.add(fmt.Sprintf("c%d", i), conf)
-		notice := strings.Contains(h.stderr.String(), `plexus-ipam: ipam.log_level: unknown log level "`)
-		if notice != (name == "loud") {
-			t.Errorf("log_level %q: stderr %q", name, h.stderr.String())
-		}
+// The configuration's log_level and log_file reach OpenLog as they are;
+// an unknown level does not fail the ADD (as under Whereabouts): the log
+// opener deals with it.
+func TestLogConfigurationReachesOpenLog(t *testing.T) {
+	h := newHarness(t)
+	var got [2]string
+	h.p.OpenLog = func(level, file string) Logger {
+		got = [2]string{level, file}
+		return testLog{t}
+	}
+	h.add("c1", strings.Replace(s4, `"log_level":"debug"`, `"log_level":"loud","log_file":"/var/log/plexus-ipam.log"`, 1))
+	if got != [2]string{"loud", "/var/log/plexus-ipam.log"} {
+		t.Errorf("OpenLog got level and file %q", got)
 	}
 }
