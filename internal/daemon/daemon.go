@@ -113,8 +113,7 @@ func ipamPlugin() *ipamplugin.Plugin {
 type ipamHandler struct{ d *ipamplugin.Daemon }
 
 func (h ipamHandler) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
-	env := server.Env(ctx)
-	return h.d.Do(command, args, func(k string) string { return env[k] })
+	return h.d.Do(ctx, ipamplugin.Request{Command: command, Args: args, Env: server.Env(ctx)})
 }
 
 // ipamConfFiles is the flat file plexusd writes for plexus-ipam, which

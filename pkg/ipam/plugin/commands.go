@@ -5,8 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
@@ -14,35 +14,48 @@ import (
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
 
-// Add implements ADD: one address per slot, the same ones again for a
-// repeated ADD; on failure the addresses taken by this call are released.
-func (p *Plugin) Add(args *skel.CmdArgs) error {
-	return p.with(args, p.Timeout, p.add)
-}
-
-func (p *Plugin) add(ctx context.Context, r *request) (err error) {
+// add gets one address per slot, the same ones again for a repeated ADD.
+// When a slot fails, or ctx ends, it releases every key it tried, with a
+// context of its own: a cancelled request leaves nothing allocated.
+func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	args := r.args
 	var got []store.Allocation
 	var ranges []*alloc.Range
-	defer func() {
-		if err != nil {
-			for _, a := range got {
-				if rerr := r.st.Release(ctx, a.Key()); rerr != nil {
-					r.log.Errorf("ADD %s/%s: undoing %s: %v", args.ContainerID, args.IfName, a.Address, rerr)
-				}
-			}
-		}
-	}()
 	for i := range r.conf.Slots {
 		a, rg, err := p.allocSlot(ctx, r, i)
 		if err != nil {
 			r.log.Errorf("ADD %s/%s slot %d: %v", args.ContainerID, args.IfName, i, err)
-			return err
+			r.undo(ctx, i)
+			return nil, err
 		}
 		got, ranges = append(got, a), append(ranges, rg)
 		r.log.Infof("ADD %s/%s: %s in %q (pod %s/%s, node %s)", args.ContainerID, args.IfName, a.Address, a.Space, a.PodNamespace, a.PodName, a.Node)
 	}
-	return p.Print(r.result(got, ranges), r.conf.CNIVersion)
+	return r.result(got, ranges), nil
+}
+
+// undoTimeout bounds undoing a failed ADD, which outlives the request's
+// context (that may be why it failed).
+const undoTimeout = 30 * time.Second
+
+// undo releases the keys of slots 0 to failed (every range of each: a
+// store call that failed may have allocated in it all the same).
+func (r *request) undo(ctx context.Context, failed int) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	seen := map[store.Key]bool{}
+	for i := 0; i <= failed; i++ {
+		for _, rg := range r.conf.Slots[i].Ranges {
+			k := r.key(i, rg)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if err := r.st.Release(ctx, k); err != nil {
+				r.log.Errorf("ADD %s/%s: undoing slot %d: %v", r.args.ContainerID, r.args.IfName, i, err)
+			}
+		}
+	}
 }
 
 // allocSlot gets slot i's address: the requested one from the range that
@@ -101,13 +114,6 @@ func (r *request) result(got []store.Allocation, ranges []*alloc.Range) *current
 	return res
 }
 
-// Del implements DEL: it releases every slot's address (on a sticky
-// network: hands it to the pod name's reservation); unknown ones are fine,
-// store failures are returned (never hidden).
-func (p *Plugin) Del(args *skel.CmdArgs) error {
-	return p.with(args, p.Timeout, p.del)
-}
-
 func (p *Plugin) del(ctx context.Context, r *request) error {
 	args := r.args
 	var errs []error
@@ -130,12 +136,6 @@ func (p *Plugin) del(ctx context.Context, r *request) error {
 	}
 	r.log.Infof("DEL %s/%s: released", args.ContainerID, args.IfName)
 	return nil
-}
-
-// Check implements CHECK: every slot must still hold an address, and it
-// must be one of the prevResult's, when there is one.
-func (p *Plugin) Check(args *skel.CmdArgs) error {
-	return p.with(args, p.Timeout, p.check)
 }
 
 func (p *Plugin) check(ctx context.Context, r *request) error {
@@ -162,13 +162,6 @@ func (p *Plugin) check(ctx context.Context, r *request) error {
 		}
 	}
 	return nil
-}
-
-// GC implements GC: every allocation of this network on this node whose
-// attachment is not in cni.dev/valid-attachments is freed. Errors do not
-// stop the sweep; all are returned.
-func (p *Plugin) GC(args *skel.CmdArgs) error {
-	return p.with(args, p.Timeout, p.gc)
 }
 
 func (p *Plugin) gc(ctx context.Context, r *request) error {

@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"os"
@@ -9,7 +10,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	"k8s.io/client-go/rest"
 
@@ -23,8 +23,7 @@ import (
 // the binary, with the store clients of a StoreCache instead of new ones
 // per request.
 type Daemon struct {
-	// Base is copied for every request; its OpenStore and Print are
-	// replaced (Getenv too, when Do is given one).
+	// Base is copied for every request, with its OpenStore replaced.
 	Base   *Plugin
 	Stores *StoreCache
 }
@@ -62,30 +61,13 @@ func NewDaemon(base *Plugin, logf Logf, o DaemonOptions) *Daemon {
 	return &Daemon{Base: &b, Stores: sc}
 }
 
-// Do runs command (ADD, DEL, CHECK, GC or STATUS) on args; getenv, when
-// not nil, answers the plugin's environment lookups (NODENAME, NODE_NAME).
-// It returns the ADD result and the cniVersion to print it in.
-func (d *Daemon) Do(command string, args *skel.CmdArgs, getenv func(string) string) (types.Result, string, error) {
+// Do runs req as Plugin.Do does, until ctx ends (the daemon's shutdown or
+// its bound of a request), with a cached store. It returns the ADD result
+// and the cniVersion to print it in.
+func (d *Daemon) Do(ctx context.Context, req Request) (types.Result, string, error) {
 	p := *d.Base
-	var res types.Result
-	var version string
-	p.Print = func(r types.Result, v string) error {
-		res, version = r, v
-		return nil
-	}
 	p.OpenStore = func(c *config.Conf, _ Logf) (store.Store, error) { return d.Stores.Acquire(c) }
-	if getenv != nil {
-		p.Getenv = getenv
-	}
-	f := p.Funcs()
-	run := map[string]func(*skel.CmdArgs) error{"ADD": f.Add, "DEL": f.Del, "CHECK": f.Check, "GC": f.GC, "STATUS": f.Status}[command]
-	if run == nil {
-		return nil, "", newError(types.ErrInvalidEnvironmentVariables, "CNI_COMMAND %q: not served by plexusd", command)
-	}
-	if err := run(args); err != nil {
-		return nil, "", err
-	}
-	return res, version, nil
+	return p.Do(ctx, req)
 }
 
 // DefaultMaxStores bounds the stores a StoreCache keeps open.

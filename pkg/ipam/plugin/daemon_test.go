@@ -170,7 +170,8 @@ func TestStoreCacheEtcdIdentityAndEviction(t *testing.T) {
 }
 
 // Daemon.Do runs the commands with the cached store, returns the result
-// with the configuration's cniVersion, and takes the node from getenv.
+// with the configuration's cniVersion, and takes the node from the
+// request's environment.
 func TestDaemonDo(t *testing.T) {
 	o := &opener{mem: memstore.New()}
 	kc := filepath.Join(t.TempDir(), "kubeconfig")
@@ -179,16 +180,11 @@ func TestDaemonDo(t *testing.T) {
 	d := &Daemon{Base: base, Stores: &StoreCache{Open: o.open}}
 	conf := `{"cniVersion":"0.4.0","name":"n","ipam":{"type":"plexus-ipam","range":"198.51.100.0/29",
 		"kubernetes":{"kubeconfig":"` + kc + `","namespace":"ipam"}}}`
-	env := func(k string) string {
-		if k == "NODE_NAME" {
-			return "node-from-request"
-		}
-		return ""
-	}
+	env := map[string]string{"NODE_NAME": "node-from-request"}
 	a := &skel.CmdArgs{ContainerID: "c1", IfName: "net1", Netns: "/run/netns/x", Args: "K8S_POD_NAMESPACE=ns;K8S_POD_NAME=p", StdinData: []byte(conf)}
 	var first string
 	for range 2 {
-		res, version, err := d.Do("ADD", a, env)
+		res, version, err := d.Do(t.Context(), Request{Command: "ADD", Args: a, Env: env})
 		if err != nil {
 			t.Fatalf("ADD: %v", err)
 		}
@@ -209,7 +205,7 @@ func TestDaemonDo(t *testing.T) {
 	if err != nil || len(held) != 1 {
 		t.Errorf("allocations of the request's node: %v %v", held, err)
 	}
-	if _, _, err := d.Do("DEL", a, env); err != nil {
+	if _, _, err := d.Do(t.Context(), Request{Command: "DEL", Args: a, Env: env}); err != nil {
 		t.Fatalf("DEL: %v", err)
 	}
 	if held, _ := o.mem.List(t.Context(), store.Filter{}); len(held) != 0 {
@@ -218,7 +214,7 @@ func TestDaemonDo(t *testing.T) {
 	if len(o.opened) != 1 || o.opened[0].closed.Load() != 0 {
 		t.Errorf("three requests opened %d stores and closed %d, want 1 and 0", len(o.opened), o.opened[0].closed.Load())
 	}
-	_, _, err = d.Do("VERSION", a, env)
+	_, _, err = d.Do(t.Context(), Request{Command: "VERSION", Args: a, Env: env})
 	if code(err) != types.ErrInvalidEnvironmentVariables {
 		t.Errorf("unknown command: %v, want code %d", err, types.ErrInvalidEnvironmentVariables)
 	}

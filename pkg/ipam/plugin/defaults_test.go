@@ -61,7 +61,7 @@ current-context: x
 	}
 	flat := filepath.Join(dir, "plexus-ipam.conf")
 	status := func(d *Daemon, ipam string) error {
-		_, _, err := d.Do("STATUS", &skel.CmdArgs{StdinData: []byte(`{"cniVersion":"1.1.0","name":"n","ipam":` + ipam + `}`)}, nil)
+		_, _, err := d.Do(t.Context(), Request{Command: "STATUS", Args: &skel.CmdArgs{StdinData: []byte(`{"cniVersion":"1.1.0","name":"n","ipam":` + ipam + `}`)}})
 		return err
 	}
 	own := &rest.Config{Host: srv.URL, BearerToken: "own-token", TLSClientConfig: rest.TLSClientConfig{Insecure: true}}

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/plexus-cni/plexus/pkg/fielderr"
@@ -42,14 +41,17 @@ type Plugin struct {
 	// OpenLog opens the log of one request at the configuration's
 	// log_level and log_file (nil: nothing is logged).
 	OpenLog func(level, file string) Logger
-	// Getenv and Hostname find the node name.
-	Getenv   func(string) string
+	// Getenv reads the process's environment for Funcs (EnvKeys); Do
+	// reads none but the request's.
+	Getenv func(string) string
+	// Hostname names the node when the request's environment does not.
 	Hostname func() (string, error)
 	Now      func() time.Time
-	// Print writes the ADD result (types.PrintResult: stdout, converted
-	// to the configuration's cniVersion).
+	// Print writes the ADD result for Funcs (types.PrintResult: stdout,
+	// converted to the configuration's cniVersion).
 	Print func(res types.Result, cniVersion string) error
-	// Timeout bounds ADD, DEL, CHECK and GC (STATUS uses StatusTimeout).
+	// Timeout bounds ADD, DEL, CHECK and GC (STATUS uses StatusTimeout)
+	// within the request's own context.
 	Timeout       time.Duration
 	StatusTimeout time.Duration
 }
@@ -87,95 +89,22 @@ func OpenStore(c *config.Conf, logf Logf) (store.Store, error) {
 	return s, nil
 }
 
-// request is one parsed invocation.
-type request struct {
-	args *skel.CmdArgs
-	conf *config.Conf
-	log  Logger
-	st   store.Store
-	node string
-}
-
-// open parses the invocation and opens the store; close releases both.
-func (p *Plugin) open(args *skel.CmdArgs) (*request, error) {
-	cniArgs, err := config.ParseArgs(args.Args)
-	if err != nil {
-		return nil, withCode(types.ErrInvalidEnvironmentVariables, err)
-	}
-	conf, err := p.Loader.Load(args.StdinData, cniArgs)
-	if err != nil {
-		return nil, withCode(types.ErrInvalidNetworkConfig, err)
-	}
-	var log Logger = nopLogger{}
-	if p.OpenLog != nil {
-		log = p.OpenLog(conf.LogLevel, conf.LogFile)
-	}
-	st, err := p.OpenStore(conf, log.Debugf)
-	if err != nil {
-		log.Close()
-		return nil, err
-	}
-	return &request{args: args, conf: conf, log: log, st: st, node: p.nodeName()}, nil
-}
-
-func (r *request) close() {
-	r.st.Close()
-	r.log.Close()
-}
-
-// nodeName is $NODENAME, $NODE_NAME or the host name.
-func (p *Plugin) nodeName() string {
-	for _, k := range []string{"NODENAME", "NODE_NAME"} {
-		if v := p.Getenv(k); v != "" {
-			return v
-		}
-	}
-	h, _ := p.Hostname()
-	return h
-}
-
-func (p *Plugin) context(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
-}
-
-// with opens the request (configuration, log, store), runs fn bounded by
-// d, and closes the request again.
-func (p *Plugin) with(args *skel.CmdArgs, d time.Duration, fn func(context.Context, *request) error) error {
-	r, err := p.open(args)
-	if err != nil {
-		return err
-	}
-	defer r.close()
-	ctx, cancel := p.context(d)
-	defer cancel()
-	return fn(ctx, r)
-}
-
 // storeError gives a store failure its CNI code: 11 when retrying may
 // help (store unreachable or busy, range exhausted, requested address
-// held), else 999.
+// held, the request's context ended), else 999.
 func storeError(err error) error {
 	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrExhausted) || errors.Is(err, store.ErrInUse) ||
-		errors.Is(err, context.DeadlineExceeded) {
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return withCode(types.ErrTryAgainLater, err)
 	}
 	return withCode(types.ErrInternal, err)
 }
 
-// Status implements STATUS: code 50 when the store does not answer.
-func (p *Plugin) Status(args *skel.CmdArgs) error {
-	return p.with(args, p.StatusTimeout, p.status)
-}
-
+// status implements STATUS: code 50 when the store does not answer.
 func (p *Plugin) status(ctx context.Context, r *request) error {
 	if err := r.st.Ping(ctx); err != nil {
 		r.log.Errorf("STATUS: store not reachable: %v", err)
 		return withCode(types.ErrPluginNotAvailable, fmt.Errorf("plexus-ipam store: %w", err))
 	}
 	return nil
-}
-
-// Funcs returns the commands for skel.
-func (p *Plugin) Funcs() skel.CNIFuncs {
-	return skel.CNIFuncs{Add: p.Add, Del: p.Del, Check: p.Check, GC: p.GC, Status: p.Status}
 }

@@ -118,7 +118,8 @@ type SpaceInfo struct {
 
 // Store keeps allocations. Every method is safe for concurrent use, also
 // by many processes on many nodes: no two holders ever get one address of
-// a space.
+// a space. A call whose context has ended fails with an error wrapping
+// ErrUnavailable.
 type Store interface {
 	// Allocate returns the address held by the request's key, or claims
 	// one: the requested address, or the lowest free one of the range.

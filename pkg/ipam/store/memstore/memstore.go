@@ -38,18 +38,23 @@ func (s *Store) SetDown(down bool) {
 	s.down = down
 }
 
-func (s *Store) check() error {
+// check fails a call while the store is down or once ctx has ended, as a
+// remote store's call would.
+func (s *Store) check(ctx context.Context) error {
 	if s.down {
 		return fmt.Errorf("memstore: %w", store.ErrUnavailable)
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("memstore: %w: %w", store.ErrUnavailable, context.Cause(ctx))
 	}
 	return nil
 }
 
 // Allocate implements store.Store.
-func (s *Store) Allocate(_ context.Context, req store.Request) (store.Allocation, error) {
+func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return store.Allocation{}, err
 	}
 	k := req.Key()
@@ -106,10 +111,10 @@ func (s *Store) releaseLocked(k store.Key) {
 }
 
 // Lookup implements store.Store.
-func (s *Store) Lookup(_ context.Context, k store.Key) (store.Allocation, error) {
+func (s *Store) Lookup(ctx context.Context, k store.Key) (store.Allocation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return store.Allocation{}, err
 	}
 	if a, ok := s.holders[k]; ok {
@@ -121,10 +126,10 @@ func (s *Store) Lookup(_ context.Context, k store.Key) (store.Allocation, error)
 }
 
 // Release implements store.Store.
-func (s *Store) Release(_ context.Context, k store.Key) error {
+func (s *Store) Release(ctx context.Context, k store.Key) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	s.releaseLocked(k)
@@ -132,10 +137,10 @@ func (s *Store) Release(_ context.Context, k store.Key) error {
 }
 
 // List implements store.Store.
-func (s *Store) List(_ context.Context, f store.Filter) ([]store.Allocation, error) {
+func (s *Store) List(ctx context.Context, f store.Filter) ([]store.Allocation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	var out []store.Allocation
@@ -151,10 +156,10 @@ func (s *Store) List(_ context.Context, f store.Filter) ([]store.Allocation, err
 }
 
 // Free implements store.Store.
-func (s *Store) Free(_ context.Context, space string, addr netip.Addr) error {
+func (s *Store) Free(ctx context.Context, space string, addr netip.Addr) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if cur, ok := s.allocs[space][addr]; ok {
@@ -164,10 +169,10 @@ func (s *Store) Free(_ context.Context, space string, addr netip.Addr) error {
 }
 
 // FreeHeld implements store.Store.
-func (s *Store) FreeHeld(_ context.Context, a store.Allocation) error {
+func (s *Store) FreeHeld(ctx context.Context, a store.Allocation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	if cur, ok := s.allocs[a.Space][a.Address]; ok && cur.Owns(a.Key()) {
@@ -177,10 +182,10 @@ func (s *Store) FreeHeld(_ context.Context, a store.Allocation) error {
 }
 
 // Spaces implements store.Store.
-func (s *Store) Spaces(context.Context) ([]store.SpaceInfo, error) {
+func (s *Store) Spaces(ctx context.Context) ([]store.SpaceInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	var out []store.SpaceInfo
@@ -193,10 +198,10 @@ func (s *Store) Spaces(context.Context) ([]store.SpaceInfo, error) {
 }
 
 // RebuildIndex implements store.Store.
-func (s *Store) RebuildIndex(_ context.Context, space string) error {
+func (s *Store) RebuildIndex(ctx context.Context, space string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	idx := &alloc.Set{}
@@ -208,10 +213,10 @@ func (s *Store) RebuildIndex(_ context.Context, space string) error {
 }
 
 // Transfer implements store.Store.
-func (s *Store) Transfer(_ context.Context, k store.Key, to store.Holder) (store.Allocation, error) {
+func (s *Store) Transfer(ctx context.Context, k store.Key, to store.Holder) (store.Allocation, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return store.Allocation{}, err
 	}
 	addr, ok := s.holders[k]
@@ -232,10 +237,10 @@ func (s *Store) Transfer(_ context.Context, k store.Key, to store.Holder) (store
 }
 
 // Import implements store.Store.
-func (s *Store) Import(_ context.Context, allocs []store.Allocation) error {
+func (s *Store) Import(ctx context.Context, allocs []store.Allocation) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(); err != nil {
+	if err := s.check(ctx); err != nil {
 		return err
 	}
 	for _, a := range allocs {
@@ -248,17 +253,17 @@ func (s *Store) Import(_ context.Context, allocs []store.Allocation) error {
 }
 
 // Ping implements store.Store.
-func (s *Store) Ping(context.Context) error {
+func (s *Store) Ping(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.check()
+	return s.check(ctx)
 }
 
 // Close implements store.Store.
 func (s *Store) Close() error { return nil }
 
 // Holders implements store.HolderLister.
-func (s *Store) Holders(_ context.Context, space string) ([]store.HolderRecord, error) {
+func (s *Store) Holders(ctx context.Context, space string) ([]store.HolderRecord, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []store.HolderRecord
@@ -267,5 +272,5 @@ func (s *Store) Holders(_ context.Context, space string) ([]store.HolderRecord, 
 			out = append(out, store.HolderRecord{Key: k, Address: a})
 		}
 	}
-	return out, s.check()
+	return out, s.check(ctx)
 }

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -238,4 +239,25 @@ func Fill90(ctx context.Context, s store.Store, space string, r *alloc.Range, in
 		fill = append(fill, store.Allocation{Space: space, Address: a.Addr(), Holder: h})
 	}
 	return s.Import(ctx, fill)
+}
+
+// testEndedContext: a call whose context has ended (the request was
+// cancelled or timed out) fails with ErrUnavailable, which the plugin
+// answers with code 11, and changes nothing.
+func testEndedContext(t *testing.T, open func() store.Store) {
+	s := open()
+	r := mkRange(t, "10.14.0.0/24", "", "", "")
+	held := mustAlloc(t, s, req(space, r, "c1"))
+	ended, cancel := context.WithCancel(ctx(t))
+	cancel()
+	if a, err := s.Allocate(ended, req(space, r, "c2")); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Allocate with an ended context: %+v, %v; want ErrUnavailable", a, err)
+	}
+	if err := s.Release(ended, req(space, r, "c1").Key()); !errors.Is(err, store.ErrUnavailable) {
+		t.Errorf("Release with an ended context: %v, want ErrUnavailable", err)
+	}
+	all := checkConsistent(t, s)
+	if len(all) != 1 || all[0].ContainerID != "c1" || all[0].Address != held {
+		t.Errorf("after calls with an ended context: %+v, want only c1 holding %s", all, held)
+	}
 }

@@ -63,6 +63,7 @@ func Run(t *testing.T, newBacking Backing, opts Options) {
 		{"Exhausted", testExhausted},
 		{"StickyTransfer", testSticky},
 		{"FreeHeld", testFreeHeld},
+		{"EndedContext", testEndedContext},
 		{"Concurrent", func(t *testing.T, open func() store.Store) { testConcurrent(t, open, opts.ExactIndex) }},
 		{"Pool90", func(t *testing.T, open func() store.Store) { testPool90(t, open, opts) }},
 	}
