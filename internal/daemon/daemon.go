@@ -15,11 +15,9 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/dynamic"
@@ -88,7 +86,7 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 			Concurrency: o.IPAMConcurrency, QueueLength: o.IPAMQueueLength,
 			Networks: ipamNetwork, Recorder: d.metrics.IPAM()}
 	}
-	d.server = server.New(uidHandler{p}, so)
+	d.server = server.New(cniHandler{p}, so)
 	if o.IPAMNamespace != "" {
 		ns := o.IPAMNamespace
 		if ns == "*" {
@@ -112,8 +110,8 @@ func ipamPlugin() *ipamplugin.Plugin {
 // the plugin process saw.
 type ipamHandler struct{ d *ipamplugin.Daemon }
 
-func (h ipamHandler) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
-	return h.d.Do(ctx, ipamplugin.Request{Command: command, Args: args, Env: server.Env(ctx)})
+func (h ipamHandler) Do(ctx context.Context, req server.Request) (types.Result, string, error) {
+	return h.d.Do(ctx, ipamplugin.Request{Command: req.Command, Args: req.Args, Env: req.Env})
 }
 
 // ipamConfFiles is the flat file plexusd writes for plexus-ipam, which
@@ -223,16 +221,11 @@ func NewInstaller(o *options.Options, log *logging.Logger) *install.Installer {
 	return in
 }
 
-// uidHandler passes the sandbox's K8S_POD_UID to the informer view.
-type uidHandler struct{ p *plugin.Plugin }
+// cniHandler runs a meta-plugin request.
+type cniHandler struct{ p *plugin.Plugin }
 
-func (h uidHandler) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
-	for _, kv := range strings.Split(args.Args, ";") {
-		if uid, ok := strings.CutPrefix(kv, "K8S_POD_UID="); ok {
-			ctx = informer.WithPodUID(ctx, uid)
-		}
-	}
-	return h.p.Do(ctx, command, args)
+func (h cniHandler) Do(ctx context.Context, req server.Request) (types.Result, string, error) {
+	return h.p.Do(ctx, req.Command, req.Args)
 }
 
 // networks names the networks of a request from its attachment record.

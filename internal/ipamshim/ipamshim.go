@@ -111,7 +111,7 @@ func (f *Forwarder) forward(command, socket string, args *skel.CmdArgs, local fu
 // env returns the variables besides CNI_* that plexus-ipam reads.
 func (f *Forwarder) env() map[string]string {
 	var env map[string]string
-	for _, k := range []string{"NODENAME", "NODE_NAME"} {
+	for _, k := range plugin.EnvKeys() {
 		if v := f.Getenv(k); v != "" {
 			if env == nil {
 				env = map[string]string{}

@@ -28,11 +28,12 @@ type daemonIPAM struct {
 	fail error
 }
 
-func (d *daemonIPAM) Do(ctx context.Context, command string, a *skel.CmdArgs) (types.Result, string, error) {
+func (d *daemonIPAM) Do(_ context.Context, req server.Request) (types.Result, string, error) {
+	command, a := req.Command, req.Args
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.got = append(d.got, command+" "+a.ContainerID+" "+string(a.StdinData))
-	d.env = append(d.env, server.Env(ctx))
+	d.env = append(d.env, req.Env)
 	if d.fail != nil {
 		return nil, "", d.fail
 	}

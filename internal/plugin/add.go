@@ -136,7 +136,7 @@ func (p *Plugin) lookupPod(ctx context.Context, r *request) (API, *corev1.Pod, e
 	if p.NewAPI == nil {
 		return nil, nil, nil
 	}
-	api, err := p.NewAPI(r.conf)
+	api, err := p.NewAPI(r.conf, r.pod.UID)
 	if err != nil {
 		return nil, nil, cnierr.Wrap(cnierr.InvalidNetConfig, err)
 	}

@@ -256,7 +256,7 @@ func runErrorCase(t *testing.T, tc errorCase) *types.Error {
 	if tc.setup != nil {
 		tc.setup(t, dir, exec)
 	}
-	p := &Plugin{Exec: exec, NewAPI: func(c *config.NetConf) (API, error) {
+	p := &Plugin{Exec: exec, NewAPI: func(c *config.NetConf, _ string) (API, error) {
 		return kube.NewFromConfig(&rest.Config{Host: host}, kube.Options{Timeout: tc.timeout, ConfDir: c.ConfDir})
 	}}
 	conf := map[string]any{"cniVersion": "1.0.0", "name": "plexus", "type": "plexus", "kubeconfig": "/unused",

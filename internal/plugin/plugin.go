@@ -37,9 +37,11 @@ type API interface {
 
 // Plugin holds the collaborators of the CNI commands.
 type Plugin struct {
-	// NewAPI returns the API client for a configuration; nil (or a nil
-	// return) means no Kubernetes: only configured networks are attached.
-	NewAPI func(c *config.NetConf) (API, error)
+	// NewAPI returns the API client for a configuration and the sandbox's
+	// K8S_POD_UID ("" when not given; a client answering from a cache
+	// re-reads a cached pod with another UID); nil (or a nil return)
+	// means no Kubernetes: only configured networks are attached.
+	NewAPI func(c *config.NetConf, podUID string) (API, error)
 	// Exec runs delegate binaries (nil: the real exec).
 	Exec invoke.Exec
 	// Stderr receives log lines when logToStderr is on.
@@ -55,7 +57,7 @@ func Default() *Plugin {
 
 // KubeconfigAPI builds the API client from the configuration's kubeconfig;
 // without one, the plugin runs without Kubernetes.
-func KubeconfigAPI(c *config.NetConf) (API, error) {
+func KubeconfigAPI(c *config.NetConf, _ string) (API, error) {
 	if c.Kubeconfig == "" {
 		return nil, nil
 	}

@@ -137,7 +137,7 @@ func newFixture(t *testing.T, annotations map[string]string) *fixture {
 			"ns/b": `{"cniVersion":"1.0.0","plugins":[{"type":"macvlan"},{"type":"tuning"}]}`,
 		},
 	}}
-	f.p = &Plugin{Exec: f.exec, NewAPI: func(*config.NetConf) (API, error) { return f.api, nil }}
+	f.p = &Plugin{Exec: f.exec, NewAPI: func(*config.NetConf, string) (API, error) { return f.api, nil }}
 	return f
 }
 

@@ -111,7 +111,8 @@ func TestDaemonDown(t *testing.T) {
 // fakeHandler answers like the plugin would.
 type fakeHandler struct{ err error }
 
-func (h fakeHandler) Do(_ context.Context, command string, a *skel.CmdArgs) (types.Result, string, error) {
+func (h fakeHandler) Do(_ context.Context, req server.Request) (types.Result, string, error) {
+	command, a := req.Command, req.Args
 	if h.err != nil {
 		return nil, "", h.err
 	}
@@ -230,7 +231,7 @@ func TestNotUTF8StaysOutOfTheDaemon(t *testing.T) {
 
 type countingHandler struct{ calls atomic.Int32 }
 
-func (h *countingHandler) Do(context.Context, string, *skel.CmdArgs) (types.Result, string, error) {
+func (h *countingHandler) Do(context.Context, server.Request) (types.Result, string, error) {
 	h.calls.Add(1)
 	return nil, "", nil
 }

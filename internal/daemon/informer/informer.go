@@ -96,11 +96,13 @@ func slimNAD(obj any) (any, error) {
 }
 
 // API returns the plugin's view for one request: conf's confDir resolves
-// NADs with an empty spec.
-func (c *Cache) API(conf *config.NetConf) (plugin.API, error) {
+// NADs with an empty spec; podUID is the sandbox's K8S_POD_UID ("" when
+// not given): a cached pod with another UID is stale (a pod of that name
+// was recreated) and is re-read.
+func (c *Cache) API(conf *config.NetConf, podUID string) (plugin.API, error) {
 	live := kube.NewFromClientset(c.cs, conf.ConfDir)
 	live.Component = c.Component
-	return &view{Client: live, c: c, confDir: conf.ConfDir}, nil
+	return &view{Client: live, c: c, confDir: conf.ConfDir, podUID: podUID}, nil
 }
 
 // view serves reads from the caches and delegates writes to the live client.
@@ -108,14 +110,7 @@ type view struct {
 	*kube.Client
 	c       *Cache
 	confDir string
-}
-
-type podUIDKey struct{}
-
-// WithPodUID tells GetPod the sandbox's K8S_POD_UID: a cached pod with
-// another UID is stale (a pod of that name was recreated) and is re-read.
-func WithPodUID(ctx context.Context, uid string) context.Context {
-	return context.WithValue(ctx, podUIDKey{}, uid)
+	podUID  string
 }
 
 // GetPod returns the cached pod, else one live GET.
@@ -123,8 +118,7 @@ func (v *view) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod,
 	obj, ok, err := v.c.pods.GetIndexer().GetByKey(namespace + "/" + name)
 	if err == nil && ok {
 		pod := obj.(*corev1.Pod)
-		uid, _ := ctx.Value(podUIDKey{}).(string)
-		if uid == "" || string(pod.UID) == uid {
+		if v.podUID == "" || string(pod.UID) == v.podUID {
 			return pod.DeepCopy(), nil
 		}
 	}

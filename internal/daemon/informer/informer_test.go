@@ -56,8 +56,8 @@ func gets(cs *fake.Clientset) int {
 
 func TestReadsComeFromTheCache(t *testing.T) {
 	c, cs := setup(t)
-	api, _ := c.API(&config.NetConf{ConfDir: t.TempDir()})
-	ctx := WithPodUID(context.Background(), "uid-1")
+	api, _ := c.API(&config.NetConf{ConfDir: t.TempDir()}, "uid-1")
+	ctx := context.Background()
 	pod, err := api.GetPod(ctx, "ns", "p")
 	if err != nil || pod.Annotations["k8s.v1.cni.cncf.io/networks"] != "macvlan" {
 		t.Fatalf("GetPod: %v %v", pod, err)
@@ -76,9 +76,9 @@ func TestReadsComeFromTheCache(t *testing.T) {
 
 func TestMissAndStaleUIDGoLive(t *testing.T) {
 	c, cs := setup(t)
-	api, _ := c.API(&config.NetConf{})
+	api, _ := c.API(&config.NetConf{}, "uid-2")
 	// A pod recreated with the same name: the cached UID is stale.
-	if _, err := api.GetPod(WithPodUID(context.Background(), "uid-2"), "ns", "p"); err != nil {
+	if _, err := api.GetPod(context.Background(), "ns", "p"); err != nil {
 		t.Fatal(err)
 	}
 	if n := gets(cs); n != 1 {

@@ -24,9 +24,9 @@ type seen struct {
 	env     map[string]string
 }
 
-func (s *seen) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
+func (s *seen) Do(_ context.Context, req Request) (types.Result, string, error) {
 	s.calls++
-	s.command, s.args, s.env = command, *args, Env(ctx)
+	s.command, s.args, s.env = req.Command, *req.Args, req.Env
 	return nil, "", nil
 }
 

@@ -3,7 +3,9 @@
 // wait queue (beyond it the answer is CNI code 11, try again later), runs it
 // through a Handler (the meta-plugin), and returns the result or the CNI
 // error with its code. A second path (wire.IPAMPath, plexus-ipam's
-// requests) has the same protocol and its own slots.
+// requests) has the same protocol and its own slots. A handler gets the
+// request as a Request and a context bounded by RequestTimeout, which
+// Shutdown cancels for the requests still running when its wait is over.
 package server
 
 import (
@@ -25,9 +27,23 @@ import (
 	"github.com/plexus-cni/plexus/internal/logging"
 )
 
-// Handler runs one CNI command; *plugin.Plugin implements it.
+// Request is one admitted request as a Handler sees it: everything the
+// shim forwarded. Handlers get request data from here only, never from the
+// daemon's process environment or context values, so concurrent requests
+// never see each other's.
+type Request struct {
+	// Command is CNI_COMMAND (ADD, DEL, CHECK, GC, STATUS).
+	Command string
+	Args    *skel.CmdArgs
+	// Env holds the forwarded environment variables (wire.Request.Env).
+	Env map[string]string
+}
+
+// Handler runs one request until ctx ends: RequestTimeout after its
+// admission, or earlier when a shutdown cancels it. It returns the ADD
+// result and the cniVersion to encode it in.
 type Handler interface {
-	Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error)
+	Do(ctx context.Context, req Request) (types.Result, string, error)
 }
 
 // Recorder receives what the server measures; *metrics.Metrics implements it.
@@ -47,6 +63,9 @@ type Options struct {
 	// kubelet's own limit). A request runs to its end even when the shim
 	// goes away, so that an ADD never stops halfway.
 	RequestTimeout time.Duration
+	// AbortTimeout bounds how long Shutdown, once it has cancelled the
+	// requests still running, waits for their answers (default 10s).
+	AbortTimeout time.Duration
 	// Networks names the networks of a request for metric labels.
 	Networks func(req *wire.Request) []string
 	Recorder Recorder
@@ -82,7 +101,15 @@ type Server struct {
 	cni  *route
 	ipam *route
 	http *http.Server
+	// base is the parent of every request's context; Shutdown cancels it
+	// (stop) when its wait is over.
+	base context.Context
+	stop context.CancelCauseFunc
 }
+
+// errShutdown is why a request still running at the end of a shutdown's
+// wait was cancelled.
+var errShutdown = errors.New("plexusd is shutting down")
 
 // New returns a Server running requests through h.
 func New(h Handler, o Options) *Server {
@@ -92,7 +119,11 @@ func New(h Handler, o Options) *Server {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 4 * time.Minute
 	}
+	if o.AbortTimeout <= 0 {
+		o.AbortTimeout = 10 * time.Second
+	}
 	s := &Server{o: o, cni: newRoute(h, o.Concurrency, o.QueueLength, o.Networks, o.Recorder)}
+	s.base, s.stop = context.WithCancelCause(context.Background())
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+wire.Path, func(w http.ResponseWriter, r *http.Request) { s.serve(w, r, s.cni) })
 	if o.IPAM != nil {
@@ -151,12 +182,21 @@ func (s *Server) Serve(l net.Listener) error {
 }
 
 // Shutdown stops accepting requests and waits, until ctx ends, for those in
-// flight to finish.
+// flight to finish. Then it cancels the ones still running, which fail
+// with code 11 after undoing what they did, and waits at most AbortTimeout
+// more for their answers to go out.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if err := s.http.Shutdown(ctx); err != nil {
-		return fmt.Errorf("CNI requests still running at shutdown: %w", err)
+	err := s.http.Shutdown(ctx)
+	if err == nil {
+		return nil
 	}
-	return nil
+	s.stop(errShutdown)
+	abort, cancel := context.WithTimeout(context.Background(), s.o.AbortTimeout)
+	defer cancel()
+	if aerr := s.http.Shutdown(abort); aerr != nil {
+		return fmt.Errorf("CNI requests still running after being cancelled at shutdown: %w", aerr)
+	}
+	return fmt.Errorf("CNI requests still running at shutdown were cancelled: %w", err)
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
@@ -180,34 +220,28 @@ func (s *Server) admitAndRun(ctx context.Context, rt *route, req *wire.Request) 
 		return &wire.Response{Error: cnierr.ToCNI(err)}
 	}
 	defer rt.admit.release()
+	if err := context.Cause(s.base); err != nil {
+		rt.rec.Observe(req.Command, nil, 0, cnierr.TryAgainLater)
+		return &wire.Response{Error: cnierr.ToCNI(cnierr.Wrap(cnierr.TryAgainLater, err))}
+	}
 	rt.rec.InFlight(1)
 	defer rt.rec.InFlight(-1)
 	return s.run(rt, req)
 }
 
-type envKey struct{}
-
-// Env returns the forwarded environment (wire.Request.Env) of the request
-// a handler is serving.
-func Env(ctx context.Context) map[string]string {
-	env, _ := ctx.Value(envKey{}).(map[string]string)
-	return env
-}
-
 // run executes an admitted request and measures it.
 func (s *Server) run(rt *route, req *wire.Request) *wire.Response {
-	ctx, cancel := context.WithTimeout(context.Background(), s.o.RequestTimeout)
+	ctx, cancel := context.WithTimeout(s.base, s.o.RequestTimeout)
 	defer cancel()
-	ctx = context.WithValue(ctx, envKey{}, req.Env)
 	var networks []string
 	if req.Command != "ADD" {
 		networks = rt.networks(req)
 	}
 	start := time.Now()
-	res, version, err := rt.h.Do(ctx, req.Command, &skel.CmdArgs{
+	res, version, err := rt.h.Do(ctx, Request{Command: req.Command, Env: req.Env, Args: &skel.CmdArgs{
 		ContainerID: req.ContainerID, Netns: req.Netns, IfName: req.IfName,
 		Args: req.Args, Path: req.Path, StdinData: req.Config,
-	})
+	}})
 	if err == nil && res != nil {
 		var raw []byte
 		raw, err = encodeResult(res, version)

@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/plexus-cni/plexus/internal/cnierr"
@@ -26,8 +26,8 @@ type blocking struct {
 	release chan struct{}
 }
 
-func (b *blocking) Do(ctx context.Context, command string, a *skel.CmdArgs) (types.Result, string, error) {
-	b.started <- a.ContainerID
+func (b *blocking) Do(_ context.Context, req Request) (types.Result, string, error) {
+	b.started <- req.Args.ContainerID
 	<-b.release
 	return nil, "", nil
 }
@@ -105,7 +105,7 @@ func TestQueuedRequestCancelled(t *testing.T) {
 
 type failing struct{ err error }
 
-func (f failing) Do(context.Context, string, *skel.CmdArgs) (types.Result, string, error) {
+func (f failing) Do(context.Context, Request) (types.Result, string, error) {
 	return nil, "", f.err
 }
 
@@ -151,8 +151,8 @@ type addWithIPAM struct {
 	socket string
 }
 
-func (a *addWithIPAM) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
-	resp := post(a.t, a.socket, wire.IPAMPath, &wire.Request{Command: "ADD", ContainerID: args.ContainerID,
+func (a *addWithIPAM) Do(_ context.Context, req Request) (types.Result, string, error) {
+	resp := post(a.t, a.socket, wire.IPAMPath, &wire.Request{Command: "ADD", ContainerID: req.Args.ContainerID,
 		Env: map[string]string{"NODE_NAME": "n1"}, Config: []byte(`{"cniVersion":"1.0.0","name":"n","ipam":{"type":"plexus-ipam"}}`)})
 	if resp.Error != nil {
 		return nil, "", resp.Error
@@ -162,8 +162,8 @@ func (a *addWithIPAM) Do(ctx context.Context, command string, args *skel.CmdArgs
 
 type ipamEcho struct{ env chan map[string]string }
 
-func (e ipamEcho) Do(ctx context.Context, command string, args *skel.CmdArgs) (types.Result, string, error) {
-	e.env <- Env(ctx)
+func (e ipamEcho) Do(_ context.Context, req Request) (types.Result, string, error) {
+	e.env <- req.Env
 	return nil, "", nil
 }
 
@@ -199,5 +199,64 @@ func TestIPAMDoesNotTakeCNISlots(t *testing.T) {
 	}
 	if len(cniRec.codes) != 1 || len(ipamRec.codes) != 1 {
 		t.Errorf("recorded %d CNI and %d IPAM requests, want 1 each", len(cniRec.codes), len(ipamRec.codes))
+	}
+}
+
+// untilCancelled runs until its context ends and reports why, as a
+// handler whose store call hangs does.
+type untilCancelled struct {
+	started chan struct{}
+	cause   chan error
+}
+
+func (u untilCancelled) Do(ctx context.Context, _ Request) (types.Result, string, error) {
+	u.started <- struct{}{}
+	<-ctx.Done()
+	u.cause <- context.Cause(ctx)
+	return nil, "", cnierr.Wrap(cnierr.TryAgainLater, context.Cause(ctx))
+}
+
+// A request still running when Shutdown's wait is over is cancelled: its
+// handler's context ends, its answer (code 11) still reaches the caller,
+// and Shutdown returns once it has gone out.
+func TestShutdownCancelsRequestsStillRunning(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "plexusd.sock")
+	l, err := Listen(socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := untilCancelled{started: make(chan struct{}, 1), cause: make(chan error, 1)}
+	s := New(nil, Options{IPAM: &Endpoint{Handler: h}})
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(l) }()
+	answer := make(chan *wire.Response, 1)
+	go func() {
+		answer <- post(t, socket, wire.IPAMPath, &wire.Request{Command: "ADD", ContainerID: "a", Config: []byte(`{"name":"n"}`)})
+	}()
+	select {
+	case <-h.started:
+	case r := <-answer:
+		t.Fatalf("the request was answered %+v without running", r.Error)
+	}
+	waited, cancel := context.WithCancel(context.Background())
+	cancel() // the shutdown's wait is over at once
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- s.Shutdown(waited) }()
+	select {
+	case cause := <-h.cause:
+		if !errors.Is(cause, errShutdown) {
+			t.Errorf("the handler's context ended with %v, want %v", cause, errShutdown)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("the running request's context did not end at shutdown")
+	}
+	if r := <-answer; r.Error == nil || r.Error.Code != cnierr.TryAgainLater || !strings.Contains(r.Error.Msg, "shutting down") {
+		t.Errorf("answer of the cancelled request: %+v, want code 11 saying plexusd is shutting down", r.Error)
+	}
+	if err := <-shutdown; err == nil || !strings.Contains(err.Error(), "cancelled") {
+		t.Errorf("Shutdown: %v, want an error saying requests were cancelled", err)
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
 	}
 }
