@@ -74,7 +74,7 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 	d.cache = informer.New(cs, dyn, o.NodeName, 0)
 	d.installer = NewInstaller(o, log)
 	d.installer.OnChange = func(st install.State) { d.metrics.ConfWritten(st.ConfCurrent) }
-	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr}
+	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr, Exec: newDelegateExec(o, os.Getenv)}
 	so := server.Options{
 		Concurrency: o.Concurrency, QueueLength: o.QueueLength,
 		RequestTimeout: options.Seconds(o.RequestTimeoutSeconds),
@@ -132,25 +132,6 @@ func ipamNetwork(req *wire.Request) []string {
 		return nil
 	}
 	return []string{c.Name}
-}
-
-// exportEnv sets what the delegates plexusd runs inherit: NODE_NAME when
-// neither NODENAME nor NODE_NAME is set, so that IPAM plugins record this
-// node, and the socket plexus-ipam forwards to (only while /ipam is
-// served).
-func (d *Daemon) exportEnv() error {
-	if os.Getenv("NODENAME") == "" && os.Getenv("NODE_NAME") == "" {
-		if err := os.Setenv("NODE_NAME", d.o.NodeName); err != nil {
-			return fmt.Errorf("export NODE_NAME=%s: %w", d.o.NodeName, err)
-		}
-	}
-	if !d.o.ServeIPAM {
-		return os.Unsetenv(wire.SocketEnv)
-	}
-	if err := os.Setenv(wire.SocketEnv, d.o.SocketPath); err != nil {
-		return fmt.Errorf("export %s=%s: %w", wire.SocketEnv, d.o.SocketPath, err)
-	}
-	return nil
 }
 
 // restConfig loads the daemon's own credentials: a kubeconfig file, else
@@ -271,10 +252,6 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	l, err := server.Listen(d.o.SocketPath)
 	if err != nil {
-		return err
-	}
-	if err := d.exportEnv(); err != nil {
-		l.Close()
 		return err
 	}
 	serveDone := make(chan error, 1)

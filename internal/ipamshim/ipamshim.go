@@ -1,5 +1,5 @@
 // Package ipamshim lets plexus-ipam run inside plexusd. A delegate that
-// plexusd started inherits its environment, where wire.SocketEnv names the
+// plexusd started has wire.SocketEnv in its environment, naming the
 // daemon's socket: plexus-ipam then posts the request (CNI_* variables,
 // NODENAME/NODE_NAME and the configuration) to wire.IPAMPath, where the
 // daemon runs it with long-lived store clients, and prints the answer as it

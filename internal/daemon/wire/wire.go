@@ -22,8 +22,8 @@ const Path = "/cni"
 // them in process with long-lived store clients.
 const IPAMPath = "/ipam"
 
-// SocketEnv is the environment variable plexusd sets in its own process,
-// and so in every delegate it runs, to the path of its socket: plexus-ipam
+// SocketEnv is the environment variable plexusd sets, in the environment
+// of every delegate it runs, to the path of its socket: plexus-ipam
 // forwards to IPAMPath when it is set and the socket answers.
 const SocketEnv = "PLEXUS_DAEMON_SOCKET"
 
