@@ -1,7 +1,9 @@
 // Package podnet does the few things plexus itself changes or inspects inside
 // a pod's network namespace: whether an interface exists (CHECK), and moving
 // the default route to the attachment that asked for it (default-route).
-// Everything else in the namespace is the delegates' work.
+// Everything else in the namespace is the delegates' work. Netlink reads go
+// through the plugins' netlinksafe wrappers, which retry a dump the kernel
+// interrupted instead of failing or returning it incomplete.
 package podnet
 
 import (
@@ -9,6 +11,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/containernetworking/plugins/pkg/netlinksafe"
 	"github.com/containernetworking/plugins/pkg/ns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -17,7 +20,7 @@ import (
 // LinkExists reports an error unless ifname exists in the namespace at path.
 func LinkExists(netnsPath, ifname string) error {
 	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifname)
+		link, err := netlinksafe.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("interface %s not found in %s: %w", ifname, netnsPath, err)
 		}
@@ -33,7 +36,7 @@ func LinkExists(netnsPath, ifname string) error {
 // "default via gw dev ifname" is added.
 func SetDefaultRoute(netnsPath, ifname string, gateways []net.IP) error {
 	return ns.WithNetNSPath(netnsPath, func(ns.NetNS) error {
-		link, err := netlink.LinkByName(ifname)
+		link, err := netlinksafe.LinkByName(ifname)
 		if err != nil {
 			return fmt.Errorf("default-route: interface %s: %w", ifname, err)
 		}
@@ -51,7 +54,7 @@ func moveDefault(link netlink.Link, gw net.IP) error {
 	if gw.To4() == nil {
 		family = netlink.FAMILY_V6
 	}
-	routes, err := netlink.RouteList(nil, family)
+	routes, err := netlinksafe.RouteList(nil, family)
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
