@@ -49,6 +49,9 @@ func SetDefaultRoute(netnsPath, ifname string, gateways []net.IP) error {
 	})
 }
 
+// moveDefault replaces the main table's default routes of gw's family with
+// one via gw on link. If the new route cannot be added, the removed ones
+// are put back: a failed move leaves the routes as they were.
 func moveDefault(link netlink.Link, gw net.IP) error {
 	family := netlink.FAMILY_V4
 	if gw.To4() == nil {
@@ -58,22 +61,39 @@ func moveDefault(link netlink.Link, gw net.IP) error {
 	if err != nil {
 		return fmt.Errorf("list routes: %w", err)
 	}
+	var removed []netlink.Route
 	for i := range routes {
 		r := &routes[i]
 		if !isDefault(r) || r.Table != unix.RT_TABLE_MAIN && r.Table != 0 {
 			continue
 		}
 		if err := netlink.RouteDel(r); err != nil && !errors.Is(err, unix.ESRCH) {
-			return fmt.Errorf("delete default route via %s: %w", r.Gw, err)
+			return errors.Join(fmt.Errorf("delete default route via %s: %w", r.Gw, err), restore(removed))
 		}
+		removed = append(removed, *r)
 	}
-	return netlink.RouteReplace(&netlink.Route{
+	err = netlink.RouteReplace(&netlink.Route{
 		LinkIndex: link.Attrs().Index,
 		Gw:        gw,
 		Dst:       nil,
 		Scope:     netlink.SCOPE_UNIVERSE,
 		Family:    family,
 	})
+	if err != nil {
+		return errors.Join(fmt.Errorf("add default route: %w", err), restore(removed))
+	}
+	return nil
+}
+
+// restore adds routes back after a failed move.
+func restore(routes []netlink.Route) error {
+	var errs []error
+	for i := range routes {
+		if err := netlink.RouteAdd(&routes[i]); err != nil && !errors.Is(err, unix.EEXIST) {
+			errs = append(errs, fmt.Errorf("restore default route via %s: %w", routes[i].Gw, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func isDefault(r *netlink.Route) bool {
