@@ -18,19 +18,25 @@ import (
 // lost a race may pick.
 const maxSpread = 256
 
-// Pick chooses the next candidate of r not in used. Without conflicts it
-// is the lowest free address, so sequential allocations are exactly
-// lowest-first. After the n-th lost race it is one of the next 16*2^(n-1)
-// free ones at random (at most maxSpread): a burst of concurrent
-// allocators that all read the same index stops colliding within a few
-// rounds, and the holes they leave low in the pool are filled by later
-// allocations.
+// StrictConflicts is how many lost races an allocation takes with the lowest
+// free address as its next candidate before it starts to spread.
+const StrictConflicts = 4
+
+// Pick chooses the next candidate of r not in used (where the caller has
+// added every address it lost a race for). For the first StrictConflicts
+// lost races it is the lowest free address, so sequential allocations and
+// small concurrent bursts (a Deployment scaled up by a few pods, on any
+// nodes) get exactly the lowest addresses, as Whereabouts gives them. After
+// that the n-th further loss draws one of the next 16*2^(n-1) free ones at
+// random (at most maxSpread): a large burst of allocators that all read the
+// same index stops colliding within a few rounds, and the holes it leaves
+// low in the pool are filled by later allocations.
 func Pick(r *alloc.Range, used *alloc.Set, conflicts int, rnd *rand.Rand) (netip.Addr, bool) {
 	skip := 0
-	if conflicts > 0 {
+	if n := conflicts - StrictConflicts; n > 0 {
 		spread := maxSpread
-		if conflicts < 5 {
-			spread = 16 << (conflicts - 1)
+		if n < 5 {
+			spread = 16 << (n - 1)
 		}
 		skip = rnd.IntN(spread)
 	}
