@@ -19,7 +19,7 @@ IMAGE_ARCHIVE := .cluster/images/plexus.tar
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all build test unit integration demo bench fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-down demo-sim deps clean fmt vet
+.PHONY: all build test unit integration demo bench fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet
 
 all: build
 
@@ -68,6 +68,10 @@ cluster: build testbed image
 ## cluster-up: two real nodes (containerd + runc + kubelet) and a control plane; kubeconfig .cluster/kubeconfig.
 cluster-up: cluster
 	@hack/cluster.sh up
+
+## cluster-reload: rebuild plexus's image and run it on the running cluster (edit-test loop).
+cluster-reload: cluster
+	@hack/cluster.sh reload
 
 ## cluster-down: stop the real cluster; nothing stays behind outside .cluster/.
 cluster-down:

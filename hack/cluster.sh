@@ -16,6 +16,8 @@
 #                           of an overlay of deploy/ that only sets the image
 #                           (the one `make image` built and `up` imported),
 #                           then wait for plexusd and plexus-controller
+#   hack/cluster.sh reload  import a rebuilt plexus image (`make image`) into
+#                           the running nodes, install it, restart its pods
 #
 # Admin kubeconfig: .cluster/kubeconfig. PLEXUS_CLUSTER_DIR moves .cluster.
 #
@@ -271,6 +273,14 @@ wait_until() {
 	done
 }
 
+import_images() {
+	local image
+	for image in "$IMAGES"/*.tar; do
+		ctr_node "$1" images import "$image" >/dev/null ||
+			die "importing $image into $1 failed"
+	done
+}
+
 start_node() {
 	local node=$1 nd holder image
 	nd=$(node_dir "$node")
@@ -283,10 +293,7 @@ start_node() {
 	holder=$(pid_of "$node.ns")
 	spawn_in "$holder" "$node.containerd" "$BIN/containerd" --config "$nd/containerd.toml"
 	wait_until "$node.containerd" containerd_ready
-	for image in "$IMAGES"/*.tar; do
-		ctr_node "$node" images import "$image" >/dev/null ||
-			die "importing $image into $node failed"
-	done
+	import_images "$node"
 	spawn_in "$holder" "$node.kubelet" "$BIN/kubelet" --config="$nd/kubelet.yaml" \
 		--kubeconfig="$CP_RUN/node-$node.kubeconfig" --hostname-override="$node" \
 		--node-ip="$(node_ip "$node")" --v=1
@@ -424,6 +431,21 @@ cmd_install() {
 	log "plexus $ref installed with kubectl apply -k $dir"
 }
 
+# cmd_reload puts a rebuilt plexus image on the running nodes and installs it
+# again: for a developer's edit-test loop (a dirty tree keeps its tag, so the
+# pods are restarted to run the new image).
+cmd_reload() {
+	is_up || die "not up; run 'make cluster-up'"
+	local node
+	for node in "${NODES[@]}"; do import_images "$node"; done
+	cmd_install
+	"${KUBECTL[@]}" -n kube-system rollout restart daemonset/plexusd deployment/plexus-controller >/dev/null
+	"${KUBECTL[@]}" -n kube-system rollout status daemonset/plexusd --timeout="${READY_TIMEOUT}s" >/dev/null &&
+		"${KUBECTL[@]}" -n kube-system rollout status deployment/plexus-controller --timeout="${READY_TIMEOUT}s" >/dev/null ||
+		die "plexus did not become ready again after the reload"
+	log "plexus reloaded from $IMAGES/plexus.tar"
+}
+
 lock() {
 	mkdir -p "$CL"
 	exec 8>"$CL/.cluster.lock"
@@ -437,6 +459,7 @@ main() {
 	up) lock && cmd_up ;;
 	down) lock && cmd_down ;;
 	install) cmd_install ;;
+	reload) lock && cmd_reload ;;
 	status)
 		if is_up; then log "up"; else
 			log "not up"
@@ -444,7 +467,7 @@ main() {
 		fi
 		;;
 	*)
-		echo "usage: $0 build|up|down|status|install" >&2
+		echo "usage: $0 build|up|down|status|install|reload" >&2
 		exit 2
 		;;
 	esac
