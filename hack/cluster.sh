@@ -16,6 +16,9 @@
 #                           of an overlay of deploy/ that only sets the image
 #                           (the one `make image` built and `up` imported),
 #                           then wait for plexusd and plexus-controller
+#   hack/cluster.sh restart-runtime NODE [--stopped-hook CMD]
+#                           stop the node's kubelet and containerd (containers
+#                           keep running), run CMD, start them again
 #   hack/cluster.sh reload  import a rebuilt plexus image (`make image`) into
 #                           the running nodes, install it, restart its pods
 #
@@ -282,7 +285,7 @@ import_images() {
 }
 
 start_node() {
-	local node=$1 nd holder image
+	local node=$1 nd
 	nd=$(node_dir "$node")
 	CURRENT_NODE=$node
 	make_cgroups "$node"
@@ -290,15 +293,40 @@ start_node() {
 	_spawn "$node.ns" "$(realpath "$(command -v sleep)")" \
 		nsenter --net="/run/netns/$NS-$node" unshare --mount --propagation private -- \
 		bash "$ROOT/hack/cluster/node-ns.sh" "$nd"
+	start_runtime "$node" import_images
+	log "$node: containerd and kubelet up ($(node_ip "$node"), pods $(pod_cidr "$node"))"
+}
+
+# start_runtime NODE [HOOK] starts the node's containerd, runs HOOK NODE once
+# it answers, then starts its kubelet.
+start_runtime() {
+	local node=$1 hook=${2:-} nd holder
+	nd=$(node_dir "$node")
+	CURRENT_NODE=$node
 	holder=$(pid_of "$node.ns")
 	spawn_in "$holder" "$node.containerd" "$BIN/containerd" --config "$nd/containerd.toml"
 	wait_until "$node.containerd" containerd_ready
-	import_images "$node"
+	[[ -z $hook ]] || "$hook" "$node"
 	spawn_in "$holder" "$node.kubelet" "$BIN/kubelet" --config="$nd/kubelet.yaml" \
 		--kubeconfig="$CP_RUN/node-$node.kubeconfig" --hostname-override="$node" \
 		--node-ip="$(node_ip "$node")" --v=1
 	wait_until "$node.kubelet" kubelet_healthy
-	log "$node: containerd and kubelet up ($(node_ip "$node"), pods $(pod_cidr "$node"))"
+}
+
+# cmd_restart_runtime NODE stops the node's kubelet and containerd (as a
+# package upgrade or a crash does: containers and their shims keep running)
+# and starts them again. With --stopped-hook CMD, CMD runs while both are
+# down (a test deletes pods meanwhile).
+cmd_restart_runtime() {
+	local node=${1:-} hook=
+	[[ " ${NODES[*]} " == *" $node "* ]] || die "restart-runtime: unknown node '$node' (want one of ${NODES[*]})"
+	[[ ${2:-} == --stopped-hook ]] && hook=${3:-}
+	is_up || die "not up; run 'make cluster-up'"
+	stop "$node.kubelet"
+	stop "$node.containerd"
+	[[ -z $hook ]] || bash -c "$hook" || die "restart-runtime: the hook failed: $hook"
+	start_runtime "$node"
+	log "$node: containerd and kubelet restarted"
 }
 
 # kill_namespace_members NODE kills every process in the node's mount
@@ -460,6 +488,7 @@ main() {
 	down) lock && cmd_down ;;
 	install) cmd_install ;;
 	reload) lock && cmd_reload ;;
+	restart-runtime) lock && cmd_restart_runtime "${@:2}" ;;
 	status)
 		if is_up; then log "up"; else
 			log "not up"
@@ -467,7 +496,7 @@ main() {
 		fi
 		;;
 	*)
-		echo "usage: $0 build|up|down|status|install|reload" >&2
+		echo "usage: $0 build|up|down|status|install|reload|restart-runtime NODE" >&2
 		exit 2
 		;;
 	esac
