@@ -95,8 +95,9 @@ demo: build testbed cluster
 demo-sim: build testbed
 	@hack/demo-sim.sh
 
-## bench: ADD/DEL latency and API requests per ADD, plexus vs. the delegates alone.
-bench: build testbed
+## bench: ADD/DEL latency and API requests per ADD, plexus vs. the delegates alone; on the
+## real cluster, S7 throughput against hand-made macvlans and pod startup.
+bench: build testbed cluster
 	@hack/bench.sh
 
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each, one at a time; FUZZ=regexp picks some.

@@ -5,7 +5,9 @@
 # PLEXUS_BENCH_PODS, PLEXUS_BENCH_MULTI_PODS and PLEXUS_BENCH_BURST change
 # the pod counts (default 200, 50 and 50); macvlan + plexus-ipam with and
 # without plexusd's /ipam (PLEXUS_BENCH_IPAMD_PODS, default 100); then
-# plexus-ipam on each store (PLEXUS_BENCH_IPAM_PODS, default 1000).
+# plexus-ipam on each store (PLEXUS_BENCH_IPAM_PODS, default 1000). Last, on
+# the real cluster (started if it is not up): S7 throughput, pod startup with
+# and without net1, plexusd's memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -26,3 +28,7 @@ PLEXUS_REQUIRE_TESTBED=1 go test -count=1 -run '^$' -bench Allocate -benchtime 1
 echo
 echo "== plexus-ipam: 1000 pods' IPAM through the binary, 50 at a time, first ADD to last"
 run_test_binary ./test/bench TestBenchIPAMPods PLEXUS_BENCH=1
+echo
+echo "== the real cluster: S7 throughput (plexus's net1 against macvlans made by hand), pod startup, plexusd memory"
+ensure_cluster
+run_test_binary ./test/cluster '(TestBenchS7Throughput|TestBenchPodStartup)' PLEXUS_BENCH=1
