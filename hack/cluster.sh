@@ -438,6 +438,13 @@ cmd_install() {
 	local ref dir base
 	ref=$(cat "$IMAGES/plexus.name" 2>/dev/null) || die "no plexus image recorded; run 'make cluster'"
 	[[ $ref == *:* ]] || die "image reference $ref has no tag"
+	# A cluster that was up before the image was rebuilt lacks it: import it.
+	local node
+	for node in "${NODES[@]}"; do
+		[[ -n $(ctr_node "$node" images ls -q "name==$ref" 2>/dev/null) ]] && continue
+		ctr_node "$node" images import "$IMAGES/plexus.tar" >/dev/null || die "importing $ref into $node failed"
+		log "$node: imported $ref"
+	done
 	dir=$CL/install
 	mkdir -p "$dir"
 	base=$(realpath --relative-to="$dir" "$ROOT/deploy")
