@@ -224,6 +224,33 @@ func (in *Installer) Uninstall() error {
 	return syncDir(in.Conf.Dir)
 }
 
+// Moved is a Multus file that a take-over moved aside.
+type Moved struct {
+	// Path is where it is now, Original where it was (renaming it back
+	// is the rollback).
+	Path, Original string
+}
+
+// MovedAside lists the Multus files a take-over moved aside in dir.
+func MovedAside(dir string) ([]Moved, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read conf dir %s: %w", dir, err)
+	}
+	var out []Moved
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), MovedSuffix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		if ext := filepath.Ext(name); ext != "" && !isConfName(name) { // 00-multus.conf.2 → 00-multus.conf
+			name = strings.TrimSuffix(name, ext)
+		}
+		out = append(out, Moved{Path: filepath.Join(dir, e.Name()), Original: filepath.Join(dir, name)})
+	}
+	return out, nil
+}
+
 // Run syncs now, then on every change in the watched directories and every
 // resync period, until ctx ends. It never removes the configuration file.
 func (in *Installer) Run(ctx context.Context, resync time.Duration) error {
