@@ -93,7 +93,7 @@ func Defaults(getenv func(string) string) Options {
 		APIServer:               inClusterServer(getenv),
 		TokenFile:               install.DefaultTokenFile,
 		CAFile:                  install.DefaultCAFile,
-		MetricsAddress:          "127.0.0.1:9091",
+		MetricsAddress:          "127.0.0.1:9743",
 		LogLevel:                "info",
 		Concurrency:             16,
 		QueueLength:             64,
