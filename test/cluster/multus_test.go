@@ -41,14 +41,15 @@ func TestSwitchFromMultus(t *testing.T) {
 	env := cluster(t)
 	ns := env.Namespace(t, "multus")
 	sh := nodeShell(t, env, ns, switchNode)
-	t.Cleanup(func() { restoreNode(t, env, sh) })
+	orig := plexusdConfig(t, env)
+	t.Cleanup(func() { restoreNode(t, env, sh, orig) })
 
 	start := metav1.Now()
 	sh("cp /host/opt/cni/bin/plexus /host/opt/cni/bin/multus-shim && " +
 		"printf '%s' '" + multusConf + "' > /host/etc/cni/net.d/.00-multus.conf.tmp && " +
 		"mv /host/etc/cni/net.d/.00-multus.conf.tmp /host/etc/cni/net.d/00-multus.conf")
 	waitNodeEvent(t, env, switchNode, "PrimaryIsMetaPlugin", start)
-	waitPlexusdReady(t, env, switchNode, false)
+	waitPlexusdReady(t.Context(), t, env, switchNode, false)
 
 	// Pods keep being created on the node, one when the last has started
 	// (or failed a sandbox, which the kubelet retries), from before the
@@ -68,22 +69,22 @@ func TestSwitchFromMultus(t *testing.T) {
 		switch {
 		case i == 1: // the user's step: takeOverMultus on, plexusd restarted on the node
 			start = metav1.Now()
-			setTakeOver(t, env, true)
-			old = deletePlexusd(t, env, switchNode)
+			setTakeOver(t, env, orig)
+			old = deletePlexusd(t.Context(), t, env, switchNode)
 			restartedAt = i
 		case restartedAt >= 0 && switchedAt < 0 && tookOver(t, env, switchNode, old, start):
 			switchedAt = i
 		}
 	}
 	t.Logf("%d pods created; the take-over was started after pod %d and seen after pod %d", len(names), restartedAt, switchedAt)
-	waitPlexusdReady(t, env, switchNode, true)
+	waitPlexusdReady(t.Context(), t, env, switchNode, true)
 	if out := sh("ls /host/etc/cni/net.d"); !strings.Contains(out, "00-multus.conf.moved-by-plexus") ||
 		strings.Contains(out, "00-multus.conf\n") || !strings.HasPrefix(out, "00-00-plexus.conflist\n") {
 		t.Errorf("conf dir after the take-over:\n%s\nwant 00-00-plexus.conflist first and 00-multus.conf moved aside", out)
 	}
 	for _, name := range names {
 		p := runningPod(t, env, ns, name)
-		st := statusOf(t, p)
+		st := statusOf(t, &p)
 		if len(st) != 2 || st[0].Interface != "eth0" || st[1].Interface != "net1" || st[1].Name != ns+"/macvlan-conf" {
 			t.Errorf("pod %s (node %s) network-status = %+v, want eth0 and net1 on %s/macvlan-conf", name, p.Spec.NodeName, st, ns)
 		}
@@ -128,32 +129,57 @@ spec:
 	}
 }
 
-// restoreNode puts node-2 back: takeOverMultus off, the Multus stand-in
-// and the take-over's files removed, plexusd restarted and ready with
-// 00-plexus.conflist.
-func restoreNode(t *testing.T, env *testbed.Env, sh func(string) string) {
+// restoreNode puts node-2 back: the Multus stand-in and the take-over's
+// files removed, plexusd's ConfigMap as it was, plexusd restarted on the
+// node and ready with 00-plexus.conflist. It runs as a cleanup, when
+// t.Context() has ended.
+func restoreNode(t *testing.T, env *testbed.Env, sh func(string) string, orig string) {
+	ctx, cancel := context.WithTimeout(context.Background(), installLimit)
+	defer cancel()
 	sh("rm -f /host/etc/cni/net.d/00-multus.conf /host/etc/cni/net.d/00-multus.conf*.moved-by-plexus " +
 		"/host/etc/cni/net.d/00-00-plexus.conflist /host/opt/cni/bin/multus-shim")
-	setTakeOver(t, env, false)
-	restartPlexusd(t, env, switchNode)
-	waitPlexusdReady(t, env, switchNode, true)
+	cms := env.Client.CoreV1().ConfigMaps("kube-system")
+	cm, err := cms.Get(ctx, plexusdCM, metav1.GetOptions{})
+	if err == nil {
+		cm.Data["plexusd.json"] = orig
+		_, err = cms.Update(ctx, cm, metav1.UpdateOptions{})
+	}
+	if err != nil {
+		t.Fatalf("restoring ConfigMap %s: %v", plexusdCM, err)
+	}
+	old := deletePlexusd(ctx, t, env, switchNode)
+	poll.Until(t, installLimit, "a new plexusd pod on "+switchNode, func() (bool, string) {
+		p, why := plexusdOn(ctx, env, switchNode)
+		return p != nil && p.UID != old.UID, why
+	})
+	waitPlexusdReady(ctx, t, env, switchNode, true)
 }
 
-// setTakeOver sets takeOverMultus in plexusd's ConfigMap, as a user does
-// (kubectl edit): the running plexusd pods are not restarted by it.
-func setTakeOver(t *testing.T, env *testbed.Env, on bool) {
+// plexusdConfig returns plexusd.json of plexusd's ConfigMap.
+func plexusdConfig(t *testing.T, env *testbed.Env) string {
 	t.Helper()
+	cm, err := env.Client.CoreV1().ConfigMaps("kube-system").Get(t.Context(), plexusdCM, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("ConfigMap %s: %v", plexusdCM, err)
+	}
+	return cm.Data["plexusd.json"]
+}
+
+// setTakeOver sets "takeOverMultus": true in plexusd's ConfigMap, as a
+// user does (kubectl edit): the running plexusd pods are not restarted by it.
+func setTakeOver(t *testing.T, env *testbed.Env, orig string) {
+	t.Helper()
+	var conf map[string]any
+	if err := json.Unmarshal([]byte(orig), &conf); err != nil {
+		t.Fatalf("ConfigMap %s plexusd.json: %v", plexusdCM, err)
+	}
+	conf["takeOverMultus"] = true
+	raw, _ := json.MarshalIndent(conf, "", "  ")
 	cms := env.Client.CoreV1().ConfigMaps("kube-system")
 	cm, err := cms.Get(t.Context(), plexusdCM, metav1.GetOptions{})
 	if err != nil {
 		t.Fatalf("ConfigMap %s: %v", plexusdCM, err)
 	}
-	var conf map[string]any
-	if err := json.Unmarshal([]byte(cm.Data["plexusd.json"]), &conf); err != nil {
-		t.Fatalf("ConfigMap %s plexusd.json: %v", plexusdCM, err)
-	}
-	conf["takeOverMultus"] = on
-	raw, _ := json.MarshalIndent(conf, "", "  ")
 	cm.Data["plexusd.json"] = string(raw)
 	if _, err := cms.Update(t.Context(), cm, metav1.UpdateOptions{}); err != nil {
 		t.Fatalf("updating ConfigMap %s: %v", plexusdCM, err)
@@ -161,8 +187,8 @@ func setTakeOver(t *testing.T, env *testbed.Env, on bool) {
 }
 
 // plexusdOn returns the plexusd pod on node (not being deleted).
-func plexusdOn(t *testing.T, env *testbed.Env, node string) (*corev1.Pod, string) {
-	list, err := env.Client.CoreV1().Pods("kube-system").List(t.Context(), metav1.ListOptions{
+func plexusdOn(ctx context.Context, env *testbed.Env, node string) (*corev1.Pod, string) {
+	list, err := env.Client.CoreV1().Pods("kube-system").List(ctx, metav1.ListOptions{
 		LabelSelector: plexusdLabel, FieldSelector: "spec.nodeName=" + node})
 	if err != nil {
 		return nil, err.Error()
@@ -175,28 +201,17 @@ func plexusdOn(t *testing.T, env *testbed.Env, node string) (*corev1.Pod, string
 	return nil, fmt.Sprintf("no plexusd pod on %s", node)
 }
 
-// restartPlexusd deletes plexusd's pod on node and waits for the one the
-// DaemonSet makes instead, which reads the ConfigMap as it is now.
-func restartPlexusd(t *testing.T, env *testbed.Env, node string) {
-	t.Helper()
-	old := deletePlexusd(t, env, node)
-	poll.Until(t, installLimit, "a new plexusd pod on "+node, func() (bool, string) {
-		p, why := plexusdOn(t, env, node)
-		return p != nil && p.UID != old.UID, why
-	})
-}
-
 // deletePlexusd deletes plexusd's pod on node (kubectl delete pod) and
 // returns it.
-func deletePlexusd(t *testing.T, env *testbed.Env, node string) *corev1.Pod {
+func deletePlexusd(ctx context.Context, t *testing.T, env *testbed.Env, node string) *corev1.Pod {
 	t.Helper()
 	var old *corev1.Pod
 	poll.Until(t, podLimit, "a plexusd pod on "+node, func() (bool, string) {
 		var why string
-		old, why = plexusdOn(t, env, node)
+		old, why = plexusdOn(ctx, env, node)
 		return old != nil, why
 	})
-	if err := env.Client.CoreV1().Pods("kube-system").Delete(t.Context(), old.Name, metav1.DeleteOptions{}); err != nil {
+	if err := env.Client.CoreV1().Pods("kube-system").Delete(ctx, old.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("deleting %s: %v", old.Name, err)
 	}
 	return old
@@ -204,10 +219,10 @@ func deletePlexusd(t *testing.T, env *testbed.Env, node string) *corev1.Pod {
 
 // waitPlexusdReady waits until plexusd's pod on node has the Ready
 // condition ready (its /readyz probe).
-func waitPlexusdReady(t *testing.T, env *testbed.Env, node string, ready bool) {
+func waitPlexusdReady(ctx context.Context, t *testing.T, env *testbed.Env, node string, ready bool) {
 	t.Helper()
 	poll.Until(t, installLimit, fmt.Sprintf("plexusd on %s Ready=%v", node, ready), func() (bool, string) {
-		p, why := plexusdOn(t, env, node)
+		p, why := plexusdOn(ctx, env, node)
 		if p == nil {
 			return false, why
 		}
@@ -245,7 +260,7 @@ func waitNodeEvent(t *testing.T, env *testbed.Env, node, reason string, since me
 // on node and recorded TookOverMultus since start.
 func tookOver(t *testing.T, env *testbed.Env, node string, old *corev1.Pod, start metav1.Time) bool {
 	t.Helper()
-	if p, _ := plexusdOn(t, env, node); p == nil || p.UID == old.UID {
+	if p, _ := plexusdOn(t.Context(), env, node); p == nil || p.UID == old.UID {
 		return false
 	}
 	list, err := env.Client.CoreV1().Events(metav1.NamespaceDefault).List(t.Context(), metav1.ListOptions{
@@ -280,20 +295,6 @@ func waitStarted(t *testing.T, env *testbed.Env, ns, name string) {
 		}
 		return false, string(p.Status.Phase)
 	})
-}
-
-func runningPod(t *testing.T, env *testbed.Env, ns, name string) *corev1.Pod {
-	t.Helper()
-	var pod *corev1.Pod
-	poll.Until(t, podLimit, "pod "+name+" Running", func() (bool, string) {
-		p, err := env.Client.CoreV1().Pods(ns).Get(t.Context(), name, metav1.GetOptions{})
-		if err != nil {
-			return false, err.Error()
-		}
-		pod = p
-		return p.Status.Phase == corev1.PodRunning, string(p.Status.Phase)
-	})
-	return pod
 }
 
 func churnPod(name, node, network string) string {
