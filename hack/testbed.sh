@@ -468,10 +468,13 @@ start_cluster_components() {
 apply_crds() {
 	local files=("$CRDS"/*.yaml)
 	[[ -e ${files[0]} ]] || return 0
-	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply -f "$CRDS" >/dev/null ||
+	# The shared NAD CRD has a kustomization of its own (deploy/ leaves it
+	# out so that deleting plexus never deletes it).
+	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply -f "$CRDS" >/dev/null &&
+		"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply -k "$CRDS/nad" >/dev/null ||
 		die "applying $CRDS failed"
 	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" wait --for=condition=Established \
-		--timeout="${READY_TIMEOUT}s" -f "$CRDS" >/dev/null ||
+		--timeout="${READY_TIMEOUT}s" -f "$CRDS" -f "$CRDS/nad/network-attachment-definitions.k8s.cni.cncf.io.yaml" >/dev/null ||
 		die "CRDs in $CRDS not Established after ${READY_TIMEOUT}s"
 	log "CRDs established: $(cd "$CRDS" && echo *.yaml)"
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/ipam"
+	"github.com/plexus-cni/plexus/internal/controller/nadcrd"
 	"github.com/plexus-cni/plexus/internal/controller/networks"
 	"github.com/plexus-cni/plexus/internal/webhook"
 )
@@ -13,6 +14,9 @@ import (
 // (and its flags to options, if any).
 func components(ctx context.Context, d controller.Deps, o *options) ([]controller.Component, error) {
 	var comps []controller.Component
+	if o.ensureNADCRD {
+		comps = append(comps, nadcrd.New(d))
+	}
 	comps = append(comps, networks.New(d))
 	if o.ipam.enabled {
 		comps = append(comps, ipam.New(d, o.ipam.reclaimerOptions()))

@@ -10,10 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -22,6 +25,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/buildinfo"
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/webhook"
 )
@@ -31,8 +35,12 @@ type options struct {
 	lease      controller.LeaderElection
 	logLevel   string
 	version    bool
-	webhook    webhook.Options
-	ipam       ipamOptions
+	// ensureNADCRD: create the NetworkAttachmentDefinition CRD when missing.
+	ensureNADCRD bool
+	// metricsAddress serves /metrics and /healthz over plain HTTP.
+	metricsAddress string
+	webhook        webhook.Options
+	ipam           ipamOptions
 }
 
 func parseFlags(args []string) (*options, error) {
@@ -45,6 +53,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.lease.Identity, "leader-election-identity", envOr("POD_NAME", host), "this replica's identity in the lease")
 	fs.StringVar(&o.logLevel, "log-level", "info", strings.Join(logging.LevelNames(), ", "))
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
+	fs.StringVar(&o.metricsAddress, "metrics-address", ":8080", "host:port of /metrics and /healthz (empty: off)")
+	fs.BoolVar(&o.ensureNADCRD, "ensure-nad-crd", true, "create the NetworkAttachmentDefinition CRD when it is missing (never updated or deleted)")
 	webhookFlags(fs, &o.webhook)
 	ipamFlags(fs, &o.ipam)
 	if err := fs.Parse(args); err != nil {
@@ -90,7 +100,7 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
-	d := controller.Deps{Config: cfg, Log: log}
+	d := controller.Deps{Config: cfg, Log: log, Metrics: metrics.New()}
 	if d.Client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
 	}
@@ -101,8 +111,31 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
-	log.Info("starting", "version", buildinfo.Version, "components", len(comps))
+	stop, err := serveMetrics(o.metricsAddress, d.Metrics)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	log.Info("starting", "version", buildinfo.Version, "components", len(comps), "metrics", o.metricsAddress)
 	return controller.Run(ctx, d, o.lease, comps)
+}
+
+// serveMetrics serves /metrics and /healthz (liveness: the process
+// answers) on addr; readiness is the webhook's own /healthz over TLS.
+func serveMetrics(addr string, m *metrics.Metrics) (stop func(), err error) {
+	if addr == "" {
+		return func() {}, nil
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("-metrics-address %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return func() { srv.Close() }, nil
 }
 
 func restConfig(kubeconfig string) (*rest.Config, error) {

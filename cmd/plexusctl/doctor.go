@@ -44,7 +44,7 @@ Exit status: 0 all checks passed (or skipped), 1 a check failed, 2 usage.`,
 	f := cmd.Flags()
 	f.StringVar(&o.confDir, "conf-dir", "/etc/cni/net.d", "the container runtime's CNI configuration directory")
 	f.StringVar(&o.binDir, "bin-dir", "", "CNI plugin directory (default: binDir of the plexus configuration)")
-	f.StringVar(&o.daemonURL, "daemon-url", "", "plexusd's metrics/health address, e.g. http://127.0.0.1:9091")
+	f.StringVar(&o.daemonURL, "daemon-url", "", "plexusd's metrics/health address, e.g. http://127.0.0.1:9743")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	return cmd
 }

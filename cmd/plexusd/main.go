@@ -19,6 +19,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/buildinfo"
 	"github.com/plexus-cni/plexus/internal/daemon"
+	"github.com/plexus-cni/plexus/internal/daemon/install"
 	"github.com/plexus-cni/plexus/internal/daemon/options"
 	"github.com/plexus-cni/plexus/internal/logging"
 )
@@ -49,7 +50,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		usage(stdout, cmd)
 		return 0
 	}
-	o, err := options.Parse(args, os.Getenv, stderr)
+	parse := options.Parse
+	if cmd == "uninstall" {
+		parse = options.ParseUninstall // files only: no node name needed
+	}
+	o, err := parse(args, os.Getenv, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "plexusd: %v\n", err)
 		return 2
@@ -57,12 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	level, _ := logging.ParseLevel(o.LogLevel) // options.Parse checked it
 	log := logging.New(logging.Options{Level: level, Stderr: stderr, Prefix: "plexusd: "})
 	if cmd == "uninstall" {
-		if err := daemon.NewInstaller(o, log).Uninstall(); err != nil {
-			log.Errorf("uninstall: %v", err)
-			return 1
-		}
-		log.Infof("uninstalled: removed the plexus CNI configuration from %s", o.ConfDir)
-		return 0
+		return uninstall(o, log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -76,6 +76,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log.Infof("stopped")
+	return 0
+}
+
+// uninstall removes the plexus configuration file and names the Multus
+// files a take-over moved aside, with the rename that restores each.
+func uninstall(o *options.Options, log *logging.Logger) int {
+	in := daemon.NewInstaller(o, log)
+	if err := in.Uninstall(); err != nil {
+		log.Errorf("uninstall: %v", err)
+		return 1
+	}
+	log.Infof("uninstalled: removed %s", in.Conf.Path())
+	moved, err := install.MovedAside(o.ConfDir)
+	if err != nil {
+		log.Errorf("uninstall: %v", err)
+		return 1
+	}
+	for _, m := range moved {
+		log.Infof("Multus's %s was moved aside by takeOverMultus; to go back to Multus: mv %s %s", m.Original, m.Path, m.Original)
+	}
 	return 0
 }
 

@@ -17,6 +17,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/leaderelection"
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
+
+	"github.com/plexus-cni/plexus/internal/controller/metrics"
 )
 
 // Component is one job of the controller.
@@ -35,6 +37,8 @@ type Deps struct {
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
 	Log     *slog.Logger
+	// Metrics, when set, records reconciles, frees and admissions.
+	Metrics *metrics.Metrics
 }
 
 // LeaderElection configures the lease (Kubernetes Lease object).

@@ -73,7 +73,11 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 	d := &Daemon{o: o, log: log, metrics: metrics.New()}
 	d.cache = informer.New(cs, dyn, o.NodeName, 0)
 	d.installer = NewInstaller(o, log)
-	d.installer.OnChange = func(st install.State) { d.metrics.ConfWritten(st.ConfCurrent) }
+	events := &nodeEvents{cs: cs, node: o.NodeName, log: log}
+	d.installer.OnChange = func(st install.State) {
+		d.metrics.ConfWritten(st.ConfCurrent)
+		events.observe(st)
+	}
 	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr, Exec: newDelegateExec(o, os.Getenv)}
 	so := server.Options{
 		Concurrency: o.Concurrency, QueueLength: o.QueueLength,
@@ -175,9 +179,10 @@ func NewInstaller(o *options.Options, log *logging.Logger) *install.Installer {
 		pluginConf[k] = v
 	}
 	in := &install.Installer{
-		Conf:          install.ConfOptions{Dir: o.ConfDir, Name: o.ConfName, Plugin: pluginConf},
-		ReadinessFile: o.ReadinessIndicatorFile,
-		Log:           log,
+		Conf:           install.ConfOptions{Dir: o.ConfDir, Name: o.ConfName, Plugin: pluginConf},
+		ReadinessFile:  o.ReadinessIndicatorFile,
+		TakeOverMultus: o.TakeOverMultus,
+		Log:            log,
 	}
 	// The kubeconfigs written for the plugins all carry the service
 	// account's token; without one, plexus-ipam's defaults name plexusd's

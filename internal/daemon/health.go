@@ -41,7 +41,7 @@ func (d *Daemon) NotReady() []string {
 	}
 	st := d.installer.State()
 	if !st.ConfCurrent {
-		why = append(why, st.Waiting)
+		why = append(why, st.Reason+": "+st.Waiting)
 	}
 	if st.KubeconfigError != "" {
 		why = append(why, "plugin kubeconfig: "+st.KubeconfigError)

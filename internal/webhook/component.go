@@ -73,7 +73,7 @@ func (c *Component) Run(ctx context.Context) error {
 			return fmt.Errorf("webhook address %s: %w", c.o.Address, err)
 		}
 	}
-	h := &Handler{V: &Validator{NADs: apiNADs{c.d.Dynamic}, Policy: c.o.Policy}, Log: c.log}
+	h := &Handler{V: &Validator{NADs: apiNADs{c.d.Dynamic}, Policy: c.o.Policy}, Log: c.log, Metrics: c.d.Metrics}
 	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	errc := make(chan error, 1)

@@ -8,9 +8,12 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/plexus-cni/plexus/internal/controller/metrics"
 )
 
 // Paths served; deploy/webhook registers them.
@@ -28,6 +31,8 @@ const maxBody = 4 << 20
 type Handler struct {
 	V   *Validator
 	Log *slog.Logger
+	// Metrics records each review's latency and denials (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // Mux returns the webhook's routes.
@@ -55,6 +60,7 @@ func (h *Handler) review(check func(context.Context, *admissionv1.AdmissionReque
 			return
 		}
 		req := rev.Request
+		start := time.Now()
 		resp := &admissionv1.AdmissionResponse{UID: req.UID, Allowed: true}
 		if req.Operation != admissionv1.Delete && len(req.Object.Raw) > 0 {
 			v := check(r.Context(), req)
@@ -66,6 +72,7 @@ func (h *Handler) review(check func(context.Context, *admissionv1.AdmissionReque
 			}
 			h.Log.Debug("admission", "kind", req.Kind.Kind, "object", req.Namespace+"/"+req.Name, "allowed", resp.Allowed, "problems", len(v.Problems))
 		}
+		h.Metrics.Admitted(req.Kind.Kind, time.Since(start), resp.Allowed)
 		out := admissionv1.AdmissionReview{TypeMeta: rev.TypeMeta, Response: resp}
 		w.Header().Set("Content-Type", "application/json")
 		if err := json.NewEncoder(w).Encode(out); err != nil {

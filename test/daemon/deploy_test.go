@@ -268,7 +268,8 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{other, "update", pd, "ipspaces", ""}, {other, "create", pd, "ipspaces", ""}, // kubestore markIndex, RebuildIndex
 		{ns, "get", "coordination.k8s.io", "leases", ""}, {ns, "create", "coordination.k8s.io", "leases", ""}, // internal/controller
 		{ns, "update", "coordination.k8s.io", "leases", ""},
-		{ns, "create", "", "secrets", ""}, // internal/webhook certificate
+		{ns, "create", "", "secrets", ""},                                       // internal/webhook certificate
+		{"", "create", "apiextensions.k8s.io", "customresourcedefinitions", ""}, // internal/controller/nadcrd
 	})
 	check("plexus-controller", false, []access{
 		{other, "delete", "", "pods", ""}, {other, "patch", "", "pods", "status"}, {other, "get", "", "secrets", ""},
@@ -276,6 +277,8 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{other, "create", pd, "ipallocations", ""}, {"", "delete", pd, "networkdefinitions", ""},
 		{other, "patch", pd, "ipspaces", ""}, {other, "update", "apps", "statefulsets", ""}, {other, "delete", "apps", "statefulsets", ""},
 		{"", "create", "admissionregistration.k8s.io", "validatingwebhookconfigurations", ""},
+		{"", "delete", "apiextensions.k8s.io", "customresourcedefinitions", ""}, // nadcrd never deletes
+		{"", "update", "apiextensions.k8s.io", "customresourcedefinitions", ""}, // nor overwrites
 	})
 	checkNamed(t, env, ns)
 	checkDaemonSet(t, applied)

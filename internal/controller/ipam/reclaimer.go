@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/etcdstore"
@@ -88,6 +89,8 @@ type Reclaimer struct {
 	cfg    *rest.Config
 	log    *slog.Logger
 	opts   Options
+	// metrics records passes and frees (nil: none).
+	metrics *metrics.Metrics
 
 	signal chan struct{} // buffered 1: something changed
 	mu     sync.Mutex    // guards wakeAt
@@ -100,7 +103,7 @@ var _ controller.Component = (*Reclaimer)(nil)
 func New(d controller.Deps, o Options) *Reclaimer {
 	o.defaults()
 	return &Reclaimer{client: d.Client, dyn: d.Dynamic, cfg: d.Config, log: d.Log.With("component", "ipam"), opts: o,
-		signal: make(chan struct{}, 1)}
+		metrics: d.Metrics, signal: make(chan struct{}, 1)}
 }
 
 // Name implements controller.Component.
@@ -289,6 +292,14 @@ func earliest(a, b time.Time) time.Time {
 // pass sweeps every store once.
 func (r *Reclaimer) pass(ctx context.Context, stores []namedStore, world cacheWorld) Report {
 	rep := Report{Started: r.opts.Now()}
+	start := time.Now()
+	defer func() {
+		var err error
+		if rep.Errors > 0 {
+			err = fmt.Errorf("%d errors", rep.Errors)
+		}
+		r.metrics.Reconciled("ipam", time.Since(start), err)
+	}()
 	live := liveWorld{ctx: ctx, c: r.client}
 	for _, s := range stores {
 		if err := r.sweep(ctx, s, world, live, &rep); err != nil {
@@ -363,6 +374,7 @@ func (r *Reclaimer) act(ctx context.Context, s namedStore, a store.Allocation, v
 		err = s.st.FreeHeld(ctx, a)
 	}
 	if err == nil {
+		r.metrics.Reclaimed(v.Action.String())
 		r.log.Info("reclaimed", "action", v.Action.String(), "reason", v.Reason, "store", s.name, "space", a.Space,
 			"address", a.Address, "pod", a.PodNamespace+"/"+a.PodName, "podUID", a.PodUID, "container", a.ContainerID, "node", a.Node)
 	}

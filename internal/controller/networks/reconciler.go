@@ -18,6 +18,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
@@ -41,6 +42,7 @@ func NADResource() schema.GroupVersionResource {
 type Reconciler struct {
 	dyn     dynamic.Interface
 	log     *slog.Logger
+	metrics *metrics.Metrics
 	workers int
 
 	defs, nads cache.SharedIndexInformer
@@ -51,7 +53,7 @@ var _ controller.Component = (*Reconciler)(nil)
 
 // New returns the reconciler of NetworkDefinitions.
 func New(d controller.Deps) *Reconciler {
-	return &Reconciler{dyn: d.Dynamic, log: d.Log.With("component", "networks"), workers: 2}
+	return &Reconciler{dyn: d.Dynamic, log: d.Log.With("component", "networks"), metrics: d.Metrics, workers: 2}
 }
 
 // Name implements controller.Component.
@@ -93,7 +95,10 @@ func (r *Reconciler) work(ctx context.Context) {
 		if shutdown {
 			return
 		}
-		if err := r.Sync(ctx, name); err != nil {
+		start := time.Now()
+		err := r.Sync(ctx, name)
+		r.metrics.Reconciled("networks", time.Since(start), err)
+		if err != nil {
 			r.log.Warn("sync failed, retrying", "networkdefinition", name, "error", err)
 			r.queue.AddRateLimited(name)
 		} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -24,41 +25,53 @@ var ErrNoPrimary = errors.New("no primary CNI configuration")
 // ErrUnreadablePrimary means the primary exists but cannot be used.
 var ErrUnreadablePrimary = errors.New("primary CNI configuration unreadable")
 
+// MovedSuffix is appended to the name of a Multus file that a take-over
+// moves aside; renaming it back is the rollback. The runtime ignores it
+// (it reads only .conf, .conflist and .json).
+const MovedSuffix = ".moved-by-plexus"
+
 // Primary is the node's cluster network configuration that plexus wraps.
 type Primary struct {
+	// Path is the file of the network ("" when Extra names it: a take-over
+	// of a Multus configuration whose clusterNetwork is a NAD or network
+	// name, or whose delegates embed it).
 	Path         string
 	CNIVersion   string
 	Capabilities map[string]bool
+	// Extra are Multus keys carried over by a take-over.
+	Extra map[string]json.RawMessage
 }
 
-// FindPrimary returns the first .conf or .conflist file of dir in
-// file-name order that is not own and holds no plexus plugin. When that
-// file cannot be read or decoded, the error wraps ErrUnreadablePrimary:
-// the next file is not taken instead, it would be the wrong network.
-func FindPrimary(dir, own string) (*Primary, error) {
-	entries, err := os.ReadDir(dir)
+// ReadEntries reads and classifies every configuration file of dir that
+// the runtime could use (.conf, .conflist, .json) and every Multus file a
+// take-over moved aside (Moved), in file-name order.
+func ReadEntries(dir string) ([]Entry, error) {
+	files, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("read conf dir %s: %w", dir, err)
 	}
-	names := make([]string, 0, len(entries))
-	for _, e := range entries {
-		ext := filepath.Ext(e.Name())
-		if e.Name() != own && !e.IsDir() && (ext == ".conf" || ext == ".conflist") {
-			names = append(names, e.Name())
+	var out []Entry
+	for _, f := range files {
+		name := f.Name()
+		moved := strings.HasSuffix(name, MovedSuffix)
+		if f.IsDir() || !(moved || isConfName(name)) {
+			continue
 		}
+		e := readEntry(dir, filepath.Join(dir, name), 0)
+		if moved && e.Kind != KindMultus {
+			continue
+		}
+		e.Moved = moved
+		out = append(out, e)
 	}
-	sort.Strings(names)
-	for _, name := range names {
-		path := filepath.Join(dir, name)
-		p, self, err := readPrimary(path)
-		if err != nil {
-			return nil, err
-		}
-		if !self {
-			return p, nil
-		}
-	}
-	return nil, fmt.Errorf("%w in %s", ErrNoPrimary, dir)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// isConfName reports whether the runtime reads a file of this name.
+func isConfName(name string) bool {
+	ext := filepath.Ext(name)
+	return ext == ".conf" || ext == ".conflist" || ext == ".json"
 }
 
 // confFile is the part of a .conf or .conflist that plexusd reads.
@@ -72,32 +85,91 @@ type confFile struct {
 	} `json:"plugins"`
 }
 
-// readPrimary decodes path; self reports that it holds a plexus plugin.
-func readPrimary(path string) (p *Primary, self bool, err error) {
+// readEntry reads and classifies path; depth bounds following a Multus
+// file's clusterNetwork to the file it names.
+func readEntry(dir, path string, depth int) Entry {
+	e := Entry{Name: filepath.Base(path)}
+	fail := func(err error) Entry {
+		e.Kind, e.Err = KindUnreadable, fmt.Errorf("%w: %s: %w", ErrUnreadablePrimary, path, err)
+		return e
+	}
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, false, fmt.Errorf("%w: %s: %w", ErrUnreadablePrimary, path, err)
+		return fail(err)
 	}
 	var c confFile
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, false, fmt.Errorf("%w: %s: %w", ErrUnreadablePrimary, path, err)
+		return fail(err)
 	}
-	p = &Primary{Path: path, CNIVersion: c.CNIVersion, Capabilities: map[string]bool{}}
+	if c.Type == "" && len(c.Plugins) == 0 {
+		return fail(errors.New(`neither "type" nor "plugins" is set`))
+	}
+	p := &Primary{Path: path, CNIVersion: c.CNIVersion, Capabilities: map[string]bool{}}
 	types := []string{c.Type}
 	addCaps(p.Capabilities, c.Capabilities)
 	for _, pl := range c.Plugins {
 		types = append(types, pl.Type)
 		addCaps(p.Capabilities, pl.Capabilities)
 	}
-	if c.Type == "" && len(c.Plugins) == 0 {
-		return nil, false, fmt.Errorf("%w: %s: neither \"type\" nor \"plugins\" is set", ErrUnreadablePrimary, path)
+	e.Type = c.Type
+	if e.Type == "" {
+		e.Type = types[1]
 	}
-	for _, t := range types {
-		if strings.EqualFold(t, SelfType) {
-			return nil, true, nil
+	switch {
+	case isMultusType(e.Type):
+		e.Kind, e.Multus = KindMultus, readMultus(dir, raw, c, depth)
+	case slices.ContainsFunc(types, func(t string) bool { return strings.EqualFold(t, SelfType) }):
+		e.Kind = KindSelf
+	default:
+		e.Kind, e.Primary = KindNetwork, p
+	}
+	return e
+}
+
+// readMultus keeps what a take-over needs of a Multus configuration (a
+// conflist's first plugin, or the file itself).
+func readMultus(dir string, raw []byte, c confFile, depth int) *MultusConf {
+	var top struct {
+		Plugins []json.RawMessage `json:"plugins"`
+	}
+	_ = json.Unmarshal(raw, &top)
+	if len(top.Plugins) > 0 {
+		raw = top.Plugins[0]
+	}
+	var keys map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &keys)
+	m := &MultusConf{Keys: map[string]json.RawMessage{}, CNIVersion: c.CNIVersion, Capabilities: map[string]bool{}}
+	addCaps(m.Capabilities, c.Capabilities)
+	for _, k := range carriedKeys {
+		if v, ok := keys[k]; ok && string(v) != "null" {
+			m.Keys[k] = v
 		}
 	}
-	return p, false, nil
+	var cluster string
+	_ = json.Unmarshal(m.Keys["clusterNetwork"], &cluster)
+	if strings.Contains(cluster, "/") && depth < 2 {
+		t := readEntry(dir, cluster, depth+1)
+		m.Target = &t
+		m.WrapsSelf = t.Kind == KindSelf
+		delete(m.Keys, "clusterNetwork")
+	}
+	if cluster == "" {
+		var delegates []struct {
+			Type    string `json:"type"`
+			Plugins []struct {
+				Type string `json:"type"`
+			} `json:"plugins"`
+		}
+		_ = json.Unmarshal(m.Keys["delegates"], &delegates)
+		if len(delegates) > 0 {
+			first := delegates[0].Type
+			if first == "" && len(delegates[0].Plugins) > 0 {
+				first = delegates[0].Plugins[0].Type
+			}
+			m.WrapsSelf = strings.EqualFold(first, SelfType) || isMultusType(first)
+		}
+	}
+	return m
 }
 
 func addCaps(dst, src map[string]bool) {
@@ -128,8 +200,16 @@ func Render(o ConfOptions, p *Primary) ([]byte, error) {
 	for k, v := range o.Plugin {
 		plugin[k] = v
 	}
+	for k, v := range p.Extra {
+		if _, set := plugin[k]; !set || k == "clusterNetwork" || k == "delegates" {
+			plugin[k] = v
+		}
+	}
 	plugin["type"] = SelfType
-	plugin["clusterNetwork"] = p.Path
+	if p.Path != "" {
+		plugin["clusterNetwork"] = p.Path
+		delete(plugin, "delegates")
+	}
 	if len(p.Capabilities) > 0 {
 		plugin["capabilities"] = p.Capabilities
 	} else {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,8 +23,13 @@ type State struct {
 	// ConfCurrent: the configuration file is in place and wraps the
 	// current primary.
 	ConfCurrent bool
-	// Waiting says why ConfCurrent is false ("" when it is true).
-	Waiting string
+	// Waiting says why ConfCurrent is false ("" when it is true); Reason
+	// is its one-word kind (ReasonMetaPlugin, …) and File the
+	// configuration file it is about, if any.
+	Waiting, Reason, File string
+	// Moved lists the Multus files the last take-over moved aside (only
+	// in the State of the Sync that moved them).
+	Moved string
 	// KubeconfigError is the last failure to write the kubeconfig ("" when
 	// it is current or not managed).
 	KubeconfigError string
@@ -53,7 +59,11 @@ type Installer struct {
 	// ReadinessFile, when set, must exist before the configuration is
 	// first written or rewritten.
 	ReadinessFile string
-	Log           *logging.Logger
+	// TakeOverMultus: when Multus's configuration is in the conf dir,
+	// wrap the network Multus wraps and move Multus's files aside
+	// (otherwise plexus stays unready and writes nothing).
+	TakeOverMultus bool
+	Log            *logging.Logger
 	// OnChange is called after a Sync whose State differs from the last.
 	OnChange func(State)
 
@@ -80,14 +90,15 @@ func (in *Installer) Sync() State {
 	if err := in.syncAlias(); err != nil {
 		st.AliasError = err.Error()
 	}
-	waiting, err := in.syncConf()
+	d, moved, err := in.syncConf()
 	switch {
 	case err != nil:
-		st.Waiting = err.Error()
-	case waiting != "":
-		st.Waiting = waiting
+		st.Waiting, st.Reason = err.Error(), "WriteFailed"
+	case d.Primary == nil:
+		st.Waiting, st.Reason, st.File = d.Message, d.Reason, d.File
 	default:
 		st.ConfCurrent = true
+		st.Moved = strings.Join(moved, ", ")
 	}
 	in.mu.Lock()
 	changed := st != in.state
@@ -102,6 +113,8 @@ func (in *Installer) Sync() State {
 func (in *Installer) report(st State) {
 	if st.ConfCurrent {
 		in.Log.Infof("CNI configuration %s is current", in.Conf.Path())
+	} else if st.Reason == ReasonMetaPlugin || st.Reason == ReasonShadowed || st.Reason == ReasonTakeOver {
+		in.Log.Errorf("not ready (%s): %s", st.Reason, st.Waiting)
 	} else {
 		in.Log.Errorf("CNI configuration %s not written: %s (an existing one stays in place)", in.Conf.Path(), st.Waiting)
 	}
@@ -130,32 +143,75 @@ func (in *Installer) syncKubeconfig() error {
 	return in.writeFile(in.Kubeconfig.Path, data, "plugin kubeconfig")
 }
 
-// syncConf returns why the file cannot be made current, or an error.
-func (in *Installer) syncConf() (waiting string, err error) {
+// syncConf decides what the conf dir calls for and does it: the plexus
+// file first (atomically: from then on the runtime uses it), then the
+// Multus files of a take-over moved aside. It returns the decision, the
+// files moved, or an error.
+func (in *Installer) syncConf() (Decision, []string, error) {
 	if rf := in.ReadinessFile; rf != "" {
 		if _, err := os.Stat(rf); err != nil {
-			return fmt.Sprintf("waiting for the readiness indicator file %s", rf), nil
+			return blocked(ReasonWaitingReady, rf, "waiting for the readiness indicator file %s", rf), nil, nil
 		}
 	}
-	p, err := FindPrimary(in.Conf.Dir, in.Conf.Name)
-	if errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrUnreadablePrimary) {
-		return "waiting for a usable primary CNI configuration: " + err.Error(), nil
-	}
+	entries, err := ReadEntries(in.Conf.Dir)
 	if err != nil {
-		return "", err
+		return Decision{}, nil, err
 	}
-	data, err := Render(in.Conf, p)
+	d := Decide(entries, in.Conf.Name, in.TakeOverMultus)
+	if d.Primary == nil {
+		return d, nil, nil
+	}
+	data, err := Render(in.Conf, d.Primary)
 	if err != nil {
-		return "", err
+		return d, nil, err
 	}
-	if sameContent(in.Conf.Path(), data) {
-		return "", nil
+	if !sameContent(in.Conf.Path(), data) {
+		if err := writeAtomic(in.Conf.Path(), data, 0o600); err != nil {
+			return d, nil, err
+		}
+		in.Log.Infof("wrote %s wrapping %s", in.Conf.Path(), d.Primary.describe())
 	}
-	if err := writeAtomic(in.Conf.Path(), data, 0o600); err != nil {
-		return "", err
+	var moved []string
+	for _, name := range d.MoveAside {
+		to, err := moveAside(in.Conf.Dir, name)
+		if err != nil {
+			return d, moved, err
+		}
+		in.Log.Infof("took over from Multus: moved %s to %s (rename it back to roll back)", name, filepath.Base(to))
+		moved = append(moved, name)
 	}
-	in.Log.Infof("wrote %s wrapping %s", in.Conf.Path(), p.Path)
-	return "", nil
+	return d, moved, nil
+}
+
+// moveAside renames a Multus file of dir to a free name ending in
+// MovedSuffix, in the same directory (an atomic rename).
+func moveAside(dir, name string) (string, error) {
+	from := filepath.Join(dir, name)
+	for i := 1; i <= 100; i++ {
+		to := from + MovedSuffix
+		if i > 1 {
+			to = fmt.Sprintf("%s.%d%s", from, i, MovedSuffix)
+		}
+		if _, err := os.Lstat(to); err == nil {
+			continue
+		}
+		if err := os.Rename(from, to); err != nil {
+			return "", fmt.Errorf("move Multus's %s aside: %w", from, err)
+		}
+		return to, syncDir(dir)
+	}
+	return "", fmt.Errorf("move Multus's %s aside: 100 moved copies exist already; remove the old ones", from)
+}
+
+// describe names the network a Primary stands for, for logs.
+func (p *Primary) describe() string {
+	if p.Path != "" {
+		return p.Path
+	}
+	if v, ok := p.Extra["clusterNetwork"]; ok {
+		return "clusterNetwork " + string(v) + " (from Multus)"
+	}
+	return "Multus's delegates[0]"
 }
 
 // Uninstall removes the configuration file: the runtime uses the primary
@@ -166,6 +222,33 @@ func (in *Installer) Uninstall() error {
 		return fmt.Errorf("remove %s: %w", in.Conf.Path(), err)
 	}
 	return syncDir(in.Conf.Dir)
+}
+
+// Moved is a Multus file that a take-over moved aside.
+type Moved struct {
+	// Path is where it is now, Original where it was (renaming it back
+	// is the rollback).
+	Path, Original string
+}
+
+// MovedAside lists the Multus files a take-over moved aside in dir.
+func MovedAside(dir string) ([]Moved, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("read conf dir %s: %w", dir, err)
+	}
+	var out []Moved
+	for _, e := range entries {
+		name, ok := strings.CutSuffix(e.Name(), MovedSuffix)
+		if !ok || e.IsDir() {
+			continue
+		}
+		if ext := filepath.Ext(name); ext != "" && !isConfName(name) { // 00-multus.conf.2 → 00-multus.conf
+			name = strings.TrimSuffix(name, ext)
+		}
+		out = append(out, Moved{Path: filepath.Join(dir, e.Name()), Original: filepath.Join(dir, name)})
+	}
+	return out, nil
 }
 
 // Run syncs now, then on every change in the watched directories and every

@@ -61,6 +61,12 @@ type Options struct {
 	// WhereaboutsAlias installs plexus-ipam as "whereabouts" too, unless
 	// a binary of that name that is not plexus's is there.
 	WhereaboutsAlias bool `json:"whereaboutsAlias"`
+	// TakeOverMultus switches a node from Multus: plexus wraps the network
+	// Multus's configuration wraps and moves Multus's files aside. Off,
+	// plexusd stays unready while Multus's configuration is in confDir.
+	// With it, confName defaults to install.TakeOverConfName (it sorts
+	// before Multus's 00-multus.conf).
+	TakeOverMultus bool `json:"takeOverMultus"`
 
 	// PluginConfig holds extra keys of the plexus plugin entry in the
 	// written configuration (multusNamespace, namespaceIsolation, …); it
@@ -87,7 +93,7 @@ func Defaults(getenv func(string) string) Options {
 		APIServer:               inClusterServer(getenv),
 		TokenFile:               install.DefaultTokenFile,
 		CAFile:                  install.DefaultCAFile,
-		MetricsAddress:          "127.0.0.1:9091",
+		MetricsAddress:          "127.0.0.1:9743",
 		LogLevel:                "info",
 		Concurrency:             16,
 		QueueLength:             64,
@@ -155,6 +161,7 @@ func bind(fs *flag.FlagSet, o *Options) {
 	fs.BoolVar(&o.IPAMDefaults, "ipamDefaults", o.IPAMDefaults, "write plexus-ipam.conf and plexus-ipam.kubeconfig for NADs that name no store")
 	fs.StringVar(&o.IPAMConfDir, "ipamConfDir", o.IPAMConfDir, "directory of plexus-ipam's defaults (empty: <confDir>/plexus-ipam.d)")
 	fs.BoolVar(&o.WhereaboutsAlias, "whereaboutsAlias", o.WhereaboutsAlias, "install plexus-ipam as \"whereabouts\" too (refused while Whereabouts is installed)")
+	fs.BoolVar(&o.TakeOverMultus, "takeOverMultus", o.TakeOverMultus, "switch the node from Multus: wrap Multus's network, move its files aside; confName defaults to "+install.TakeOverConfName+" (docs/migrate-multus.md)")
 }
 
 // PrintDefaults writes every flag, its meaning and its default to w.
@@ -166,8 +173,33 @@ func PrintDefaults(w io.Writer, getenv func(string) string) {
 	fs.PrintDefaults()
 }
 
-// Parse builds the options from args (without the program name).
+// Parse builds the options of `plexusd run` from args (without the
+// program name).
 func Parse(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
+	o, err := parse(args, getenv, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// ParseUninstall builds the options of `plexusd uninstall`: only the files
+// matter, so no node name is needed.
+func ParseUninstall(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
+	o, err := parse(args, getenv, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if err := o.validateFiles(); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+func parse(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
 	o := Defaults(getenv)
 	fs := flag.NewFlagSet("plexusd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -192,10 +224,22 @@ func Parse(args []string, getenv func(string) string, stderr io.Writer) (*Option
 		}
 		o = fromFile
 	}
-	if err := o.Validate(); err != nil {
-		return nil, err
+	if o.TakeOverMultus && o.ConfName == install.DefaultConfName && !confNameSet(fs, o.ConfigFile) {
+		o.ConfName = install.TakeOverConfName
 	}
 	return &o, nil
+}
+
+// confNameSet reports whether confName was given, as a flag or in the file.
+func confNameSet(fs *flag.FlagSet, file string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "confName" })
+	if raw, err := os.ReadFile(file); !set && file != "" && err == nil {
+		var keys map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &keys)
+		_, set = keys["confName"]
+	}
+	return set
 }
 
 func decodeFile(path string, o *Options) error {
@@ -214,13 +258,13 @@ func decodeFile(path string, o *Options) error {
 
 // Validate checks the options that have no usable default.
 func (o *Options) Validate() error {
-	switch {
-	case o.NodeName == "":
+	if o.NodeName == "" {
 		return fielderr.New("nodeName", "", "required (set NODE_NAME from spec.nodeName)")
-	case o.ConfDir == "":
-		return fielderr.New("confDir", "", "required")
-	case o.ConfName == "" || dirOf(o.ConfName) != ".":
-		return fielderr.New("confName", o.ConfName, "must be a file name")
+	}
+	if err := o.validateFiles(); err != nil {
+		return err
+	}
+	switch {
 	case o.SocketPath == "":
 		return fielderr.New("socketPath", "", "required")
 	case o.Concurrency < 1:
@@ -231,6 +275,17 @@ func (o *Options) Validate() error {
 		return fielderr.New("ipamConcurrency", fmt.Sprint(o.IPAMConcurrency), "must be 1 or more")
 	case o.IPAMQueueLength < 0:
 		return fielderr.New("ipamQueueLength", fmt.Sprint(o.IPAMQueueLength), "must be 0 or more")
+	}
+	return nil
+}
+
+// validateFiles checks what `plexusd uninstall` needs too.
+func (o *Options) validateFiles() error {
+	switch {
+	case o.ConfDir == "":
+		return fielderr.New("confDir", "", "required")
+	case o.ConfName == "" || dirOf(o.ConfName) != ".":
+		return fielderr.New("confName", o.ConfName, "must be a file name")
 	}
 	if _, err := logging.ParseLevel(o.LogLevel); err != nil {
 		return fielderr.New("logLevel", o.LogLevel, "want one of %s", strings.Join(logging.LevelNames(), ", "))

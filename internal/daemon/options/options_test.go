@@ -94,3 +94,43 @@ func TestIPAMDir(t *testing.T) {
 		}
 	}
 }
+
+// takeOverMultus names plexus's file so that it sorts before Multus's,
+// unless confName is given (as a flag or in the file).
+func TestTakeOverMultusConfName(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "plexusd.json")
+	if err := os.WriteFile(path, []byte(`{"nodeName":"n","takeOverMultus":true,"confName":"00-plexus.conflist"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nodeName=n"}, "00-plexus.conflist"},
+		{[]string{"--nodeName=n", "--takeOverMultus"}, "00-00-plexus.conflist"},
+		{[]string{"--nodeName=n", "--takeOverMultus", "--confName=00-0-mine.conflist"}, "00-0-mine.conflist"},
+		{[]string{"--config=" + path}, "00-plexus.conflist"},
+	} {
+		o, err := Parse(tc.args, env(nil), io.Discard)
+		if err != nil || o.ConfName != tc.want {
+			t.Errorf("%v: confName %v (%v), want %s", tc.args, o, err, tc.want)
+		}
+		if o != nil && "00-multus.conf" < o.ConfName && o.TakeOverMultus && tc.want == "00-00-plexus.conflist" {
+			t.Errorf("%v: %s does not sort before 00-multus.conf", tc.args, o.ConfName)
+		}
+	}
+}
+
+// `plexusd uninstall` needs no node name; run still does.
+func TestUninstallNeedsNoNodeName(t *testing.T) {
+	o, err := ParseUninstall([]string{"--confDir=/tmp/x"}, env(nil), io.Discard)
+	if err != nil || o.ConfDir != "/tmp/x" || o.ConfName != "00-plexus.conflist" {
+		t.Fatalf("ParseUninstall without a node name: %+v, %v", o, err)
+	}
+	if _, err := ParseUninstall([]string{"--confName=a/b"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "confName") {
+		t.Errorf("ParseUninstall with a bad confName: %v", err)
+	}
+	if _, err := Parse([]string{"--confDir=/tmp/x"}, env(nil), io.Discard); err == nil || !strings.Contains(err.Error(), "nodeName") {
+		t.Errorf("Parse without a node name: %v, want an error naming nodeName", err)
+	}
+}

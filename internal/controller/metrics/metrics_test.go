@@ -1,0 +1,49 @@
+package metrics
+
+import (
+	"errors"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRecorded(t *testing.T) {
+	m := New()
+	m.Reconciled("networks", 3*time.Millisecond, nil)
+	m.Reconciled("networks", time.Millisecond, errors.New("conflict"))
+	m.Reconciled("ipam", time.Second, nil)
+	m.Reclaimed("free")
+	m.Reclaimed("free")
+	m.Reclaimed("reserve")
+	m.Admitted("NetworkAttachmentDefinition", time.Millisecond, false)
+	m.Admitted("Pod", time.Millisecond, true)
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`plexus_controller_reconcile_total{controller="networks",result="success"} 1`,
+		`plexus_controller_reconcile_total{controller="networks",result="error"} 1`,
+		`plexus_controller_reconcile_duration_seconds_count{controller="ipam"} 1`,
+		`plexus_controller_ipam_reclaimed_total{action="free"} 2`,
+		`plexus_controller_ipam_reclaimed_total{action="reserve"} 1`,
+		`plexus_webhook_admission_duration_seconds_count{kind="Pod"} 1`,
+		`plexus_webhook_denials_total{kind="NetworkAttachmentDefinition"} 1`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	if strings.Contains(body, `plexus_webhook_denials_total{kind="Pod"}`) {
+		t.Error("an allowed review counted as a denial")
+	}
+}
+
+// A nil *Metrics records nothing and does not panic.
+func TestNil(t *testing.T) {
+	var m *Metrics
+	m.Reconciled("x", 0, nil)
+	m.Reclaimed("free")
+	m.Admitted("Pod", 0, false)
+}
