@@ -26,9 +26,13 @@ type delegateExec struct {
 // NODE_NAME when plexusd's environment (getenv) has neither NODENAME nor
 // NODE_NAME, so that IPAM plugins record this node, and wire.SocketEnv,
 // the socket plexus-ipam forwards to, only while /ipam is served (else it
-// is removed).
+// is removed). With o.DelegateRoot they run chrooted into the host's root.
 func newDelegateExec(o *options.Options, getenv func(string) string) *delegateExec {
-	e := &delegateExec{Exec: &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}}
+	var x invoke.Exec = &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
+	if o.DelegateRoot != "" {
+		x = &chrootExec{root: o.DelegateRoot, stderr: os.Stderr}
+	}
+	e := &delegateExec{Exec: x}
 	if getenv("NODENAME") == "" && getenv("NODE_NAME") == "" {
 		e.set = append(e.set, "NODE_NAME="+o.NodeName)
 	}

@@ -170,6 +170,7 @@ func checkPlexusd(t *testing.T, objs []*unstructured.Unstructured) {
 		t.Errorf("plexusd readinessProbe %s, want /readyz", str(c, "readinessProbe"))
 	}
 	checkMetricsAddress(t, objs, cp)
+	checkDelegateRoot(t, objs, c, ds)
 	svc := find(objs, "Service", "plexusd-metrics")
 	if svc == nil {
 		t.Fatal("no Service plexusd-metrics for Prometheus")
@@ -258,4 +259,40 @@ func checkPodMonitor(t *testing.T, root string, objs []*unstructured.Unstructure
 			t.Errorf("%s has no port %q for the PodMonitor", w.GetName(), portName)
 		}
 	}
+}
+
+// checkDelegateRoot: the delegates plexusd runs see the host's files, as the
+// runtime's do: delegateRoot is set and the host's / is mounted there with
+// host-to-container propagation (new netns mounts appear inside).
+func checkDelegateRoot(t *testing.T, objs []*unstructured.Unstructured, c map[string]any, ds *unstructured.Unstructured) {
+	t.Helper()
+	cm := find(objs, "ConfigMap", "plexusd-config")
+	if cm == nil {
+		t.Fatal("no ConfigMap plexusd-config")
+	}
+	var conf struct {
+		DelegateRoot string `json:"delegateRoot"`
+	}
+	if err := json.Unmarshal([]byte(str(cm.Object, "data", "plexusd.json")), &conf); err != nil || conf.DelegateRoot == "" {
+		t.Fatalf("plexusd.json delegateRoot %q (%v): want the host's root", conf.DelegateRoot, err)
+	}
+	mounts, _, _ := unstructured.NestedSlice(c, "volumeMounts")
+	volumes, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "volumes")
+	for _, m := range mounts {
+		mm := m.(map[string]any)
+		if mm["mountPath"] != conf.DelegateRoot {
+			continue
+		}
+		if mm["mountPropagation"] != "HostToContainer" {
+			t.Errorf("%s is mounted with propagation %v, want HostToContainer", conf.DelegateRoot, mm["mountPropagation"])
+		}
+		for _, v := range volumes {
+			vm := v.(map[string]any)
+			if vm["name"] == mm["name"] && str(vm, "hostPath", "path") == "/" {
+				return
+			}
+		}
+		t.Fatalf("volume %v mounted at %s is not the host's /", mm["name"], conf.DelegateRoot)
+	}
+	t.Fatalf("nothing is mounted at delegateRoot %s", conf.DelegateRoot)
 }

@@ -67,6 +67,11 @@ type Options struct {
 	// With it, confName defaults to install.TakeOverConfName (it sorts
 	// before Multus's 00-multus.conf).
 	TakeOverMultus bool `json:"takeOverMultus"`
+	// DelegateRoot is the host's root directory as mounted in plexusd's
+	// container (e.g. /hostroot): delegates run chrooted there, so that they
+	// see the host's files (a host-local dataDir, a device plugin's state)
+	// as they do when the runtime runs them. Empty: plexusd's own root.
+	DelegateRoot string `json:"delegateRoot"`
 
 	// PluginConfig holds extra keys of the plexus plugin entry in the
 	// written configuration (multusNamespace, namespaceIsolation, …); it
@@ -161,6 +166,7 @@ func bind(fs *flag.FlagSet, o *Options) {
 	fs.BoolVar(&o.IPAMDefaults, "ipamDefaults", o.IPAMDefaults, "write plexus-ipam.conf and plexus-ipam.kubeconfig for NADs that name no store")
 	fs.StringVar(&o.IPAMConfDir, "ipamConfDir", o.IPAMConfDir, "directory of plexus-ipam's defaults (empty: <confDir>/plexus-ipam.d)")
 	fs.BoolVar(&o.WhereaboutsAlias, "whereaboutsAlias", o.WhereaboutsAlias, "install plexus-ipam as \"whereabouts\" too (refused while Whereabouts is installed)")
+	fs.StringVar(&o.DelegateRoot, "delegateRoot", o.DelegateRoot, "the host's root as mounted in plexusd's container; delegates run chrooted there (empty: plexusd's own root)")
 	fs.BoolVar(&o.TakeOverMultus, "takeOverMultus", o.TakeOverMultus, "switch the node from Multus: wrap Multus's network, move its files aside; confName defaults to "+install.TakeOverConfName+" (docs/migrate-multus.md)")
 }
 
@@ -275,6 +281,8 @@ func (o *Options) Validate() error {
 		return fielderr.New("ipamConcurrency", fmt.Sprint(o.IPAMConcurrency), "must be 1 or more")
 	case o.IPAMQueueLength < 0:
 		return fielderr.New("ipamQueueLength", fmt.Sprint(o.IPAMQueueLength), "must be 0 or more")
+	case o.DelegateRoot != "" && !filepath.IsAbs(o.DelegateRoot):
+		return fielderr.New("delegateRoot", o.DelegateRoot, "must be an absolute path")
 	}
 	return nil
 }

@@ -1,0 +1,71 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"syscall"
+
+	"github.com/containernetworking/cni/pkg/invoke"
+	"github.com/containernetworking/cni/pkg/types"
+	"github.com/containernetworking/cni/pkg/version"
+)
+
+// chrootExec runs delegates with root (the host's root directory as
+// mounted in plexusd's container) as their file system root: a delegate
+// plexusd runs sees the same files as one the runtime runs on the host.
+// Plugin, netns and CNI_PATH paths are the host's; plexusd mounts the
+// directories it uses itself at the same paths, so they resolve alike on
+// both sides.
+type chrootExec struct {
+	version.PluginDecoder
+	root   string
+	stderr io.Writer
+}
+
+var _ invoke.Exec = (*chrootExec)(nil)
+
+// ExecPlugin implements invoke.Exec.
+func (c *chrootExec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []byte, environ []string) ([]byte, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, pluginPath)
+	cmd.Env = environ
+	cmd.Stdin = bytes.NewReader(stdinData)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: c.root}
+	if err := cmd.Run(); err != nil {
+		return nil, pluginFailure(pluginPath, err, stdout.Bytes(), stderr.Bytes())
+	}
+	if c.stderr != nil && stderr.Len() > 0 {
+		_, _ = stderr.WriteTo(c.stderr)
+	}
+	return stdout.Bytes(), nil
+}
+
+// FindInPath implements invoke.Exec. The search runs in plexusd's view,
+// where the CNI bin directory is mounted at the host's path.
+func (c *chrootExec) FindInPath(plugin string, paths []string) (string, error) {
+	return invoke.FindInPath(plugin, paths)
+}
+
+// pluginFailure turns a failed run into the CNI error the plugin printed
+// on stdout, or one that says what it printed on stderr.
+func pluginFailure(path string, err error, stdout, stderr []byte) error {
+	var cniErr types.Error
+	if len(stdout) > 0 {
+		if jerr := json.Unmarshal(stdout, &cniErr); jerr == nil && (cniErr.Code != 0 || cniErr.Msg != "") {
+			return &cniErr
+		}
+		return &types.Error{Code: types.ErrInternal, Msg: fmt.Sprintf("%s failed (%v) and printed no CNI error: %q", path, err, stdout)}
+	}
+	var exitErr *exec.ExitError
+	if len(stderr) > 0 || errors.As(err, &exitErr) {
+		return &types.Error{Code: types.ErrInternal, Msg: fmt.Sprintf("%s failed: %v: %q", path, err, bytes.TrimSpace(stderr))}
+	}
+	return &types.Error{Code: types.ErrInternal, Msg: fmt.Sprintf("running %s: %v", path, err)}
+}
