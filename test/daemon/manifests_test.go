@@ -276,6 +276,9 @@ func checkDelegateRoot(t *testing.T, objs []*unstructured.Unstructured, c map[st
 	if err := json.Unmarshal([]byte(str(cm.Object, "data", "plexusd.json")), &conf); err != nil || conf.DelegateRoot == "" {
 		t.Fatalf("plexusd.json delegateRoot %q (%v): want the host's root", conf.DelegateRoot, err)
 	}
+	if hostPID, _, _ := unstructured.NestedBool(ds.Object, "spec", "template", "spec", "hostPID"); !hostPID {
+		t.Errorf("plexusd has no hostPID: chrooted delegates would read another PID namespace's /proc")
+	}
 	mounts, _, _ := unstructured.NestedSlice(c, "volumeMounts")
 	volumes, _, _ := unstructured.NestedSlice(ds.Object, "spec", "template", "spec", "volumes")
 	for _, m := range mounts {
