@@ -470,13 +470,15 @@ apply_crds() {
 	[[ -e ${files[0]} ]] || return 0
 	# The shared NAD CRD has a kustomization of its own (deploy/ leaves it
 	# out so that deleting plexus never deletes it).
-	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply -f "$CRDS" >/dev/null &&
-		"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply -k "$CRDS/nad" >/dev/null ||
+	files+=("$CRDS/nad/network-attachment-definitions.k8s.cni.cncf.io.yaml")
+	local args=()
+	for f in "${files[@]}"; do args+=(-f "$f"); done
+	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply "${args[@]}" >/dev/null ||
 		die "applying $CRDS failed"
 	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" wait --for=condition=Established \
-		--timeout="${READY_TIMEOUT}s" -f "$CRDS" -f "$CRDS/nad/network-attachment-definitions.k8s.cni.cncf.io.yaml" >/dev/null ||
+		--timeout="${READY_TIMEOUT}s" "${args[@]}" >/dev/null ||
 		die "CRDs in $CRDS not Established after ${READY_TIMEOUT}s"
-	log "CRDs established: $(cd "$CRDS" && echo *.yaml)"
+	log "CRDs established: $(cd "$CRDS" && echo *.yaml nad/*.yaml)"
 }
 
 require_binaries() {

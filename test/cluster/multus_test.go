@@ -9,6 +9,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/plexus-cni/plexus/internal/testbed"
@@ -134,10 +135,8 @@ spec:
 // node and ready with 00-plexus.conflist. It runs as a cleanup, when
 // t.Context() has ended.
 func restoreNode(t *testing.T, env *testbed.Env, sh func(string) string, orig string) {
-	ctx, cancel := context.WithTimeout(context.Background(), installLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*installLimit)
 	defer cancel()
-	sh("rm -f /host/etc/cni/net.d/00-multus.conf /host/etc/cni/net.d/00-multus.conf*.moved-by-plexus " +
-		"/host/etc/cni/net.d/00-00-plexus.conflist /host/opt/cni/bin/multus-shim")
 	cms := env.Client.CoreV1().ConfigMaps("kube-system")
 	cm, err := cms.Get(ctx, plexusdCM, metav1.GetOptions{})
 	if err == nil {
@@ -147,7 +146,17 @@ func restoreNode(t *testing.T, env *testbed.Env, sh func(string) string, orig st
 	if err != nil {
 		t.Fatalf("restoring ConfigMap %s: %v", plexusdCM, err)
 	}
+	// The take-over's plexusd rewrites its file while it runs: stop it
+	// before removing the files. Its successor (take-over off) is unready
+	// while 00-00-plexus.conflist shadows its own file, and ready once that
+	// is gone.
 	old := deletePlexusd(ctx, t, env, switchNode)
+	poll.Until(t, installLimit, "the take-over's plexusd on "+switchNode+" is gone", func() (bool, string) {
+		_, err := env.Client.CoreV1().Pods("kube-system").Get(ctx, old.Name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), fmt.Sprint(err)
+	})
+	sh("rm -f /host/etc/cni/net.d/00-multus.conf /host/etc/cni/net.d/00-multus.conf*.moved-by-plexus " +
+		"/host/etc/cni/net.d/00-00-plexus.conflist /host/opt/cni/bin/multus-shim")
 	poll.Until(t, installLimit, "a new plexusd pod on "+switchNode, func() (bool, string) {
 		p, why := plexusdOn(ctx, env, switchNode)
 		return p != nil && p.UID != old.UID, why
@@ -246,7 +255,7 @@ func waitNodeEvent(t *testing.T, env *testbed.Env, node, reason string, since me
 		}
 		var seen []string
 		for _, e := range list.Items {
-			if e.Reason == reason && !e.LastTimestamp.Before(&since) {
+			if e.Reason == reason && !before(e.LastTimestamp, since) {
 				t.Logf("Node %s: %s %s: %s", node, e.Type, e.Reason, e.Message)
 				return true, ""
 			}
@@ -269,7 +278,7 @@ func tookOver(t *testing.T, env *testbed.Env, node string, old *corev1.Pod, star
 		t.Fatalf("events of Node %s: %v", node, err)
 	}
 	for _, e := range list.Items {
-		if e.Reason == "TookOverMultus" && !e.LastTimestamp.Before(&start) {
+		if e.Reason == "TookOverMultus" && !before(e.LastTimestamp, start) {
 			t.Logf("Node %s: %s: %s", node, e.Reason, e.Message)
 			return true
 		}
@@ -309,4 +318,11 @@ spec:
   containers:
     - {name: toolbox, image: %s, imagePullPolicy: IfNotPresent}
 `, name, network, node, toolbox)
+}
+
+// before reports that an event's timestamp t is before since. Event
+// timestamps are whole seconds, so since is too: an event recorded in the
+// same second as since, after it, is not before it.
+func before(t, since metav1.Time) bool {
+	return t.Time.Before(since.Time.Truncate(time.Second))
 }
