@@ -53,8 +53,22 @@ func New() *Metrics {
 	}
 	m.registry.MustRegister(m.reconciles, m.reconcileDur, m.reclaimed, m.admissionDur, m.denials,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every series exists from the start, at 0: a standby replica (not the
+	// leader, so it reconciles nothing) exports them too, and rate() and
+	// alerts see a counter that starts at 0, not one that appears later.
+	for _, c := range Controllers {
+		for _, r := range []string{"success", "error"} {
+			m.reconciles.WithLabelValues(c, r)
+		}
+	}
+	for _, a := range []string{"free", "reserve"} {
+		m.reclaimed.WithLabelValues(a)
+	}
 	return m
 }
+
+// Controllers are the reconcilers that record passes.
+var Controllers = []string{"networks", "ipam"}
 
 // Reconciled records one reconcile pass.
 func (m *Metrics) Reconciled(controller string, took time.Duration, err error) {

@@ -47,3 +47,20 @@ func TestNil(t *testing.T) {
 	m.Reclaimed("free")
 	m.Admitted("Pod", 0, false)
 }
+
+// A replica that has reconciled nothing (a standby) exports every
+// reconcile and reclaim series at 0.
+func TestSeriesExistBeforeAnyPass(t *testing.T) {
+	m := New()
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		`plexus_controller_reconcile_total{controller="ipam",result="success"} 0`,
+		`plexus_controller_reconcile_total{controller="networks",result="error"} 0`,
+		`plexus_controller_ipam_reclaimed_total{action="free"} 0`,
+	} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
