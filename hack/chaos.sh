@@ -8,6 +8,9 @@
 #   CHAOS_WORKERS   concurrent runtimes (default 20)
 #   CHAOS_DURATION  seconds one store's run may take at most (default 1800)
 #   CHAOS_STORES    kubernetes,etcd (default both)
+#   CHAOS_MODES     process (plexus-ipam runs each request itself), plexusd
+#                   (it hands them to a plexusd, which is killed and restarted);
+#                   default both
 #
 # PLEXUS_TESTBED_DIR is the test bed whose binaries it uses (default
 # .testbed); the private one lives in <that dir>/chaos. Logs (the
@@ -24,13 +27,16 @@ export CHAOS_LOG_DIR=$CHAOS/logs
 mkdir -p "$CHAOS_LOG_DIR"
 rm -f "$CHAOS_LOG_DIR"/controller-*.log
 
-[[ -x bin/plexus-ipam ]] || { echo "chaos: bin/plexus-ipam missing; run 'make build'" >&2; exit 1; }
+for b in plexus-ipam plexusd; do
+	[[ -x bin/$b ]] || { echo "chaos: bin/$b missing; run 'make build'" >&2; exit 1; }
+done
 hack/testbed.sh up
 at_exit 'hack/testbed.sh down >/dev/null'
 
-stores=${CHAOS_STORES:-kubernetes,etcd}
-timeout=$((${CHAOS_DURATION:-1800} * $(tr ',' '\n' <<<"$stores" | wc -l) + 1200))
-echo "chaos: ${CHAOS_OPS:-10000} ADDs per store ($stores), ${CHAOS_WORKERS:-20} workers, at most ${timeout}s"
+stores=${CHAOS_STORES:-kubernetes,etcd} modes=${CHAOS_MODES:-process,plexusd}
+runs=$(($(tr ',' '\n' <<<"$stores" | wc -l) * $(tr ',' '\n' <<<"$modes" | wc -l)))
+timeout=$((runs * (${CHAOS_DURATION:-1800} + 600)))
+echo "chaos: ${CHAOS_OPS:-10000} ADDs per run, stores $stores, modes $modes, ${CHAOS_WORKERS:-20} workers, at most ${timeout}s"
 dir=$(mktemp -d)
 at_exit "rm -rf '$dir'"
 go test -c -o "$dir/chaos.test" ./test/chaos

@@ -36,6 +36,7 @@ type config struct {
 	perWorker int           // live sandboxes a worker keeps at most
 	duration  time.Duration // bound of one store's run (CHAOS_DURATION)
 	stores    []string      // CHAOS_STORES: kubernetes,etcd
+	modes     []string      // CHAOS_MODES: process (plexus-ipam alone), plexusd
 	pKillAdd  float64       // SIGKILL of an ADD
 	pKillDel  float64       // SIGKILL of a DEL (the runtime retries it)
 	pLostDel  float64       // pod deleted without a DEL
@@ -48,6 +49,7 @@ func loadConfig(t *testing.T) config {
 		ops: intEnv("CHAOS_OPS", 10000), workers: intEnv("CHAOS_WORKERS", 20), perWorker: 5,
 		duration: time.Duration(intEnv("CHAOS_DURATION", 1800)) * time.Second,
 		stores:   strings.Split(envOr("CHAOS_STORES", "kubernetes,etcd"), ","),
+		modes:    strings.Split(envOr("CHAOS_MODES", "process,plexusd"), ","),
 		pKillAdd: 0.2, pKillDel: 0.1, pLostDel: 0.02, grace: 3 * time.Second,
 		logDir: os.Getenv("CHAOS_LOG_DIR"),
 	}
@@ -66,8 +68,10 @@ func quietKlog(t *testing.T, dir string) {
 	}
 	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
 	klog.InitFlags(fs)
-	if err := fs.Set("logtostderr", "false"); err != nil {
-		t.Fatal(err)
+	for k, v := range map[string]string{"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
+		if err := fs.Set(k, v); err != nil {
+			t.Fatal(err)
+		}
 	}
 	klog.SetOutput(f)
 	t.Cleanup(func() { klog.Flush(); f.Close() })
@@ -99,11 +103,16 @@ func TestChaosIPAM(t *testing.T) {
 		t.Fatalf("%v: run `make build`", err)
 	}
 	var rows []row
-	for _, name := range cfg.stores {
-		t.Run(name, func(t *testing.T) {
-			r := newRun(t, env, cfg, bin, name)
-			rows = append(rows, r.execute())
-		})
+	for _, mode := range cfg.modes {
+		if mode != "process" && mode != "plexusd" {
+			t.Fatalf("CHAOS_MODES: unknown mode %q (process, plexusd)", mode)
+		}
+		for _, name := range cfg.stores {
+			t.Run(name+"/"+mode, func(t *testing.T) {
+				r := newRun(t, env, cfg, bin, name, mode == "plexusd")
+				rows = append(rows, r.execute())
+			})
+		}
 	}
 	printTable(os.Stdout, rows)
 	for _, r := range rows {
@@ -119,6 +128,7 @@ type row struct {
 	adds, addOK, dels            int64
 	killAdd, killDel, lostDel    int64
 	storeStops, ctlKills, ctlMid int64
+	daemonKills                  int64
 	runtimeDups, dups, leaked    int
 	delLeaks                     int
 	stray, lost, undeleted       int
@@ -152,10 +162,10 @@ func (r row) problems() string {
 
 func printTable(w io.Writer, rows []row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "store\tADDs (ok)\tDELs\tkill ADD\tkill DEL\tlost DEL\tstore stops\tctl kills (mid-pass)\tduplicates\tDEL leaks\tleaks\tstray records\tusage/live (index)\twall\t")
+	fmt.Fprintln(tw, "store\tADDs (ok)\tDELs\tkill ADD\tkill DEL\tlost DEL\tstore stops\tplexusd kills\tctl kills (mid-pass)\tduplicates\tDEL leaks\tleaks\tstray records\tusage/live (index)\twall\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d (%d)\t%d\t%d\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%d/%d (%d)\t%s\t\n", r.store, r.adds, r.addOK, r.dels,
-			r.killAdd, r.killDel, r.lostDel, r.storeStops, r.ctlKills, r.ctlMid, r.runtimeDups+r.dups, r.delLeaks, r.leaked+r.lost,
+		fmt.Fprintf(tw, "%s\t%d (%d)\t%d\t%d\t%d\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%d/%d (%d)\t%s\t\n", r.store, r.adds, r.addOK, r.dels,
+			r.killAdd, r.killDel, r.lostDel, r.storeStops, r.daemonKills, r.ctlKills, r.ctlMid, r.runtimeDups+r.dups, r.delLeaks, r.leaked+r.lost,
 			r.stray, r.usage, r.live, r.index, r.wall.Round(time.Second))
 	}
 	tw.Flush()

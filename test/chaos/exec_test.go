@@ -22,6 +22,9 @@ type plugin struct {
 	bin  string
 	conf []byte
 	node string
+	// socket, when set, is plexusd's (PLEXUS_DAEMON_SOCKET): plexus-ipam
+	// hands its requests to the daemon while it answers.
+	socket string
 
 	mu      sync.Mutex
 	addEWMA time.Duration // typical ADD duration, for kill delays
@@ -44,6 +47,9 @@ func (p *plugin) call(ctx context.Context, cmd string, sb *sandbox, killAfter ti
 	c.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "CNI_COMMAND=" + cmd, "CNI_CONTAINERID=" + sb.id,
 		"CNI_NETNS=/var/run/netns/" + sb.id, "CNI_IFNAME=net1", "CNI_PATH=" + filepath.Dir(p.bin), "NODENAME=" + p.node,
 		fmt.Sprintf("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;K8S_POD_UID=%s", sb.ns, sb.pod, sb.uid)}
+	if p.socket != "" {
+		c.Env = append(c.Env, "PLEXUS_DAEMON_SOCKET="+p.socket)
+	}
 	c.Stdin = bytes.NewReader(p.conf)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr

@@ -35,8 +35,8 @@ func between(rnd *rand.Rand, lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(rnd.Int64N(int64(hi-lo)))
 }
 
-// wait waits d or until ctx ends (false).
-func wait(ctx context.Context, d time.Duration) bool {
+// sleep waits d or until ctx ends (false).
+func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -50,7 +50,7 @@ func wait(ctx context.Context, d time.Duration) bool {
 // storeFaults stops and starts the store every 10 to 25 s, for 1 to 4 s.
 func (r *run) storeFaults(ctx context.Context) {
 	rnd := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
-	for wait(ctx, between(rnd, 10*time.Second, 25*time.Second)) {
+	for sleep(ctx, between(rnd, 10*time.Second, 25*time.Second)) {
 		if err := r.backend.stopStart(between(rnd, time.Second, 4*time.Second)); err != nil {
 			r.t.Errorf("%s: stopping and starting the store: %v", r.name, err)
 			return
@@ -164,7 +164,7 @@ func (r *run) reconcile(ctx context.Context) {
 // check compares the store with the live sandboxes.
 func (r *run) check(ctx context.Context) row {
 	st := r.checker
-	res := row{delLeaks: int(r.c.delLeaks.Load()), store: r.name, adds: r.c.adds.Load(), addOK: r.c.addOK.Load(), dels: r.c.dels.Load(),
+	res := row{delLeaks: int(r.c.delLeaks.Load()), daemonKills: r.c.daemonKills.Load(), store: r.name, adds: r.c.adds.Load(), addOK: r.c.addOK.Load(), dels: r.c.dels.Load(),
 		killAdd: r.c.killAdd.Load(), killDel: r.c.killDel.Load(), lostDel: r.c.lostDel.Load(),
 		storeStops: r.c.storeStops.Load(), ctlKills: r.c.ctlKills.Load(), ctlMid: r.c.ctlMid.Load()}
 	r.mu.Lock()

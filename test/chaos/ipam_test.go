@@ -33,7 +33,7 @@ type sandbox struct {
 
 // counters are the run's figures, updated by every goroutine.
 type counters struct {
-	adds, addOK, dels, killAdd, killDel, lostDel, storeStops, ctlKills, ctlMid, delLeaks atomic.Int64
+	adds, addOK, dels, killAdd, killDel, lostDel, storeStops, ctlKills, ctlMid, delLeaks, daemonKills atomic.Int64
 }
 
 // run is one store's chaos run.
@@ -46,6 +46,7 @@ type run struct {
 	podNS   string
 	backend backend
 	checker store.Store // the suite's own client, for the checks
+	daemon  *plexusd    // nil: plexus-ipam runs every request itself
 	c       counters
 
 	mu          sync.Mutex // guards the fields below
@@ -68,7 +69,9 @@ type backend interface {
 	stopStart(down time.Duration) error
 }
 
-func newRun(t *testing.T, env *testbed.Env, cfg config, bin, name string) *run {
+// newRun prepares a run on the named store; with viaDaemon, plexus-ipam
+// hands its requests to a plexusd, which the suite kills and restarts.
+func newRun(t *testing.T, env *testbed.Env, cfg config, bin, name string, viaDaemon bool) *run {
 	r := &run{t: t, env: env, cfg: cfg, name: name, podNS: env.Namespace(t, "chaos-pods"),
 		live: map[string]*sandbox{}, byAddr: map[netip.Addr]*sandbox{}}
 	switch name {
@@ -82,6 +85,11 @@ func newRun(t *testing.T, env *testbed.Env, cfg config, bin, name string) *run {
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"chaos","ipam":{"type":"plexus-ipam","range":%q,"log_level":"error",%s}}`,
 		poolCIDR, r.backend.ipamConf())
 	r.plugin = &plugin{bin: bin, conf: []byte(conf), node: "chaos-node"}
+	if viaDaemon {
+		r.daemon = startPlexusd(t, env, cfg.logDir)
+		r.plugin.socket = r.daemon.socket
+		r.name += "+plexusd"
+	}
 	r.checker = r.backend.open(t)
 	r.budget.Store(int64(cfg.ops))
 	return r
@@ -102,6 +110,10 @@ func (r *run) execute() row {
 	fw.Add(2)
 	go func() { defer fw.Done(); r.storeFaults(faults) }()
 	go func() { defer fw.Done(); r.controllerFaults(faults) }()
+	if r.daemon != nil {
+		fw.Add(1)
+		go func() { defer fw.Done(); r.daemonFaults(faults) }()
+	}
 
 	var ww sync.WaitGroup
 	for w := 0; w < r.cfg.workers; w++ {
@@ -161,7 +173,7 @@ func (r *run) add(work, cleanup context.Context, w int, rnd *rand.Rand) *sandbox
 			return nil
 		}
 		sb := *pod
-		sb.id = fmt.Sprintf("chaos%s%02d%08d", r.name[:4], w, r.seq.Add(1))
+		sb.id = fmt.Sprintf("chaos%s%t%02d%08d", r.name[:4], r.daemon != nil, w, r.seq.Add(1))
 		var kill time.Duration
 		if rnd.Float64() < r.cfg.pKillAdd {
 			kill = time.Duration(rnd.Int64N(int64(r.plugin.typicalAdd())*13/10) + 1)
