@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,6 +43,10 @@ type config struct {
 	pLostDel  float64       // pod deleted without a DEL
 	grace     time.Duration // the reclaimer's grace period
 	logDir    string        // CHAOS_LOG_DIR: the reclaimer's and plugins' logs
+
+	metaCycles    int     // pods added and deleted through plexus (CHAOS_META_CYCLES)
+	metaWorkers   int     // pods at once (CHAOS_META_WORKERS)
+	pKillDelegate float64 // SIGKILL of a delegate's ADD
 }
 
 func loadConfig(t *testing.T) config {
@@ -51,7 +56,8 @@ func loadConfig(t *testing.T) config {
 		stores:   strings.Split(envOr("CHAOS_STORES", "kubernetes,etcd"), ","),
 		modes:    strings.Split(envOr("CHAOS_MODES", "process,plexusd"), ","),
 		pKillAdd: 0.2, pKillDel: 0.1, pLostDel: 0.02, grace: 3 * time.Second,
-		logDir: os.Getenv("CHAOS_LOG_DIR"),
+		logDir:     os.Getenv("CHAOS_LOG_DIR"),
+		metaCycles: intEnv("CHAOS_META_CYCLES", 2000), metaWorkers: intEnv("CHAOS_META_WORKERS", 4), pKillDelegate: 0.05,
 	}
 	if c.logDir == "" {
 		c.logDir = t.TempDir()
@@ -91,38 +97,84 @@ func envOr(name, def string) string {
 	return def
 }
 
-func TestChaosIPAM(t *testing.T) {
+// TestChaos runs the suites CHAOS_SUITES names (ipam, meta; default
+// both) and prints one table.
+func TestChaos(t *testing.T) {
 	if os.Getenv("PLEXUS_CHAOS") != "1" {
 		t.Skip("the chaos suite runs with PLEXUS_CHAOS=1 on a private test bed (make chaos)")
 	}
 	env := testbed.Require(t)
 	cfg := loadConfig(t)
 	quietKlog(t, cfg.logDir)
+	var rows []tableRow
+	for _, suite := range strings.Split(envOr("CHAOS_SUITES", "ipam,meta"), ",") {
+		switch suite {
+		case "ipam":
+			rows = append(rows, ipamSuite(t, env, cfg)...)
+		case "meta":
+			t.Run("meta-plugin", func(t *testing.T) { rows = append(rows, newMetaRun(t, env, cfg).execute()) })
+		default:
+			t.Fatalf("CHAOS_SUITES: unknown suite %q (ipam, meta)", suite)
+		}
+	}
+	printTable(os.Stdout, rows)
+	for _, r := range rows {
+		if r.problems != "" {
+			t.Errorf("%s: %s", r.name, r.problems)
+		}
+	}
+}
+
+// ipamSuite runs plexus-ipam on every store in every mode.
+func ipamSuite(t *testing.T, env *testbed.Env, cfg config) []tableRow {
 	bin := filepath.Join(testbed.Root(), "bin", "plexus-ipam")
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%v: run `make build`", err)
 	}
-	var rows []row
+	var rows []tableRow
 	for _, mode := range cfg.modes {
 		if mode != "process" && mode != "plexusd" {
 			t.Fatalf("CHAOS_MODES: unknown mode %q (process, plexusd)", mode)
 		}
 		for _, name := range cfg.stores {
-			t.Run(name+"/"+mode, func(t *testing.T) {
+			t.Run("ipam/"+name+"/"+mode, func(t *testing.T) {
 				r := newRun(t, env, cfg, bin, name, mode == "plexusd")
-				rows = append(rows, r.execute())
+				rows = append(rows, r.execute().table())
 			})
 		}
 	}
-	printTable(os.Stdout, rows)
-	for _, r := range rows {
-		if p := r.problems(); p != "" {
-			t.Errorf("%s store: %s", r.store, p)
-		}
-	}
+	return rows
 }
 
-// row is one store's figures.
+// tableRow is one line of the table: a suite's run.
+type tableRow struct {
+	name, ops, faults, dups, leaks string
+	wall                           time.Duration
+	problems                       string // "" when the promise held
+}
+
+func printTable(w io.Writer, rows []tableRow) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "run\toperations\tfaults injected\tduplicates\tleaks after reconcile\twall")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.ops, r.faults, r.dups, r.leaks, r.wall.Round(time.Second))
+	}
+	tw.Flush()
+}
+
+// problemList names the non-zero counts, "" when all are zero.
+func problemList(counts map[string]int) string {
+	var p []string
+	for what, n := range counts {
+		if n > 0 {
+			p = append(p, fmt.Sprintf("%d %s", n, what))
+		}
+	}
+	slices.Sort(p)
+	return strings.Join(p, ", ")
+}
+
+// row is one IPAM run's figures.
 type row struct {
 	store                        string
 	adds, addOK, dels            int64
@@ -137,36 +189,34 @@ type row struct {
 	wall                         time.Duration
 }
 
-// problems says what breaks the promise, "" when nothing does.
-func (r row) problems() string {
-	var p []string
-	add := func(n int, what string) {
-		if n > 0 {
-			p = append(p, fmt.Sprintf("%d %s", n, what))
-		}
+// table renders r; its problems are what breaks the promise.
+func (r row) table() tableRow {
+	stop := "apiserver stopped"
+	if strings.HasPrefix(r.store, "etcd") {
+		stop = "etcd killed"
 	}
-	add(r.runtimeDups+r.dups, "duplicate addresses")
-	add(r.delLeaks, "allocations left by a successful DEL")
-	add(r.leaked, "leaked allocations after the final reconcile")
-	add(r.stray, "stray holder records")
-	add(r.lost, "live sandboxes without their allocation")
-	add(r.undeleted, "DELs that never succeeded")
+	faults := fmt.Sprintf("plugin killed: ADD %d, DEL %d; lost DEL %d; %s %d; controller killed %d (%d mid-pass)",
+		r.killAdd, r.killDel, r.lostDel, stop, r.storeStops, r.ctlKills, r.ctlMid)
+	if r.daemonKills > 0 {
+		faults += fmt.Sprintf("; plexusd killed %d", r.daemonKills)
+	}
+	p := problemList(map[string]int{"duplicate addresses": r.runtimeDups + r.dups,
+		"allocations left by a successful DEL": r.delLeaks, "leaked allocations after the final reconcile": r.leaked,
+		"stray holder records": r.stray, "live sandboxes without their allocation": r.lost, "DELs that never succeeded": r.undeleted})
 	if r.usage != r.live {
-		p = append(p, fmt.Sprintf("pool usage %d for %d live sandboxes", r.usage, r.live))
+		p = strings.TrimPrefix(p+fmt.Sprintf(", pool usage %d for %d live sandboxes", r.usage, r.live), ", ")
 	}
 	if r.index > uint64(r.usage) {
-		p = append(p, fmt.Sprintf("the index marks %d addresses, %d are allocated", r.index, r.usage))
+		p = strings.TrimPrefix(p+fmt.Sprintf(", the index marks %d addresses, %d are allocated", r.index, r.usage), ", ")
 	}
-	return strings.Join(p, ", ")
-}
-
-func printTable(w io.Writer, rows []row) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "store\tADDs (ok)\tDELs\tkill ADD\tkill DEL\tlost DEL\tstore stops\tplexusd kills\tctl kills (mid-pass)\tduplicates\tDEL leaks\tleaks\tstray records\tusage/live (index)\twall\t")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%d (%d)\t%d\t%d\t%d\t%d\t%d\t%d\t%d (%d)\t%d\t%d\t%d\t%d\t%d/%d (%d)\t%s\t\n", r.store, r.adds, r.addOK, r.dels,
-			r.killAdd, r.killDel, r.lostDel, r.storeStops, r.daemonKills, r.ctlKills, r.ctlMid, r.runtimeDups+r.dups, r.delLeaks, r.leaked+r.lost,
-			r.stray, r.usage, r.live, r.index, r.wall.Round(time.Second))
+	return tableRow{
+		name:   "ipam " + r.store,
+		ops:    fmt.Sprintf("%d ADD (%d ok), %d DEL", r.adds, r.addOK, r.dels),
+		faults: faults,
+		dups:   fmt.Sprint(r.runtimeDups + r.dups),
+		leaks: fmt.Sprintf("%d (after DEL %d, stray records %d, lost %d; usage %d = live %d, index %d)",
+			r.leaked, r.delLeaks, r.stray, r.lost, r.usage, r.live, r.index),
+		wall:     r.wall,
+		problems: p,
 	}
-	tw.Flush()
 }

@@ -11,18 +11,24 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/containernetworking/plugins/pkg/ns"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/plexus-cni/plexus/internal/testbed"
 )
 
-// plexusd is a plexusd process serving plexus-ipam's requests (/ipam) on
-// a unix socket, in temporary directories: it writes its configuration
-// there and touches nothing of the host's networking. The suite kills it
-// with SIGKILL and starts it again.
+// plexusd is a plexusd process serving requests on a unix socket, in
+// temporary directories: it writes its configuration there. The IPAM
+// suite's serves plexus-ipam's requests (/ipam) in the machine's network
+// namespace, where it touches no networking; the meta-plugin suite's runs
+// in its simulated node's namespace (netns), where it runs the delegates.
+// The suite kills it (its process group: plexusd and the delegates it
+// runs, as a node kills a container) with SIGKILL and starts it again.
 type plexusd struct {
 	t       *testing.T
 	bin     string
@@ -30,13 +36,17 @@ type plexusd struct {
 	socket  string
 	metrics string
 	log     string
+	netns   string // path of the namespace it runs in; "" for the machine's
 
 	mu   sync.Mutex // guards cmd and done
 	cmd  *exec.Cmd
 	done chan struct{}
 }
 
-func startPlexusd(t *testing.T, env *testbed.Env, logDir string) *plexusd {
+// startPlexusd starts a plexusd logging to logFile, in the namespace at
+// netns ("" for the machine's), with its configuration's keys overridden
+// by extra; it is killed in t.Cleanup.
+func startPlexusd(t *testing.T, env *testbed.Env, logFile, netns string, extra map[string]any) *plexusd {
 	dir := t.TempDir()
 	for _, d := range []string{"net.d", "bin", "state"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
@@ -48,14 +58,18 @@ func startPlexusd(t *testing.T, env *testbed.Env, logDir string) *plexusd {
 		t.Fatal(err)
 	}
 	d := &plexusd{t: t, bin: filepath.Join(testbed.Root(), "bin", "plexusd"), socket: filepath.Join(dir, "plexusd.sock"),
-		metrics: freeAddr(t), log: filepath.Join(logDir, "plexusd.log"), config: filepath.Join(dir, "plexusd.json")}
-	conf, _ := json.Marshal(map[string]any{
+		metrics: freeAddr(t), log: logFile, config: filepath.Join(dir, "plexusd.json"), netns: netns}
+	conf := map[string]any{
 		"confDir": filepath.Join(dir, "net.d"), "binDir": filepath.Join(dir, "bin"), "sourceBinDir": "",
 		"cniDir": filepath.Join(dir, "state"), "socketPath": d.socket, "nodeName": "chaos-node",
 		"kubeconfig": env.Kubeconfig, "pluginKubeconfig": "", "metricsAddress": d.metrics, "logLevel": "info",
 		"serveIPAM": true, "ipamNamespace": "",
-	})
-	if err := os.WriteFile(d.config, conf, 0o600); err != nil {
+	}
+	for k, v := range extra {
+		conf[k] = v
+	}
+	raw, _ := json.Marshal(conf)
+	if err := os.WriteFile(d.config, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.start(); err != nil {
@@ -82,7 +96,11 @@ func (d *plexusd) start() error {
 	}
 	defer logf.Close()
 	cmd := exec.Command(d.bin, "--config="+d.config)
+	if d.netns != "" {
+		cmd = exec.Command("nsenter", "--net="+d.netns, "--", d.bin, "--config="+d.config)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -91,7 +109,7 @@ func (d *plexusd) start() error {
 	d.mu.Lock()
 	d.cmd, d.done = cmd, done
 	d.mu.Unlock()
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.dial}}
 	err = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
 		select {
 		case <-done:
@@ -111,7 +129,23 @@ func (d *plexusd) start() error {
 	return nil
 }
 
-// kill sends SIGKILL and waits until the process is gone.
+// dial connects to addr from the daemon's namespace.
+func (d *plexusd) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	dialer := &net.Dialer{Timeout: 2 * time.Second}
+	if d.netns == "" {
+		return dialer.DialContext(ctx, network, addr)
+	}
+	var c net.Conn
+	err := ns.WithNetNSPath(d.netns, func(ns.NetNS) error {
+		var err error
+		c, err = dialer.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// kill sends SIGKILL to the daemon's process group (plexusd and the
+// delegates it runs) and waits until plexusd is gone.
 func (d *plexusd) kill() {
 	d.mu.Lock()
 	cmd, done := d.cmd, d.done
@@ -119,21 +153,23 @@ func (d *plexusd) kill() {
 	if cmd == nil {
 		return
 	}
-	_ = cmd.Process.Kill()
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	<-done
 }
 
-// daemonFaults kills plexusd every 8 to 20 s and starts it again after
-// 0.5 to 2 s; meanwhile plexus-ipam runs requests in its own process.
-func (r *run) daemonFaults(ctx context.Context) {
-	rnd := rand.New(rand.NewPCG(3, uint64(time.Now().UnixNano())))
+// faults kills plexusd every 8 to 20 s and starts it again after 0.5 to
+// 2 s, counting the kills, until ctx ends. Meanwhile its clients run
+// requests in their own process (plexus-ipam, the shim's DEL) or fail them
+// (the shim's ADD: the runtime retries). It returns the restart's error.
+func (d *plexusd) faults(ctx context.Context, seed uint64, kills *atomic.Int64) error {
+	rnd := rand.New(rand.NewPCG(seed, uint64(time.Now().UnixNano())))
 	for sleep(ctx, between(rnd, 8*time.Second, 20*time.Second)) {
-		r.daemon.kill()
-		r.c.daemonKills.Add(1)
+		d.kill()
+		kills.Add(1)
 		time.Sleep(between(rnd, 500*time.Millisecond, 2*time.Second)) // the outage itself
-		if err := r.daemon.start(); err != nil {
-			r.t.Errorf("%s: restarting plexusd: %v", r.name, err)
-			return
+		if err := d.start(); err != nil {
+			return fmt.Errorf("restarting plexusd: %w", err)
 		}
 	}
+	return nil
 }

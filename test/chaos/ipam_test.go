@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -86,7 +87,7 @@ func newRun(t *testing.T, env *testbed.Env, cfg config, bin, name string, viaDae
 		poolCIDR, r.backend.ipamConf())
 	r.plugin = &plugin{bin: bin, conf: []byte(conf), node: "chaos-node"}
 	if viaDaemon {
-		r.daemon = startPlexusd(t, env, cfg.logDir)
+		r.daemon = startPlexusd(t, env, filepath.Join(cfg.logDir, "plexusd.log"), "", nil)
 		r.plugin.socket = r.daemon.socket
 		r.name += "+plexusd"
 	}
@@ -112,7 +113,12 @@ func (r *run) execute() row {
 	go func() { defer fw.Done(); r.controllerFaults(faults) }()
 	if r.daemon != nil {
 		fw.Add(1)
-		go func() { defer fw.Done(); r.daemonFaults(faults) }()
+		go func() {
+			defer fw.Done()
+			if err := r.daemon.faults(faults, 3, &r.c.daemonKills); err != nil {
+				r.t.Errorf("%s: %v", r.name, err)
+			}
+		}()
 	}
 
 	var ww sync.WaitGroup
@@ -250,18 +256,19 @@ func (r *run) checkDel(ctx context.Context, sb *sandbox) {
 	}
 }
 
-// retry calls f until it succeeds (true) or ctx ends (false), backing off
-// from 100ms to 2s.
-func (r *run) retry(ctx context.Context, f func() error) bool {
+// retry calls f until it succeeds (true) or ctx ends (false).
+func (r *run) retry(ctx context.Context, f func() error) bool { return retryUntil(ctx, f) }
+
+// retryUntil calls f until it succeeds (true) or ctx ends (false),
+// backing off from 100ms to 2s.
+func retryUntil(ctx context.Context, f func() error) bool {
 	wait := 100 * time.Millisecond
 	for {
-		err := f()
-		if err == nil {
+		if f() == nil {
 			return true
 		}
 		select {
 		case <-ctx.Done():
-			r.t.Logf("giving up: %v", err)
 			return false
 		case <-time.After(wait):
 		}
