@@ -60,8 +60,8 @@ testbed-down:
 testbed-soak: testbed
 	@hack/testbed-soak.sh
 
-## chaos: plexus-ipam under injected faults (SIGKILLed plugins, API server and etcd
-## restarts, a killed reclaimer) on a private test bed; one table; fails on a duplicate or leak.
+## chaos: plexus-ipam and plexus under injected faults (SIGKILLed plugins and delegates, API server,
+## etcd and plexusd restarts, a killed reclaimer) on a private test bed; one table; fails on a duplicate or leak.
 chaos: build testbed
 	@hack/chaos.sh
 

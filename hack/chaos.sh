@@ -40,8 +40,8 @@ hack/testbed.sh up
 stores=${CHAOS_STORES:-kubernetes,etcd} modes=${CHAOS_MODES:-process,plexusd}
 runs=$(($(tr ',' '\n' <<<"$stores" | wc -l) * $(tr ',' '\n' <<<"$modes" | wc -l) + 1))
 timeout=$((runs * (${CHAOS_DURATION:-1800} + 600)))
-echo "chaos: suites ${CHAOS_SUITES:-ipam,meta}; IPAM: ${CHAOS_OPS:-10000} ADDs per run, stores $stores, modes $modes," \
-	"${CHAOS_WORKERS:-20} workers; meta-plugin: ${CHAOS_META_CYCLES:-2000} pods; at most ${timeout}s"
+echo "chaos: suites ${CHAOS_SUITES:-ipam,meta} (IPAM: ${CHAOS_OPS:-10000} ADDs per run, stores $stores, modes $modes," \
+	"${CHAOS_WORKERS:-20} workers; meta-plugin: ${CHAOS_META_CYCLES:-2000} pods); at most ${timeout}s"
 dir=$(mktemp -d)
 at_exit "rm -rf '$dir'"
 go test -c -o "$dir/chaos.test" ./test/chaos

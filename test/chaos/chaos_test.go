@@ -1,12 +1,18 @@
-// Package chaos is `make chaos`: plexus-ipam under injected faults, with
-// figures. Sandboxes are added and deleted by the real plexus-ipam binary,
-// run as a runtime runs it, on both stores, while the suite SIGKILLs the
-// binary mid-request (and then runs the runtime's DEL), stops and starts
-// the store (kube-apiserver, or etcd), kills plexus-controller's IPAM
-// reclaimer mid-pass, and loses DELs (a pod deleted without one, left to
-// the reclaimer). After a final reconcile pass it demands zero
+// Package chaos is `make chaos`: plexus under injected faults, with
+// figures (docs/reliability.md). Its IPAM suite adds and deletes sandboxes
+// with the real plexus-ipam binary, run as a runtime runs it, on both
+// stores, alone and through plexusd, while it SIGKILLs the binary
+// mid-request (and then runs the runtime's DEL), stops and starts the
+// store (kube-apiserver, or etcd), kills plexusd and plexus-controller's
+// IPAM reclaimer mid-pass, and loses DELs (a pod deleted without one, left
+// to the reclaimer). After a final reconcile pass it demands zero
 // duplicates, zero leaked allocations or holder records, and pool usage
-// equal to the live sandboxes, and prints one table.
+// equal to the live sandboxes. Its meta-plugin suite adds and deletes pods
+// through the real plexus binary (libcni, a network namespace per pod, the
+// reference plugins) on a simulated node whose plexusd it kills, with
+// delegates killed mid-ADD and the API server stopped during DELs, and
+// demands that no interface, host-local lease or attachment record is
+// left. It prints one table.
 //
 // It runs only when PLEXUS_CHAOS=1 (hack/chaos.sh sets it), on a private
 // test bed whose API server it stops and starts: never the shared one.
