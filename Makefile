@@ -19,7 +19,7 @@ IMAGE_ARCHIVE := .cluster/images/plexus.tar
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all build test unit integration demo bench fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet
+.PHONY: all build test unit integration demo bench chaos fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet
 
 all: build
 
@@ -59,6 +59,11 @@ testbed-down:
 ## testbed-soak: 50 up/down cycles of a private test bed with every core busy; fails on any failed start.
 testbed-soak: testbed
 	@hack/testbed-soak.sh
+
+## chaos: plexus-ipam and plexus under injected faults (SIGKILLed plugins and delegates, API server,
+## etcd and plexusd restarts, a killed reclaimer) on a private test bed; one table; fails on a duplicate or leak.
+chaos: build testbed
+	@hack/chaos.sh
 
 ## cluster: build the real-cluster tier: kubelet, scheduler, controller-manager, containerd
 ## (make testbed), its helpers and images (pause, toolbox, plexus's own).

@@ -52,10 +52,10 @@ phase "unit and package integration tests" -count=1 -timeout 15m \
 phase "image builder tests" -C hack/image -count=1 ./...
 
 # test/ holds the end-to-end tests, some of which stop the API server on
-# purpose: one package at a time. The demo and the benchmark have their own
-# targets (make demo, make bench).
+# purpose: one package at a time. The demo, the benchmark and the chaos suite
+# have their own targets (make demo, make bench, make chaos).
 phase "end-to-end tests" -count=1 -p 1 -timeout 20m \
-	$($GO list ./test/... | grep -v -e '/test/demo$' -e '/test/bench$' -e '/test/cluster$')
+	$($GO list ./test/... | grep -v -e '/test/demo$' -e '/test/bench$' -e '/test/cluster$' -e '/test/chaos$')
 PLEXUS_TESTBED_DISRUPTIVE=1 phase "disruptive test bed tests" -count=1 \
 	-run '^TestStopStartAPIServer$' ./internal/testbed
 

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -47,39 +48,111 @@ func StartEtcd(t testing.TB) string {
 }
 
 func startEtcdOnce(t testing.TB, bin string) (string, error) {
-	ports, err := freePorts(2)
+	e, err := startEtcdProcess(t, bin)
 	if err != nil {
 		return "", err
+	}
+	return e.URL, nil
+}
+
+// Etcd is a private etcd that a test may kill and start again, on the
+// same ports with the same data (StartRestartableEtcd).
+type Etcd struct {
+	// URL is the client URL.
+	URL string
+
+	t    testing.TB
+	bin  string
+	args []string
+	log  string
+	mu   sync.Mutex // guards proc
+	proc *process
+}
+
+// StartRestartableEtcd is StartEtcd for a test that kills etcd on purpose
+// (Kill) and starts it again (Restart). It is stopped when the test ends.
+func StartRestartableEtcd(t testing.TB) *Etcd {
+	t.Helper()
+	bin := filepath.Join(BinDir(), "etcd")
+	if _, err := os.Stat(bin); err != nil {
+		unavailable(t, "etcd binary: %v; run `make testbed`", err)
+		return nil
+	}
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ { // a port may be taken between picking and binding
+		e, err := startEtcdProcess(t, bin)
+		if err == nil {
+			return e
+		}
+		lastErr = err
+	}
+	t.Fatalf("starting etcd: %v", lastErr)
+	return nil
+}
+
+func startEtcdProcess(t testing.TB, bin string) (*Etcd, error) {
+	ports, err := freePorts(2)
+	if err != nil {
+		return nil, err
 	}
 	dir := t.TempDir()
 	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
 	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	logFile, err := os.Create(filepath.Join(dir, "etcd.log"))
-	if err != nil {
-		return "", err
+	e := &Etcd{URL: client, t: t, bin: bin, log: filepath.Join(dir, "etcd.log"), args: []string{
+		"--name=test", "--data-dir=" + filepath.Join(dir, "data"),
+		"--listen-client-urls=" + client, "--advertise-client-urls=" + client,
+		"--listen-peer-urls=" + peer, "--initial-advertise-peer-urls=" + peer,
+		"--initial-cluster=test=" + peer, "--unsafe-no-fsync", "--log-level=warn"}}
+	if err := e.start(); err != nil {
+		return nil, err
 	}
-	cmd := exec.Command(bin, "--name=test", "--data-dir="+filepath.Join(dir, "data"),
-		"--listen-client-urls="+client, "--advertise-client-urls="+client,
-		"--listen-peer-urls="+peer, "--initial-advertise-peer-urls="+peer,
-		"--initial-cluster=test="+peer, "--unsafe-no-fsync", "--log-level=warn")
+	t.Cleanup(func() { e.stop(etcdStopTimeout) })
+	return e, nil
+}
+
+// start runs the process and waits until it is healthy; on failure the
+// process is stopped and the error quotes its log.
+func (e *Etcd) start() error {
+	logFile, err := os.OpenFile(e.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close() // the child has its own descriptor
+	cmd := exec.Command(e.bin, e.args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return "", fmt.Errorf("%s: %w", bin, err)
+		return fmt.Errorf("%s: %w", e.bin, err)
 	}
 	proc := watchProcess(cmd)
-	stop := func() {
+	e.mu.Lock()
+	e.proc = proc
+	e.mu.Unlock()
+	if err := waitEtcdHealthy(e.t.Context(), e.URL, proc.done); err != nil {
 		proc.stop(etcdStopTimeout)
-		logFile.Close()
+		log, _ := os.ReadFile(e.log)
+		return fmt.Errorf("%w; log:\n%s", err, log)
 	}
-	if err := waitEtcdHealthy(t.Context(), client, proc.done); err != nil {
-		stop()
-		log, _ := os.ReadFile(logFile.Name())
-		return "", fmt.Errorf("%w; log:\n%s", err, log)
+	return nil
+}
+
+func (e *Etcd) stop(grace time.Duration) {
+	e.mu.Lock()
+	p := e.proc
+	e.mu.Unlock()
+	if p != nil {
+		p.stop(grace)
 	}
-	t.Cleanup(stop)
-	return client, nil
+}
+
+// Kill kills etcd with SIGKILL and returns once it is gone.
+func (e *Etcd) Kill() { e.stop(0) }
+
+// Restart starts a killed etcd again (same ports, same data) and waits
+// until it is healthy.
+func (e *Etcd) Restart() error {
+	e.stop(etcdStopTimeout)
+	return e.start()
 }
 
 // process is a started command whose end anyone may wait for, any number of
@@ -106,6 +179,11 @@ func (p *process) stop(grace time.Duration) {
 	case <-p.done:
 		return
 	default:
+	}
+	if grace <= 0 {
+		_ = p.cmd.Process.Kill()
+		<-p.done
+		return
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {

@@ -33,6 +33,9 @@ type NodeOptions struct {
 	// test bed's API server) made reachable at the same address inside the
 	// node, so plugins running there reach the control plane.
 	Forward []string
+	// Logf receives what succeeding plugins print on stderr (default: the
+	// test's log).
+	Logf func(format string, args ...any)
 }
 
 // Node is a simulated Kubernetes node: a network namespace (the node's host
@@ -93,6 +96,9 @@ func NewNode(t testing.TB, sw *Switch, name string, opts NodeOptions) *Node {
 	}
 	n.NetNSName, n.NetNSPath = nsName, netnsPath(nsName)
 	n.exec = &nsExec{netnsPath: n.NetNSPath, logf: t.Logf}
+	if opts.Logf != nil {
+		n.exec.logf = opts.Logf
+	}
 	if err := n.attach(sw); err != nil {
 		t.Fatalf("create node %s: %v", name, err)
 	}

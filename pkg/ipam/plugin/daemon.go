@@ -26,6 +26,8 @@ type Daemon struct {
 	// Base is copied for every request, with its OpenStore replaced.
 	Base   *Plugin
 	Stores *StoreCache
+
+	locks attachmentLocks
 }
 
 // DaemonOptions adapt the daemon to the node it serves.
@@ -62,9 +64,16 @@ func NewDaemon(base *Plugin, logf Logf, o DaemonOptions) *Daemon {
 }
 
 // Do runs req as Plugin.Do does, until ctx ends (the daemon's shutdown or
-// its bound of a request), with a cached store. It returns the ADD result
-// and the cniVersion to print it in.
+// its bound of a request), with a cached store, one request at a time per
+// attachment (see attachmentLocks). It returns the ADD result and the
+// cniVersion to print it in.
 func (d *Daemon) Do(ctx context.Context, req Request) (types.Result, string, error) {
+	unlock, err := d.locks.lock(ctx, req.Args.ContainerID, req.Args.IfName)
+	if err != nil {
+		return nil, "", withCode(types.ErrTryAgainLater, fmt.Errorf("waiting for the request before it on container %q interface %q: %w",
+			req.Args.ContainerID, req.Args.IfName, err))
+	}
+	defer unlock()
 	p := *d.Base
 	p.OpenStore = func(c *config.Conf, _ Logf) (store.Store, error) { return d.Stores.Acquire(c) }
 	return p.Do(ctx, req)

@@ -27,6 +27,13 @@ const (
 	LabelNetwork = "plexus.dev/network" // holder's CNI network name
 )
 
+// AnnotationPreviousAddress on an IPAttachment names a second address its
+// holder key may hold an IPAllocation of: the address a repeated ADD that
+// requests another one is moving away from. DEL frees it too (if the key
+// holds it). An annotation rather than a spec field, so that a plugin
+// newer than the installed CRDs never has it pruned.
+const AnnotationPreviousAddress = "plexus.dev/previous-address"
+
 // SchemeGroupVersion is the group and version of these types.
 func SchemeGroupVersion() schema.GroupVersion {
 	return schema.GroupVersion{Group: Group, Version: Version}

@@ -20,6 +20,7 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
@@ -50,6 +51,9 @@ type Options struct {
 	Prefix string
 	// DialTimeout bounds connecting (default 5s).
 	DialTimeout time.Duration
+	// DialOptions are extra gRPC dial options (tests inject failures with
+	// an interceptor).
+	DialOptions []grpc.DialOption
 }
 
 // New connects to etcd. It does not wait for the cluster: calls fail
@@ -59,7 +63,7 @@ func New(o Options) (*Store, error) {
 		return nil, errors.New("etcd_host: no endpoints")
 	}
 	cfg := clientv3.Config{Endpoints: o.Endpoints, Username: o.Username, Password: o.Password,
-		DialTimeout: o.DialTimeout, Logger: zap.NewNop()}
+		DialTimeout: o.DialTimeout, DialOptions: o.DialOptions, Logger: zap.NewNop()}
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = 5 * time.Second
 	}

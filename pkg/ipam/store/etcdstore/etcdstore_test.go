@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/grpc"
+
 	"github.com/plexus-cni/plexus/internal/testbed"
+	"github.com/plexus-cni/plexus/internal/testbed/faults"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/etcdstore"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/storetest"
@@ -22,14 +25,19 @@ func BenchmarkAllocate(b *testing.B) {
 	storetest.Bench(b, backing(testbed.StartEtcd(b)), storetest.Options{})
 }
 
-// backing gives each test its own key prefix on one etcd.
+// backing gives each test its own key prefix on one etcd; a hooked client
+// reports its writes through a gRPC interceptor.
 func backing(endpoint string) storetest.Backing {
 	n := 0
-	return func(t testing.TB) func() store.Store {
+	return func(t testing.TB) func(storetest.WriteHook) store.Store {
 		n++
 		prefix := fmt.Sprintf("/test/%d/", n)
-		return func() store.Store {
-			s, err := etcdstore.New(etcdstore.Options{Endpoints: []string{endpoint}, Prefix: prefix})
+		return func(h storetest.WriteHook) store.Store {
+			o := etcdstore.Options{Endpoints: []string{endpoint}, Prefix: prefix}
+			if h != nil {
+				o.DialOptions = []grpc.DialOption{grpc.WithChainUnaryInterceptor(faults.EtcdInterceptor(h))}
+			}
+			s, err := etcdstore.New(o)
 			if err != nil {
 				t.Fatalf("etcdstore.New: %v", err)
 			}

@@ -38,14 +38,16 @@ type claim struct {
 	// IPAllocation may be ours from an earlier, interrupted ADD.
 	prior netip.Addr
 	// old is an address of ours to free once the new one is held (a
-	// repeated ADD that requests another address).
+	// repeated ADD that requests another address); the attachment names
+	// it too until then (v1.AnnotationPreviousAddress).
 	old netip.Addr
 }
 
-// Allocate implements store.Store. The attachment is written before the
-// allocation, pointing at the first candidate, so an ADD interrupted
-// without lost races never leaves an allocation its DEL cannot find; after
-// lost races the attachment is moved once, at the end (docs/ipam.md).
+// Allocate implements store.Store. The attachment always names an
+// address before its IPAllocation is created (write-ahead): it is created
+// pointing at the first candidate, and moved to each further candidate
+// before that one's create. An ADD interrupted at any point therefore
+// leaves no IPAllocation its DEL cannot find (docs/ipam.md).
 func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocation, error) {
 	if req.Range == nil && !req.Want.IsValid() {
 		return store.Allocation{}, errors.New("allocate: no range and no requested address")
@@ -68,13 +70,15 @@ func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocati
 	}
 	var remove []alloc.Num
 	if c.old.IsValid() {
-		if freed, err := s.deleteOwned(ctx, c.key, c.old); freed {
+		if free, err := s.freeOwned(ctx, c.key, c.old); free {
 			remove = append(remove, alloc.NumOf(c.old))
 		} else if err != nil {
 			s.logf("freeing %s, held before by %s/%s: %v", c.old, c.key.ContainerID, c.key.IfName, err)
 		}
 	}
-	s.markIndex(ctx, req.Space, c.idx, append(c.taken, alloc.NumOf(a.Address)), remove)
+	// The address is held either way: an index that misses it costs the
+	// next allocator that picks it one failed create.
+	_ = s.markIndex(ctx, req.Space, c.idx, append(c.taken, alloc.NumOf(a.Address)), remove)
 	return a, nil
 }
 
@@ -124,11 +128,11 @@ func (s *Store) refresh(ctx context.Context, c *claim, rebuild bool) error {
 }
 
 // startAttachment creates the holder's IPAttachment pointing at cand. If
-// it exists, it returns done with the allocation it points at when that is
-// ours and satisfies the request; otherwise it points it at cand.
+// it exists, it returns done with the allocation it names when that is
+// ours and satisfies the request; otherwise claimLoop moves it.
 func (s *Store) startAttachment(ctx context.Context, c *claim, cand netip.Addr) (bool, store.Allocation, error) {
 	out := &v1.IPAttachment{}
-	err := s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(c.key, c.req.Holder, cand), out)
+	err := s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(c.key, c.req.Holder, cand, netip.Addr{}), out)
 	if err == nil {
 		c.att = out
 		return false, store.Allocation{}, nil
@@ -140,22 +144,37 @@ func (s *Store) startAttachment(ctx context.Context, c *claim, cand netip.Addr) 
 		return false, store.Allocation{}, classify(err, "reading ipattachment")
 	}
 	c.att = out
-	if held, err := netip.ParseAddr(out.Spec.Address); err == nil {
+	names := attachmentAddrs(out)
+	for _, held := range names {
 		if a, ok := s.owned(ctx, c.key, held); ok {
 			if !c.req.Want.IsValid() || c.req.Want == held {
 				return true, a, nil
 			}
 			c.old = held
+			break
 		}
-		c.prior = held
+	}
+	if len(names) > 0 {
+		c.prior = names[0]
 	}
 	return false, store.Allocation{}, nil
 }
 
-// pointAttachment updates the holder's IPAttachment to addr.
+// nameCandidate makes the attachment name cand (and c.old, the address a
+// repeated ADD moves away from) before cand's IPAllocation is created.
+func (s *Store) nameCandidate(ctx context.Context, c *claim, cand netip.Addr) error {
+	if c.att.Spec.Address == cand.String() && (!c.old.IsValid() || c.att.Annotations[v1.AnnotationPreviousAddress] == c.old.String()) {
+		return nil
+	}
+	return s.pointAttachment(ctx, c, cand)
+}
+
+// pointAttachment updates the holder's IPAttachment to addr. An attachment
+// deleted meanwhile means that a DEL of this key ran: the ADD fails
+// rather than bring it back.
 func (s *Store) pointAttachment(ctx context.Context, c *claim, addr netip.Addr) error {
 	for attempt := 0; ; attempt++ {
-		obj := toAttachmentObject(c.key, c.req.Holder, addr)
+		obj := toAttachmentObject(c.key, c.req.Holder, addr, c.old)
 		obj.ResourceVersion = c.att.ResourceVersion
 		out := &v1.IPAttachment{}
 		err := s.update(ctx, v1.ResourceIPAttachments, obj.Name, obj, out)
@@ -163,13 +182,13 @@ func (s *Store) pointAttachment(ctx context.Context, c *claim, addr netip.Addr) 
 			c.att = out
 			return nil
 		}
-		if !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) || attempt >= 3 {
+		if apierrors.IsNotFound(err) {
+			return fmt.Errorf("ipattachment %s deleted during the ADD (a DEL of container %s ifname %s ran): %w", obj.Name, c.key.ContainerID, c.key.IfName, store.ErrUnavailable)
+		}
+		if !apierrors.IsConflict(err) || attempt >= 3 {
 			return classify(err, "updating ipattachment")
 		}
-		// Someone else touched it (a DEL racing this ADD): start over from it.
-		if apierrors.IsNotFound(err) {
-			return classify(s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(c.key, c.req.Holder, addr), c.att), "creating ipattachment")
-		}
+		// Someone else touched it (a repeated ADD of this key): start over from it.
 		if err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(c.key), c.att); err != nil {
 			return classify(err, "reading ipattachment")
 		}

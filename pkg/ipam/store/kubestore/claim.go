@@ -12,18 +12,18 @@ import (
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
 
-// claimLoop creates the IPAllocation of cand; when another holder has it,
-// it marks it taken and tries the next candidate. Once it holds one, it
-// points the attachment there if it does not already (a single update
-// however many candidates were lost; if it fails, the allocation is
-// undone).
+// claimLoop creates the IPAllocation of cand, after making the attachment
+// name it; when another holder has it, it marks it taken and tries the
+// next candidate.
 func (s *Store) claimLoop(ctx context.Context, c *claim, cand netip.Addr) (store.Allocation, error) {
 	for {
+		if err := s.nameCandidate(ctx, c, cand); err != nil {
+			return store.Allocation{}, err
+		}
 		a := store.Allocation{Space: c.key.Space, Slot: c.key.Slot, Address: cand, Holder: c.req.Holder}
-		obj := &v1.IPAllocation{}
-		err := s.create(ctx, v1.ResourceIPAllocations, toAllocationObject(a), obj)
+		err := s.create(ctx, v1.ResourceIPAllocations, toAllocationObject(a), &v1.IPAllocation{})
 		if err == nil {
-			return a, s.settleAttachment(ctx, c, obj)
+			return a, nil
 		}
 		if !apierrors.IsAlreadyExists(err) {
 			return store.Allocation{}, classify(err, fmt.Sprintf("creating ipallocation %s", allocationName(c.key.Space, cand)))
@@ -51,24 +51,6 @@ func (s *Store) claimLoop(ctx context.Context, c *claim, cand netip.Addr) (store
 	}
 }
 
-// settleAttachment points the attachment at the allocation obj now held;
-// when that fails it deletes obj, so that no allocation is left that DEL
-// cannot find.
-func (s *Store) settleAttachment(ctx context.Context, c *claim, obj *v1.IPAllocation) error {
-	if c.att.Spec.Address == obj.Spec.Address {
-		return nil
-	}
-	addr, _ := netip.ParseAddr(obj.Spec.Address)
-	err := s.pointAttachment(ctx, c, addr)
-	if err == nil {
-		return nil
-	}
-	if rerr := s.remove(ctx, v1.ResourceIPAllocations, obj.Name, obj.UID, obj.ResourceVersion); rerr != nil && !apierrors.IsNotFound(rerr) {
-		s.logf("undoing ipallocation %s after a failed attachment update: %v", obj.Name, rerr)
-	}
-	return err
-}
-
 // inUse describes who holds a requested address.
 func (s *Store) inUse(ctx context.Context, space string, addr netip.Addr) error {
 	obj, _ := s.getAllocation(ctx, space, addr)
@@ -79,19 +61,21 @@ func (s *Store) inUse(ctx context.Context, space string, addr netip.Addr) error 
 		obj.Spec.PodNamespace, obj.Spec.PodName, obj.Spec.ContainerID, obj.Spec.IfName)
 }
 
-// deleteOwned deletes the IPAllocation of addr if k holds it, guarded by
-// its UID and resourceVersion; it reports whether it deleted it.
-func (s *Store) deleteOwned(ctx context.Context, k store.Key, addr netip.Addr) (bool, error) {
+// freeOwned deletes the IPAllocation of addr if k holds it, guarded by
+// its UID and resourceVersion. free reports that addr has no IPAllocation
+// any more (deleted now, or there was none), so that the caller may unmark
+// it in the index.
+func (s *Store) freeOwned(ctx context.Context, k store.Key, addr netip.Addr) (free bool, err error) {
 	obj, err := s.getAllocation(ctx, k.Space, addr)
 	if err != nil || obj == nil {
-		return false, err
+		return err == nil, err
 	}
 	if a, err := fromAllocationObject(obj); err != nil || !a.Owns(k) {
 		return false, nil
 	}
 	err = s.remove(ctx, v1.ResourceIPAllocations, obj.Name, obj.UID, obj.ResourceVersion)
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return true, nil
 	}
 	return err == nil, classify(err, "deleting ipallocation "+obj.Name)
 }

@@ -3,6 +3,7 @@ package kubestore
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sync"
 
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
@@ -53,7 +54,7 @@ func (s *Store) Import(ctx context.Context, allocs []store.Allocation) error {
 }
 
 func (s *Store) importOne(ctx context.Context, a store.Allocation) error {
-	if err := s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(a.Key(), a.Holder, a.Address), &v1.IPAttachment{}); err != nil {
+	if err := s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(a.Key(), a.Holder, a.Address, netip.Addr{}), &v1.IPAttachment{}); err != nil {
 		return classify(err, fmt.Sprintf("import %s: creating ipattachment", a.Address))
 	}
 	if err := s.create(ctx, v1.ResourceIPAllocations, toAllocationObject(a), &v1.IPAllocation{}); err != nil {

@@ -137,14 +137,17 @@ func (s *Store) putIndex(ctx context.Context, space string, old *v1.IPSpace, set
 
 // markIndex adds and removes addresses in the index, starting from cur
 // (nil: read it). It is best effort (see markAttempts): the IPAllocations
-// decide, so a failure is logged, never returned.
-func (s *Store) markIndex(ctx context.Context, space string, cur *spaceIndex, add, remove []alloc.Num) {
+// decide, so a write that keeps losing races is dropped and only logged.
+// Other failures (the API server unreachable) are logged and returned:
+// Release then keeps the attachment, so that the retried DEL unmarks the
+// address.
+func (s *Store) markIndex(ctx context.Context, space string, cur *spaceIndex, add, remove []alloc.Num) error {
 	for attempt := 0; attempt < markAttempts; attempt++ {
 		if cur == nil || cur.obj == nil || cur.set == nil {
 			var err error
 			if cur, err = s.fetchIndex(ctx, space); err != nil || cur.obj == nil || cur.set == nil {
 				s.logf("ipspace %s: index not updated (%v)", spaceName(space), err)
-				return
+				return err
 			}
 		}
 		next, changed := cur.set.Clone(), false
@@ -155,19 +158,20 @@ func (s *Store) markIndex(ctx context.Context, space string, cur *spaceIndex, ad
 			changed = next.Remove(n) || changed
 		}
 		if !changed {
-			return
+			return nil
 		}
 		_, err := s.putIndex(ctx, space, cur.obj, next)
 		if err == nil {
-			return
+			return nil
 		}
 		if !apierrors.IsConflict(err) {
 			s.logf("ipspace %s: index not updated (%v)", spaceName(space), err)
-			return
+			return classify(err, "writing ipspace "+spaceName(space))
 		}
 		s.indexConflicts.Add(1)
 		cur = nil
 	}
+	return nil
 }
 
 // FillIndex marks [first, last] allocated in the index of space without

@@ -1,11 +1,15 @@
 package kubestore_test
 
 import (
+	"net/http"
 	"net/netip"
 	"testing"
 	"time"
 
+	"k8s.io/client-go/rest"
+
 	"github.com/plexus-cni/plexus/internal/testbed"
+	"github.com/plexus-cni/plexus/internal/testbed/faults"
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
@@ -13,13 +17,18 @@ import (
 )
 
 // TestSuite runs the shared store suite on the test bed's kube-apiserver,
-// each scenario in its own namespace.
+// each scenario in its own namespace; a hooked client reports its writes
+// through its HTTP transport.
 func TestSuite(t *testing.T) {
 	env := testbed.Require(t)
-	storetest.Run(t, func(t testing.TB) func() store.Store {
+	storetest.Run(t, func(t testing.TB) func(storetest.WriteHook) store.Store {
 		ns := env.Namespace(t, "ipam")
-		return func() store.Store {
-			s, err := kubestore.New(env.RESTConfig, kubestore.Options{Namespace: ns})
+		return func(h storetest.WriteHook) store.Store {
+			cfg := rest.CopyConfig(env.RESTConfig)
+			if h != nil {
+				cfg.WrapTransport = func(rt http.RoundTripper) http.RoundTripper { return faults.Transport(rt, h) }
+			}
+			s, err := kubestore.New(cfg, kubestore.Options{Namespace: ns})
 			if err != nil {
 				t.Fatalf("kubestore.New: %v", err)
 			}
@@ -33,9 +42,9 @@ func TestSuite(t *testing.T) {
 // 90%-full /16. Run with -bench Allocate -benchtime 1x.
 func BenchmarkAllocate(b *testing.B) {
 	env := testbed.Require(b)
-	storetest.Bench(b, func(t testing.TB) func() store.Store {
+	storetest.Bench(b, func(t testing.TB) func(storetest.WriteHook) store.Store {
 		ns := env.Namespace(t, "ipam-bench")
-		return func() store.Store {
+		return func(storetest.WriteHook) store.Store {
 			s, err := kubestore.New(env.RESTConfig, kubestore.Options{Namespace: ns})
 			if err != nil {
 				t.Fatalf("kubestore.New: %v", err)

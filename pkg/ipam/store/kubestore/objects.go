@@ -63,12 +63,31 @@ func fromAllocationObject(o *v1.IPAllocation) (store.Allocation, error) {
 	}}, nil
 }
 
-func toAttachmentObject(k store.Key, h store.Holder, addr netip.Addr) *v1.IPAttachment {
-	return &v1.IPAttachment{
+// toAttachmentObject builds k's IPAttachment naming addr and, when valid,
+// previous (v1.AnnotationPreviousAddress).
+func toAttachmentObject(k store.Key, h store.Holder, addr, previous netip.Addr) *v1.IPAttachment {
+	o := &v1.IPAttachment{
 		ObjectMeta: metav1.ObjectMeta{Name: attachmentName(k), Labels: holderLabels(k.Space, h.Network, h.Node)},
 		Spec: v1.IPAttachmentSpec{Space: k.Space, ContainerID: k.ContainerID, IfName: k.IfName, Slot: k.Slot,
 			Address: addr.String(), Network: h.Network, Node: h.Node},
 	}
+	if previous.IsValid() && previous != addr {
+		o.Annotations = map[string]string{v1.AnnotationPreviousAddress: previous.String()}
+	}
+	return o
+}
+
+// attachmentAddrs returns the addresses an IPAttachment names: its
+// address, then the previous one (unparsable values are skipped).
+func attachmentAddrs(o *v1.IPAttachment) []netip.Addr {
+	var out []netip.Addr
+	if a, err := netip.ParseAddr(o.Spec.Address); err == nil {
+		out = append(out, a)
+	}
+	if p, err := netip.ParseAddr(o.Annotations[v1.AnnotationPreviousAddress]); err == nil && (len(out) == 0 || p != out[0]) {
+		out = append(out, p)
+	}
+	return out
 }
 
 // The REST calls; each returns the API error unclassified.

@@ -14,7 +14,8 @@ import (
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
 
-// Lookup implements store.Store.
+// Lookup implements store.Store: the first address the attachment names
+// that k holds.
 func (s *Store) Lookup(ctx context.Context, k store.Key) (store.Allocation, error) {
 	att := &v1.IPAttachment{}
 	err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(k), att)
@@ -24,24 +25,29 @@ func (s *Store) Lookup(ctx context.Context, k store.Key) (store.Allocation, erro
 	if err != nil {
 		return store.Allocation{}, classify(err, "reading ipattachment")
 	}
-	addr, err := netip.ParseAddr(att.Spec.Address)
-	if err != nil {
-		return store.Allocation{}, fmt.Errorf("ipattachment %s: spec.address %q: %w", att.Name, att.Spec.Address, err)
+	names := attachmentAddrs(att)
+	if len(names) == 0 {
+		return store.Allocation{}, fmt.Errorf("ipattachment %s: spec.address %q: not an IP address", att.Name, att.Spec.Address)
 	}
-	obj, err := s.getAllocation(ctx, k.Space, addr)
-	if err != nil {
-		return store.Allocation{}, err
-	}
-	if obj != nil {
-		if a, err := fromAllocationObject(obj); err == nil && a.Owns(k) {
-			return a, nil
+	for _, addr := range names {
+		obj, err := s.getAllocation(ctx, k.Space, addr)
+		if err != nil {
+			return store.Allocation{}, err
+		}
+		if obj != nil {
+			if a, err := fromAllocationObject(obj); err == nil && a.Owns(k) {
+				return a, nil
+			}
 		}
 	}
-	return store.Allocation{}, fmt.Errorf("container %s ifname %s: address %s: %w", k.ContainerID, k.IfName, addr, store.ErrNotFound)
+	return store.Allocation{}, fmt.Errorf("container %s ifname %s: address %s: %w", k.ContainerID, k.IfName, names[0], store.ErrNotFound)
 }
 
-// Release implements store.Store: it deletes the allocation if k holds
-// it, then the attachment, then unmarks the index.
+// Release implements store.Store: it deletes every IPAllocation the
+// attachment names that k holds, unmarks them (and named addresses
+// without an IPAllocation) in the index, and deletes the attachment last,
+// so that a DEL interrupted anywhere, or failed by an index write that
+// did not reach the API server, is completed by the next one.
 func (s *Store) Release(ctx context.Context, k store.Key) error {
 	att := &v1.IPAttachment{}
 	err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(k), att)
@@ -51,19 +57,24 @@ func (s *Store) Release(ctx context.Context, k store.Key) error {
 	if err != nil {
 		return classify(err, "reading ipattachment")
 	}
-	var freed bool
-	addr, perr := netip.ParseAddr(att.Spec.Address)
-	if perr == nil {
-		if freed, err = s.deleteOwned(ctx, k, addr); err != nil {
+	var remove []alloc.Num
+	for _, addr := range attachmentAddrs(att) {
+		free, err := s.freeOwned(ctx, k, addr)
+		if err != nil {
+			return err
+		}
+		if free {
+			remove = append(remove, alloc.NumOf(addr))
+		}
+	}
+	if len(remove) > 0 {
+		if err := s.markIndex(ctx, k.Space, nil, nil, remove); err != nil {
 			return err
 		}
 	}
 	err = s.remove(ctx, v1.ResourceIPAttachments, att.Name, att.UID, att.ResourceVersion)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return classify(err, "deleting ipattachment "+att.Name)
-	}
-	if freed {
-		s.markIndex(ctx, k.Space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
 	}
 	return nil
 }
@@ -76,45 +87,50 @@ func (s *Store) Free(ctx context.Context, space string, addr netip.Addr) error {
 		return err
 	}
 	if obj == nil {
-		s.markIndex(ctx, space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
-		return nil
+		return s.markIndex(ctx, space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
 	}
 	a, err := fromAllocationObject(obj)
 	if err != nil {
 		return err
 	}
-	if _, err := s.deleteOwned(ctx, a.Key(), addr); err != nil {
-		return err
-	}
-	att := &v1.IPAttachment{}
-	err = s.get(ctx, v1.ResourceIPAttachments, attachmentName(a.Key()), att)
-	if err == nil && att.Spec.Address == addr.String() {
-		err = s.remove(ctx, v1.ResourceIPAttachments, att.Name, att.UID, att.ResourceVersion)
-	}
-	if err != nil && !apierrors.IsNotFound(err) {
-		return classify(err, "deleting ipattachment "+attachmentName(a.Key()))
-	}
-	s.markIndex(ctx, space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
-	return nil
+	return s.freeAllocation(ctx, a, obj)
 }
 
-// FreeHeld implements store.Store: the IPAllocation is deleted only if
-// a's key holds it (guarded by UID and resourceVersion), then the
-// attachment if it points there, then the index entry.
+// FreeHeld implements store.Store: it frees a.Address only if a's key
+// holds it (the IPAllocation's delete is guarded by UID and
+// resourceVersion).
 func (s *Store) FreeHeld(ctx context.Context, a store.Allocation) error {
-	freed, err := s.deleteOwned(ctx, a.Key(), a.Address)
-	if err != nil || !freed {
+	obj, err := s.getAllocation(ctx, a.Space, a.Address)
+	if err != nil || obj == nil {
 		return err
 	}
+	if cur, err := fromAllocationObject(obj); err != nil || !cur.Owns(a.Key()) {
+		return nil
+	}
+	return s.freeAllocation(ctx, a, obj)
+}
+
+// freeAllocation frees obj, held by a's key: first the key's attachment
+// if it points there, then obj, then the index entry. Interrupted after
+// the first step, the IPAllocation is still listed, so the reconciler's
+// next pass frees it; the other order could leave an attachment nobody
+// lists.
+func (s *Store) freeAllocation(ctx context.Context, a store.Allocation, obj *v1.IPAllocation) error {
 	att := &v1.IPAttachment{}
-	err = s.get(ctx, v1.ResourceIPAttachments, attachmentName(a.Key()), att)
+	err := s.get(ctx, v1.ResourceIPAttachments, attachmentName(a.Key()), att)
 	if err == nil && att.Spec.Address == a.Address.String() {
 		err = s.remove(ctx, v1.ResourceIPAttachments, att.Name, att.UID, att.ResourceVersion)
 	}
 	if err != nil && !apierrors.IsNotFound(err) {
 		return classify(err, "deleting ipattachment "+attachmentName(a.Key()))
 	}
-	s.markIndex(ctx, a.Space, nil, nil, []alloc.Num{alloc.NumOf(a.Address)})
+	err = s.remove(ctx, v1.ResourceIPAllocations, obj.Name, obj.UID, obj.ResourceVersion)
+	if err != nil && !apierrors.IsNotFound(err) {
+		return classify(err, "deleting ipallocation "+obj.Name)
+	}
+	// A stale mark left here is repaired by the reclaimer (an index that
+	// marks more than the store holds is rebuilt).
+	_ = s.markIndex(ctx, a.Space, nil, nil, []alloc.Num{alloc.NumOf(a.Address)})
 	return nil
 }
 

@@ -62,7 +62,7 @@ func (s *Store) Transfer(ctx context.Context, k store.Key, to store.Holder) (sto
 // existing one there when the address it names is not held by nk; when nk
 // holds another address, the result is store.ErrInUse.
 func (s *Store) claimAttachment(ctx context.Context, nk store.Key, h store.Holder, addr netip.Addr) error {
-	err := s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(nk, h, addr), &v1.IPAttachment{})
+	err := s.create(ctx, v1.ResourceIPAttachments, toAttachmentObject(nk, h, addr, netip.Addr{}), &v1.IPAttachment{})
 	if err == nil {
 		return nil
 	}
@@ -78,7 +78,7 @@ func (s *Store) claimAttachment(ctx context.Context, nk store.Key, h store.Holde
 			return fmt.Errorf("transfer to container %s ifname %s: holds %s: %w", nk.ContainerID, nk.IfName, held, store.ErrInUse)
 		}
 	}
-	obj := toAttachmentObject(nk, h, addr)
+	obj := toAttachmentObject(nk, h, addr, netip.Addr{})
 	obj.ResourceVersion = old.ResourceVersion
 	return classify(s.update(ctx, v1.ResourceIPAttachments, obj.Name, obj, &v1.IPAttachment{}), "updating ipattachment")
 }

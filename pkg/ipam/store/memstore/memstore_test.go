@@ -9,8 +9,8 @@ import (
 )
 
 func TestSuite(t *testing.T) {
-	storetest.Run(t, func(t testing.TB) func() store.Store {
+	storetest.Run(t, func(t testing.TB) func(storetest.WriteHook) store.Store {
 		s := memstore.New()
-		return func() store.Store { return s }
+		return func(h storetest.WriteHook) store.Store { return storetest.HookOps(s, h) }
 	}, storetest.Options{})
 }

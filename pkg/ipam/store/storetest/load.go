@@ -94,7 +94,8 @@ func Bench(b *testing.B, newBacking Backing, opts Options) {
 
 func benchOnce(b *testing.B, newBacking Backing, opts Options, full bool) {
 	b.StopTimer()
-	open := newBacking(b)
+	openHooked := newBacking(b)
+	open := func() store.Store { return openHooked(nil) }
 	r, err := alloc.NewRange(netipPrefix("10.30.0.0/16"), netipAddr(""), netipAddr(""), netipAddr(""), nil)
 	if err != nil {
 		b.Fatal(err)

@@ -17,9 +17,10 @@ import (
 
 // Backing creates a fresh, empty backing store for one test and returns a
 // function that opens clients of it; every client sees the same data, as
-// plugin processes on different nodes do. Clients are closed by the
-// harness when the test ends.
-type Backing func(t testing.TB) (open func() store.Store)
+// plugin processes on different nodes do. A client opened with a hook
+// tells it about every write it sends (see WriteHook); nil: no hook.
+// Clients are closed by the harness when the test ends.
+type Backing func(t testing.TB) (open func(h WriteHook) store.Store)
 
 // Options tune the suite to a back end.
 type Options struct {
@@ -70,9 +71,10 @@ func Run(t *testing.T, newBacking Backing, opts Options) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			open := newBacking(t)
-			tt.fn(t, open)
+			tt.fn(t, func() store.Store { return open(nil) })
 		})
 	}
+	t.Run("Interrupted", func(t *testing.T) { testInterrupted(t, newBacking(t)) })
 }
 
 // ctx returns a context bounded so a hung store fails the test.
