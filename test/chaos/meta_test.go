@@ -345,20 +345,8 @@ func (m *metaRun) nodeLeftovers() int {
 
 // leasesIn lists the addresses host-local holds in dir.
 func leasesIn(t *testing.T, dir string) []string {
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ips []string
-	for _, e := range entries {
-		if n := e.Name(); !strings.HasPrefix(n, "last_reserved") && n != "lock" {
-			ips = append(ips, n)
-		}
-	}
-	return ips
+	t.Helper()
+	return testbed.HostLocalLeases(t, dir)
 }
 
 // fileLog returns a Logf appending to the file at path (plugins' stderr:

@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -90,16 +89,7 @@ func clusterLeases(t *testing.T) int {
 	t.Helper()
 	n := 0
 	for _, node := range []string{"node-1", "node-2"} {
-		dir := filepath.Join(testbed.ClusterDir(), "nodes", node, "overlay", "var", "upper", "lib", "cni", "networks", "cluster")
-		entries, err := os.ReadDir(dir)
-		if err != nil && !os.IsNotExist(err) {
-			t.Fatalf("reading %s: %v", dir, err)
-		}
-		for _, e := range entries {
-			if !strings.HasPrefix(e.Name(), "last_reserved_ip") && e.Name() != "lock" {
-				n++
-			}
-		}
+		n += len(testbed.HostLocalLeases(t, filepath.Join(testbed.ClusterDir(), "nodes", node, "overlay", "var", "upper", "lib", "cni", "networks", "cluster")))
 	}
 	return n
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,7 +17,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -241,18 +239,5 @@ func links(t *testing.T, p *nodesim.Pod) []string {
 // held lists the addresses host-local holds in dir for network.
 func held(t *testing.T, dir, network string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(dir, network))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ips []string
-	for _, e := range entries {
-		if n := e.Name(); !strings.HasPrefix(n, "last_reserved") && n != "lock" {
-			ips = append(ips, n)
-		}
-	}
-	return ips
+	return testbed.HostLocalLeases(t, filepath.Join(dir, network))
 }

@@ -153,20 +153,7 @@ func sanitize(s string) string {
 // heldAddresses lists the addresses host-local holds in dir for network.
 func heldAddresses(t *testing.T, dir, network string) []string {
 	t.Helper()
-	entries, err := os.ReadDir(filepath.Join(dir, network))
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ips []string
-	for _, e := range entries {
-		if n := e.Name(); !strings.HasPrefix(n, "last_reserved") && n != "lock" {
-			ips = append(ips, n)
-		}
-	}
-	return ips
+	return testbed.HostLocalLeases(t, filepath.Join(dir, network))
 }
 
 // networkStatus reads the pod's network-status annotation.
