@@ -79,7 +79,7 @@ done
 first=${pods%% *}
 echo
 echo "== inside $first"
-$KUBECTL -n $NS exec "$first" -- ip -br addr
+$KUBECTL -n $NS exec "$first" -- ip -o addr show
 
 echo
 echo "== pings over net1, across nodes and to $EXT (outside the cluster)"
