@@ -478,7 +478,7 @@ apply_crds() {
 	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" wait --for=condition=Established \
 		--timeout="${READY_TIMEOUT}s" "${args[@]}" >/dev/null ||
 		die "CRDs in $CRDS not Established after ${READY_TIMEOUT}s"
-	log "CRDs established: $(cd "$CRDS" && echo *.yaml nad/*.yaml)"
+	log "CRDs established: $(cd "$CRDS" && echo *.yaml nad/*definitions*.yaml)"
 }
 
 require_binaries() {
