@@ -166,7 +166,7 @@ func TestBenchPodStartup(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range list.Items {
-		pid := podPID(t, p.Spec.NodeName, p)
+		pid := podProcess(t, p.Spec.NodeName, p, "plexusd")
 		status, err := os.ReadFile("/proc/" + pid + "/status")
 		if err != nil {
 			t.Fatal(err)
@@ -177,4 +177,24 @@ func TestBenchPodStartup(t *testing.T) {
 			}
 		}
 	}
+}
+
+// podProcess returns the pid of pod's process named comm (not its pause
+// process), from the node's cgroups.
+func podProcess(t *testing.T, node string, pod corev1.Pod, comm string) string {
+	t.Helper()
+	root := "/sys/fs/cgroup/cpu/plexus-cl-" + node + "/kubepods"
+	for _, pattern := range []string{root + "/*/pod" + string(pod.UID) + "/*/cgroup.procs", root + "/pod" + string(pod.UID) + "/*/cgroup.procs"} {
+		files, _ := filepath.Glob(pattern)
+		for _, f := range files {
+			b, _ := os.ReadFile(f)
+			for _, pid := range strings.Fields(string(b)) {
+				if name, err := os.ReadFile("/proc/" + pid + "/comm"); err == nil && strings.TrimSpace(string(name)) == comm {
+					return pid
+				}
+			}
+		}
+	}
+	t.Fatalf("no process %q of pod %s (UID %s) under %s", comm, pod.Name, pod.UID, root)
+	return ""
 }
