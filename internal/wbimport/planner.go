@@ -81,20 +81,31 @@ func (p *planner) pools() error {
 	return nil
 }
 
-// holder plans one holder of addr found in src, among uses.
-func (p *planner) holder(src string, addr netip.Addr, h Holder, uses []use) error {
-	row := p.row(src, addr, h)
+// livePod returns h's pod when it still runs. Otherwise it records row as
+// a problem (a holder naming no pod) or as skipped (the pod is gone; why is
+// prefixed) and returns nil; err is only the API's.
+func (p *planner) livePod(row Row, h Holder, prefix string) (*corev1.Pod, error) {
 	pod, err := p.pod(h)
 	if errors.Is(err, errPodRef) {
 		p.rows = append(p.rows, result(row, Problem, "%v", err))
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if why := gone(pod); why != "" {
-		p.rows = append(p.rows, result(row, Skipped, "%s: the address is free", why))
-		return nil
+		p.rows = append(p.rows, result(row, Skipped, "%s%s: the address is free", prefix, why))
+		return nil, nil
+	}
+	return pod, nil
+}
+
+// holder plans one holder of addr found in src, among uses.
+func (p *planner) holder(src string, addr netip.Addr, h Holder, uses []use) error {
+	row := p.row(src, addr, h)
+	pod, err := p.livePod(row, h, "")
+	if pod == nil || err != nil {
+		return err
 	}
 	cid := h.ContainerID
 	if cid == "" {
@@ -150,17 +161,9 @@ func (p *planner) reservations() error {
 // orphan plans a reservation without a pool allocation.
 func (p *planner) orphan(src, netName string, addr netip.Addr, h Holder) error {
 	row := p.row(src, addr, h)
-	pod, err := p.pod(h)
-	if errors.Is(err, errPodRef) {
-		p.rows = append(p.rows, result(row, Problem, "%v", err))
-		return nil
-	}
-	if err != nil {
+	pod, err := p.livePod(row, h, "reservation without a pool allocation; ")
+	if pod == nil || err != nil {
 		return err
-	}
-	if why := gone(pod); why != "" {
-		p.rows = append(p.rows, result(row, Skipped, "reservation without a pool allocation; %s: the address is free", why))
-		return nil
 	}
 	nad := statusNAD(pod, h.IfName, addr)
 	for _, n := range p.in.Networks {

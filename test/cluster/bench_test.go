@@ -92,22 +92,10 @@ func handMacvlan(t *testing.T, node string, pod corev1.Pod, link, addr string) {
 	}
 }
 
-// podPID returns a process of pod's on node, from the node's cgroups
-// (hack/cluster.sh gives each node its own cgroup root).
+// podPID returns a process of pod's on node (any, the pause one included).
 func podPID(t *testing.T, node string, pod corev1.Pod) string {
 	t.Helper()
-	root := "/sys/fs/cgroup/cpu/plexus-cl-" + node + "/kubepods"
-	for _, pattern := range []string{root + "/*/pod" + string(pod.UID) + "/*/cgroup.procs", root + "/pod" + string(pod.UID) + "/*/cgroup.procs"} {
-		files, _ := filepath.Glob(pattern)
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if pids := strings.Fields(string(b)); err == nil && len(pids) > 0 {
-				return pids[0]
-			}
-		}
-	}
-	t.Fatalf("no process of pod %s (UID %s) under %s", pod.Name, pod.UID, root)
-	return ""
+	return podProcess(t, node, pod, "")
 }
 
 // gbps reads netbench's "bytes=N seconds=S gbps=G" line.
@@ -179,8 +167,8 @@ func TestBenchPodStartup(t *testing.T) {
 	}
 }
 
-// podProcess returns the pid of pod's process named comm (not its pause
-// process), from the node's cgroups.
+// podProcess returns the pid of pod's process named comm ("": any), from
+// the node's cgroups (hack/cluster.sh gives each node its own cgroup root).
 func podProcess(t *testing.T, node string, pod corev1.Pod, comm string) string {
 	t.Helper()
 	root := "/sys/fs/cgroup/cpu/plexus-cl-" + node + "/kubepods"
@@ -189,7 +177,7 @@ func podProcess(t *testing.T, node string, pod corev1.Pod, comm string) string {
 		for _, f := range files {
 			b, _ := os.ReadFile(f)
 			for _, pid := range strings.Fields(string(b)) {
-				if name, err := os.ReadFile("/proc/" + pid + "/comm"); err == nil && strings.TrimSpace(string(name)) == comm {
+				if name, err := os.ReadFile("/proc/" + pid + "/comm"); comm == "" || err == nil && strings.TrimSpace(string(name)) == comm {
 					return pid
 				}
 			}
