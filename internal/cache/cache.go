@@ -38,6 +38,10 @@ type Attachment struct {
 	Conflist       json.RawMessage `json:"conflist"`
 	CapabilityArgs map[string]any  `json:"capabilityArgs,omitempty"`
 	Default        bool            `json:"default,omitempty"`
+	// DeviceID is the device of a network with a resourceName.
+	DeviceID string `json:"deviceID,omitempty"`
+	// DeviceInfoFile is the attachment's device-info file, removed by DEL.
+	DeviceInfoFile string `json:"deviceInfoFile,omitempty"`
 }
 
 // Store reads and writes records under one directory.
@@ -200,4 +204,15 @@ func writeAtomic(path string, data []byte) error {
 func write(f *os.File, data []byte) error {
 	_, err := f.Write(data)
 	return err
+}
+
+// DeviceInfoFiles lists the device-info files of the record's attachments.
+func (r *Record) DeviceInfoFiles() []string {
+	var out []string
+	for _, a := range r.Attachments {
+		if a.DeviceInfoFile != "" {
+			out = append(out, a.DeviceInfoFile)
+		}
+	}
+	return out
 }

@@ -26,6 +26,10 @@ const (
 	DefaultGlobalNamespace   = "default"
 	DefaultAttachConcurrency = 4
 	DefaultReadinessTimeout  = 45 // seconds
+	// DefaultPodResourcesSocket is the kubelet's PodResources socket.
+	DefaultPodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+	// DefaultDeviceInfoDir holds the device-info files (NPWG §A.9).
+	DefaultDeviceInfoDir = "/var/run/k8s.cni.cncf.io/devinfo"
 )
 
 // maxReadinessTimeout is the longest wait, in seconds, that a
@@ -70,6 +74,12 @@ type NetConf struct {
 	// DaemonSocket, when set, makes the plugin a thin shim that hands the
 	// request to plexusd over this unix socket.
 	DaemonSocket string `json:"daemonSocket,omitempty"`
+	// PodResourcesSocket is where the kubelet answers which devices it
+	// gave a pod (networks with a resourceName).
+	PodResourcesSocket string `json:"podResourcesSocket,omitempty"`
+	// DeviceInfoDir holds the device plugins' device-info files (dp/) and
+	// the per-attachment ones plexus writes (cni/).
+	DeviceInfoDir string `json:"deviceInfoDir,omitempty"`
 
 	// Raw is the configuration as received.
 	Raw []byte `json:"-"`
@@ -146,6 +156,12 @@ func (c *NetConf) applyDefaults() {
 	}
 	if c.ReadinessTimeoutSeconds == 0 {
 		c.ReadinessTimeoutSeconds = DefaultReadinessTimeout
+	}
+	if c.PodResourcesSocket == "" {
+		c.PodResourcesSocket = DefaultPodResourcesSocket
+	}
+	if c.DeviceInfoDir == "" {
+		c.DeviceInfoDir = DefaultDeviceInfoDir
 	}
 }
 

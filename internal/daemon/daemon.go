@@ -72,6 +72,13 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 	}
 	d := &Daemon{o: o, log: log, metrics: metrics.New()}
 	d.cache = informer.New(cs, dyn, o.NodeName, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	if err := informer.CanCacheDRA(ctx, cs); err != nil {
+		log.Infof("DRA ResourceClaims and ResourceSlices are read live, not cached: %v", err)
+	} else {
+		d.cache.WithDRA()
+	}
+	cancel()
 	d.installer = NewInstaller(o, log)
 	events := &nodeEvents{cs: cs, node: o.NodeName, log: log}
 	d.installer.OnChange = func(st install.State) {

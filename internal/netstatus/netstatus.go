@@ -39,6 +39,8 @@ type Source struct {
 	IfName  string
 	Default bool
 	Result  types.Result
+	// DeviceInfo is the attachment's device-info file content (NPWG §A.9).
+	DeviceInfo json.RawMessage
 }
 
 // Build returns the entries of every attachment, in order. An attachment
@@ -62,7 +64,7 @@ func Marshal(entries []Entry) (string, error) {
 }
 
 func fromResult(s Source) ([]Entry, error) {
-	base := Entry{Name: s.Name, Interface: s.IfName, Default: s.Default}
+	base := Entry{Name: s.Name, Interface: s.IfName, Default: s.Default, DeviceInfo: s.DeviceInfo}
 	if s.Result == nil {
 		return []Entry{base}, nil
 	}

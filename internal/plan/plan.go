@@ -73,6 +73,12 @@ type Attachment struct {
 	DefaultRoute []net.IP
 	// Selection is the annotation element, nil for configured networks.
 	Selection *netselect.Selection
+	// DeviceID is the device given to an attachment whose network names a
+	// resource (AssignDevices); "" otherwise.
+	DeviceID string
+	// DeviceInfoFile is the attachment's CNI device-info file
+	// (SetDeviceInfoFiles); "" when it has none.
+	DeviceInfoFile string
 }
 
 // Build returns the pod's attachments in order: cluster network (or its

@@ -35,6 +35,9 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := p.assignDevices(ctx, r, api, pod, atts); err != nil {
+		return nil, err
+	}
 	r.log.Debugf("%d attachments planned after %v", len(atts), time.Since(start))
 	run, rec, err := prepare(r, atts)
 	if err != nil {
@@ -45,28 +48,36 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	if err := store.Save(rec); err != nil {
 		return nil, cnierr.Wrap(cnierr.IOFailure, err)
 	}
+	if err := writeDeviceInfo(r.conf.DeviceInfoDir, atts); err != nil {
+		forgetAfterRollback(r, store, rec, err)
+		return nil, err
+	}
 	results, err := r.runner().Add(ctx, r.sandbox(), run)
 	if err != nil {
-		forgetAfterRollback(r, store, err)
+		forgetAfterRollback(r, store, rec, err)
 		return nil, err
 	}
 	r.log.Debugf("delegates done after %v", time.Since(start))
 	if err := p.finish(ctx, r, api, pod, atts, results); err != nil {
 		err = r.runner().Rollback(ctx, r.sandbox(), run, err)
-		forgetAfterRollback(r, store, err)
+		forgetAfterRollback(r, store, rec, err)
 		return nil, err
 	}
 	r.log.Infof("ADD done: %d attachments in %v", len(atts), time.Since(start).Round(time.Millisecond))
 	return results[0], nil
 }
 
-// forgetAfterRollback removes the record when the rollback succeeded; when
-// it did not, the record stays so that the runtime's DEL can finish the job.
-func forgetAfterRollback(r *request, store *cache.Store, err error) {
+// forgetAfterRollback removes the record and the device-info files when the
+// rollback succeeded; when it did not, they stay so that the runtime's DEL
+// can finish the job.
+func forgetAfterRollback(r *request, store *cache.Store, rec *cache.Record, err error) {
 	var rb *attach.RollbackError
 	if errors.As(err, &rb) {
 		r.log.Errorf("rollback incomplete, keeping %s for DEL", store.Path(r.args.ContainerID))
 		return
+	}
+	if rmErr := removeDeviceInfo(rec.DeviceInfoFiles()); rmErr != nil {
+		r.log.Errorf("%v", rmErr)
 	}
 	if rmErr := store.Remove(r.args.ContainerID); rmErr != nil {
 		r.log.Errorf("%v", rmErr)
@@ -78,7 +89,11 @@ func forgetAfterRollback(r *request, store *cache.Store, err error) {
 func (p *Plugin) finish(ctx context.Context, r *request, api API, pod *corev1.Pod, atts []plan.Attachment, results []types.Result) error {
 	sources := make([]netstatus.Source, len(atts))
 	for i, a := range atts {
-		sources[i] = netstatus.Source{Name: a.StatusName, IfName: a.IfName, Default: a.Default, Result: results[i]}
+		info, err := readDeviceInfo(a.DeviceInfoFile)
+		if err != nil {
+			return cnierr.Wrap(cnierr.IOFailure, fmt.Errorf("%s: %w", a.StatusName, err))
+		}
+		sources[i] = netstatus.Source{Name: a.StatusName, IfName: a.IfName, Default: a.Default, Result: results[i], DeviceInfo: info}
 	}
 	if err := applyDefaultRoutes(r, atts, sources); err != nil {
 		return err
@@ -189,6 +204,7 @@ func prepare(r *request, atts []plan.Attachment) ([]attach.Attachment, *cache.Re
 		rec.Attachments = append(rec.Attachments, cache.Attachment{
 			StatusName: a.StatusName, IfName: a.IfName, Conflist: a.Delegate.Conflist,
 			CapabilityArgs: a.CapabilityArgs, Default: a.Default,
+			DeviceID: a.DeviceID, DeviceInfoFile: a.DeviceInfoFile,
 		})
 	}
 	return run, rec, nil

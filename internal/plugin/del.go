@@ -10,6 +10,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/attach"
 	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/plan"
 )
 
 // del implements CNI DEL. With a cache record it tears down exactly what ADD
@@ -36,6 +37,9 @@ func (p *Plugin) del(ctx context.Context, r *request) error {
 	sb.Args = rec.Args
 	if err := r.runner().Del(ctx, sb, run); err != nil {
 		return err // the record stays: the next DEL retries every attachment
+	}
+	if err := removeDeviceInfo(rec.DeviceInfoFiles()); err != nil {
+		return cnierr.Wrap(cnierr.IOFailure, err)
 	}
 	return cnierr.Wrap(cnierr.IOFailure, store.Remove(r.args.ContainerID))
 }
@@ -70,11 +74,19 @@ func (p *Plugin) delDerived(ctx context.Context, r *request) error {
 	if err != nil {
 		return err
 	}
-	run, _, err := prepare(r, atts)
+	if err := p.assignDevices(ctx, r, api, pod, atts); err != nil {
+		// Tear down without devices; the device-info files are still named.
+		r.log.Infof("DEL without cache: %v", err)
+		plan.SetDeviceInfoFiles(atts, r.conf.DeviceInfoDir, r.args.ContainerID)
+	}
+	run, rec, err := prepare(r, atts)
 	if err != nil {
 		return err
 	}
-	return r.runner().Del(ctx, r.sandbox(), run)
+	if err := r.runner().Del(ctx, r.sandbox(), run); err != nil {
+		return err
+	}
+	return cnierr.Wrap(cnierr.IOFailure, removeDeviceInfo(rec.DeviceInfoFiles()))
 }
 
 func fromRecord(rec *cache.Record) ([]attach.Attachment, error) {

@@ -48,6 +48,9 @@ type Plugin struct {
 	Stderr io.Writer
 	// Timeout bounds one command (default 4 minutes, kubelet's own limit).
 	Timeout time.Duration
+	// Devices returns the device lookup for networks with a resourceName
+	// (nil: KubeletDevices).
+	Devices func(c *config.NetConf, api API) DeviceFinder
 }
 
 // Default returns the plugin as the binary runs it.

@@ -33,6 +33,7 @@ type fakeExec struct {
 	calls    []string
 	fail     map[string]string
 	failWith map[string]error
+	stdin    map[string][]byte // the first stdin of each key
 }
 
 func (f *fakeExec) ExecPlugin(_ context.Context, _ string, stdin []byte, environ []string) ([]byte, error) {
@@ -49,6 +50,12 @@ func (f *fakeExec) ExecPlugin(_ context.Context, _ string, stdin []byte, environ
 	key := env["CNI_COMMAND"] + " " + env["CNI_IFNAME"] + " " + conf.Name
 	f.mu.Lock()
 	f.calls = append(f.calls, key)
+	if f.stdin == nil {
+		f.stdin = map[string][]byte{}
+	}
+	if _, seen := f.stdin[key]; !seen {
+		f.stdin[key] = stdin
+	}
 	msg, fail := f.fail[key]
 	failErr := f.failWith[key]
 	f.mu.Unlock()
@@ -84,6 +91,7 @@ func (f *fakeExec) seen() []string {
 type fakeAPI struct {
 	pod       *corev1.Pod
 	nads      map[string]string // "ns/name" → spec.config
+	resources map[string]string // "ns/name" → resourceName annotation
 	status    string
 	statusErr error
 	events    []kube.Event
@@ -94,7 +102,11 @@ func (a *fakeAPI) NAD(_ context.Context, ns, name string) (*nad.Delegate, error)
 	if !ok {
 		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", ns, name, nad.ErrNotFound)
 	}
-	return nad.Parse([]byte(cfg), name)
+	d, err := nad.Parse([]byte(cfg), name)
+	if err == nil {
+		d.ResourceName = a.resources[ns+"/"+name]
+	}
+	return d, err
 }
 
 func (a *fakeAPI) GetPod(_ context.Context, ns, name string) (*corev1.Pod, error) {
@@ -143,7 +155,8 @@ func newFixture(t *testing.T, annotations map[string]string) *fixture {
 
 func (f *fixture) args(uid string) *skel.CmdArgs {
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"plexus","type":"plexus","kubeconfig":"/unused",
-		"clusterNetwork":%q,"cniDir":%q,"attachConcurrency":1}`, filepath.Join(f.dir, "10-cluster.conf"), filepath.Join(f.dir, "state"))
+		"clusterNetwork":%q,"cniDir":%q,"deviceInfoDir":%q,"attachConcurrency":1}`,
+		filepath.Join(f.dir, "10-cluster.conf"), filepath.Join(f.dir, "state"), f.devInfoDir())
 	return &skel.CmdArgs{
 		ContainerID: "c0ffee", Netns: "/run/netns/fake", IfName: "eth0",
 		Args:      "IgnoreUnknown=1;K8S_POD_NAMESPACE=ns;K8S_POD_NAME=pod;K8S_POD_INFRA_CONTAINER_ID=c0ffee;K8S_POD_UID=" + uid,
@@ -167,6 +180,8 @@ func (f *fixture) del() error {
 	}
 	return f.p.del(context.Background(), r)
 }
+
+func (f *fixture) devInfoDir() string { return filepath.Join(f.dir, "devinfo") }
 
 func (f *fixture) recordPath() string {
 	return filepath.Join(f.dir, "state", "attachments", "c0ffee.json")

@@ -26,15 +26,21 @@ var confExtensions = []string{".conf", ".conflist", ".json"}
 
 // FromNAD returns the delegate of a NAD: its spec.config when non-empty,
 // else the configuration file in confDir named after the NAD (spec A.2).
+// Either way the delegate carries the NAD's resourceName annotation.
 func FromNAD(n *NetworkAttachmentDefinition, confDir string) (*Delegate, error) {
+	var (
+		d   *Delegate
+		err error
+	)
 	if strings.TrimSpace(n.Spec.Config) == "" {
-		return FindInDir(confDir, n.Name)
+		d, err = FindInDir(confDir, n.Name)
+	} else if d, err = Parse([]byte(n.Spec.Config), n.Name); err == nil {
+		d.Source = n.Namespace + "/" + n.Name
 	}
-	d, err := Parse([]byte(n.Spec.Config), n.Name)
 	if err != nil {
 		return nil, err
 	}
-	d.Source = n.Namespace + "/" + n.Name
+	d.ResourceName = strings.TrimSpace(n.Annotations[ResourceNameAnnotation])
 	return d, nil
 }
 

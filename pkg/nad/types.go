@@ -65,4 +65,8 @@ type Delegate struct {
 	// Source says where the config came from: "ns/name" for a NAD, or a
 	// file path.
 	Source string
+	// ResourceName is the NAD's k8s.v1.cni.cncf.io/resourceName: the
+	// device-plugin (or DRA) resource whose devices back this network; ""
+	// for a network without devices and for configuration files.
+	ResourceName string
 }

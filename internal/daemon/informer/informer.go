@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
@@ -24,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/plexus-cni/plexus/internal/config"
+	"github.com/plexus-cni/plexus/internal/devices"
 	"github.com/plexus-cni/plexus/internal/kube"
 	"github.com/plexus-cni/plexus/internal/plan"
 	"github.com/plexus-cni/plexus/internal/plugin"
@@ -32,15 +34,22 @@ import (
 
 // Resource names used for sync reporting.
 const (
-	Pods = "pods"
-	NADs = "network-attachment-definitions"
+	Pods           = "pods"
+	NADs           = "network-attachment-definitions"
+	ResourceClaims = "resourceclaims"
+	ResourceSlices = "resourceslices"
 )
 
-// Cache holds the node's pods and the NADs.
+// Cache holds the node's pods and the NADs, and with WithDRA the
+// ResourceClaims and the node's ResourceSlices.
 type Cache struct {
-	cs   kubernetes.Interface
-	pods cache.SharedIndexInformer
-	nads cache.SharedIndexInformer
+	cs     kubernetes.Interface
+	node   string
+	resync time.Duration
+	pods   cache.SharedIndexInformer
+	nads   cache.SharedIndexInformer
+	claims cache.SharedIndexInformer // nil without WithDRA
+	slices cache.SharedIndexInformer // nil without WithDRA
 	// Component names the event source of the writes.
 	Component string
 }
@@ -57,33 +66,84 @@ func New(cs kubernetes.Interface, dyn dynamic.Interface, node string, resync tim
 	nads := dynamicinformer.NewFilteredDynamicInformer(dyn, gvr, metav1.NamespaceAll, resync,
 		cache.Indexers{}, nil).Informer()
 	_ = nads.SetTransform(slimNAD)
-	return &Cache{cs: cs, pods: pods, nads: nads, Component: "plexusd"}
+	return &Cache{cs: cs, node: node, resync: resync, pods: pods, nads: nads, Component: "plexusd"}
+}
+
+// WithDRA adds informers for ResourceClaims and for the ResourceSlices of
+// this node, so that the devices of pods with claims cost no API round
+// trip. Call it before Start, only when the API serves resource.k8s.io/v1.
+func (c *Cache) WithDRA() *Cache {
+	all := informers.NewSharedInformerFactoryWithOptions(c.cs, c.resync)
+	c.claims = all.Resource().V1().ResourceClaims().Informer()
+	_ = c.claims.SetTransform(dropManagedFields)
+	node := informers.NewSharedInformerFactoryWithOptions(c.cs, c.resync,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector(resourcev1.ResourceSliceSelectorNodeName, c.node).String()
+		}))
+	c.slices = node.Resource().V1().ResourceSlices().Informer()
+	_ = c.slices.SetTransform(dropManagedFields)
+	return c
+}
+
+// CanCacheDRA reports (nil) whether the API serves resource.k8s.io/v1 and
+// lets plexusd list ResourceClaims and ResourceSlices, so that WithDRA's
+// informers can sync; an informer that cannot would keep plexusd unready.
+func CanCacheDRA(ctx context.Context, cs kubernetes.Interface) error {
+	one := metav1.ListOptions{Limit: 1}
+	if _, err := cs.ResourceV1().ResourceClaims(metav1.NamespaceAll).List(ctx, one); err != nil {
+		return fmt.Errorf("list ResourceClaims: %w", err)
+	}
+	if _, err := cs.ResourceV1().ResourceSlices().List(ctx, one); err != nil {
+		return fmt.Errorf("list ResourceSlices: %w", err)
+	}
+	return nil
+}
+
+func (c *Cache) informers() map[string]cache.SharedIndexInformer {
+	m := map[string]cache.SharedIndexInformer{Pods: c.pods, NADs: c.nads}
+	if c.claims != nil {
+		m[ResourceClaims], m[ResourceSlices] = c.claims, c.slices
+	}
+	return m
 }
 
 // Start runs the informers until ctx ends.
 func (c *Cache) Start(ctx context.Context) {
-	go c.pods.RunWithContext(ctx)
-	go c.nads.RunWithContext(ctx)
+	for _, inf := range c.informers() {
+		go inf.RunWithContext(ctx)
+	}
 }
 
 // Synced reports, per resource, whether its cache has synced.
 func (c *Cache) Synced() map[string]bool {
-	return map[string]bool{Pods: c.pods.HasSynced(), NADs: c.nads.HasSynced()}
+	out := map[string]bool{}
+	for name, inf := range c.informers() {
+		out[name] = inf.HasSynced()
+	}
+	return out
 }
 
-// WaitForSync waits until both caches have synced or ctx ends.
+// WaitForSync waits until every cache has synced or ctx ends.
 func (c *Cache) WaitForSync(ctx context.Context) bool {
-	return cache.WaitForCacheSync(ctx.Done(), c.pods.HasSynced, c.nads.HasSynced)
+	var synced []cache.InformerSynced
+	for _, inf := range c.informers() {
+		synced = append(synced, inf.HasSynced)
+	}
+	return cache.WaitForCacheSync(ctx.Done(), synced...)
 }
 
-// slimPod keeps what the plugin reads (metadata and the node name); the
-// rest of a pod is most of its size.
+// slimPod keeps what the plugin reads (metadata, the node name, the
+// resource claims and their status); the rest of a pod is most of its size.
 func slimPod(obj any) (any, error) {
 	p, ok := obj.(*corev1.Pod)
 	if !ok {
 		return obj, nil
 	}
-	out := &corev1.Pod{ObjectMeta: p.ObjectMeta, Spec: corev1.PodSpec{NodeName: p.Spec.NodeName}}
+	out := &corev1.Pod{
+		ObjectMeta: p.ObjectMeta,
+		Spec:       corev1.PodSpec{NodeName: p.Spec.NodeName, ResourceClaims: p.Spec.ResourceClaims},
+		Status:     corev1.PodStatus{ResourceClaimStatuses: p.Status.ResourceClaimStatuses},
+	}
 	out.ManagedFields = nil
 	return out, nil
 }
@@ -91,6 +151,13 @@ func slimPod(obj any) (any, error) {
 func slimNAD(obj any) (any, error) {
 	if u, ok := obj.(*unstructured.Unstructured); ok {
 		u.SetManagedFields(nil)
+	}
+	return obj, nil
+}
+
+func dropManagedFields(obj any) (any, error) {
+	if m, ok := obj.(metav1.Object); ok {
+		m.SetManagedFields(nil)
 	}
 	return obj, nil
 }
@@ -142,4 +209,32 @@ func (v *view) NAD(ctx context.Context, namespace, name string) (*nad.Delegate, 
 	return nad.FromNAD(n, v.confDir)
 }
 
-var _ plan.Resolver = (*view)(nil)
+// ResourceClaim returns the cached claim, else one live GET.
+func (v *view) ResourceClaim(ctx context.Context, namespace, name string) (*resourcev1.ResourceClaim, error) {
+	if v.c.claims != nil {
+		obj, ok, err := v.c.claims.GetIndexer().GetByKey(namespace + "/" + name)
+		if c, isClaim := obj.(*resourcev1.ResourceClaim); err == nil && ok && isClaim && c.Status.Allocation != nil {
+			return c.DeepCopy(), nil
+		}
+	}
+	return v.Client.ResourceClaim(ctx, namespace, name)
+}
+
+// ResourceSlices returns this node's cached slices of driver, else lists.
+func (v *view) ResourceSlices(ctx context.Context, node, driver string) ([]resourcev1.ResourceSlice, error) {
+	if v.c.slices == nil || node != v.c.node {
+		return v.Client.ResourceSlices(ctx, node, driver)
+	}
+	var out []resourcev1.ResourceSlice
+	for _, obj := range v.c.slices.GetIndexer().List() {
+		if s, ok := obj.(*resourcev1.ResourceSlice); ok && s.Spec.Driver == driver {
+			out = append(out, *s.DeepCopy())
+		}
+	}
+	return out, nil
+}
+
+var (
+	_ plan.Resolver  = (*view)(nil)
+	_ devices.Claims = (*view)(nil)
+)
