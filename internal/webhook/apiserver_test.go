@@ -20,29 +20,60 @@ import (
 	"github.com/plexus-cni/plexus/internal/testbed"
 )
 
-// registerManifest registers deploy/webhook's configuration under a name
-// of its own, pointed at url, limited to namespace ns (and to objects
-// labelled for this test), and removes it when the test ends. Failure
-// policies, rules and match conditions stay as the manifest has them.
-func registerManifest(t *testing.T, env *testbed.Env, name, url, ns string) {
+// readManifest decodes deploy/webhook/file into cfg.
+func readManifest(t *testing.T, file string, cfg any) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(testbed.Root(), "deploy", "webhook", "validatingwebhookconfiguration.yaml"))
+	data, err := os.ReadFile(filepath.Join(testbed.Root(), "deploy", "webhook", file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg admregv1.ValidatingWebhookConfiguration
-	if err := yaml.UnmarshalStrict(data, &cfg); err != nil {
-		t.Fatalf("deploy/webhook manifest: %v", err)
+	if err := yaml.UnmarshalStrict(data, cfg); err != nil {
+		t.Fatalf("deploy/webhook/%s: %v", file, err)
 	}
+}
+
+// scope points a webhook of a manifest at url (plus its service path) and
+// limits it to namespace ns and to objects labelled for this test.
+func scope(cc *admregv1.WebhookClientConfig, nsSel, objSel **metav1.LabelSelector, url, ns string) {
+	u := url + *cc.Service.Path
+	*cc = admregv1.WebhookClientConfig{URL: &u}
+	*nsSel = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
+	*objSel = &metav1.LabelSelector{MatchLabels: map[string]string{"plexus.dev/webhook-test": ns}}
+}
+
+// registerManifest registers deploy/webhook's validating configuration
+// under a name of its own, pointed at url, limited to namespace ns (and to
+// objects labelled for this test), and removes it when the test ends.
+// Failure policies, rules and match conditions stay as the manifest has
+// them.
+func registerManifest(t *testing.T, env *testbed.Env, name, url, ns string) {
+	t.Helper()
+	var cfg admregv1.ValidatingWebhookConfiguration
+	readManifest(t, "validatingwebhookconfiguration.yaml", &cfg)
 	cfg.Name = name
 	for i := range cfg.Webhooks {
 		w := &cfg.Webhooks[i]
-		u := url + *w.ClientConfig.Service.Path
-		w.ClientConfig = admregv1.WebhookClientConfig{URL: &u}
-		w.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}}
-		w.ObjectSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"plexus.dev/webhook-test": ns}}
+		scope(&w.ClientConfig, &w.NamespaceSelector, &w.ObjectSelector, url, ns)
 	}
 	api := env.Client.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	if _, err := api.Create(t.Context(), &cfg, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = api.Delete(context.Background(), name, metav1.DeleteOptions{}) })
+}
+
+// registerMutatingManifest is registerManifest for deploy/webhook's
+// mutating configuration.
+func registerMutatingManifest(t *testing.T, env *testbed.Env, name, url, ns string) {
+	t.Helper()
+	var cfg admregv1.MutatingWebhookConfiguration
+	readManifest(t, "mutatingwebhookconfiguration.yaml", &cfg)
+	cfg.Name = name
+	for i := range cfg.Webhooks {
+		w := &cfg.Webhooks[i]
+		scope(&w.ClientConfig, &w.NamespaceSelector, &w.ObjectSelector, url, ns)
+	}
+	api := env.Client.AdmissionregistrationV1().MutatingWebhookConfigurations()
 	if _, err := api.Create(t.Context(), &cfg, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

@@ -12,11 +12,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/networks"
+	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
 // Options configure the webhook component.
@@ -35,7 +38,10 @@ type Options struct {
 	// Configuration is the ValidatingWebhookConfiguration whose caBundle is
 	// set to the generated CA ("" leaves it alone).
 	Configuration string
-	Policy        Policy
+	// MutatingConfiguration is the MutatingWebhookConfiguration whose
+	// caBundle is set to the generated CA ("" leaves it alone).
+	MutatingConfiguration string
+	Policy                Policy
 }
 
 // Component serves the webhook on every replica.
@@ -65,7 +71,10 @@ func (c *Component) Run(ctx context.Context) error {
 		return err
 	}
 	if ca != nil && c.o.Configuration != "" {
-		go c.injectUntilDone(ctx, ca)
+		go c.injectUntilDone(ctx, "validatingwebhookconfiguration", c.o.Configuration, ca, InjectCABundle)
+	}
+	if ca != nil && c.o.MutatingConfiguration != "" {
+		go c.injectUntilDone(ctx, "mutatingwebhookconfiguration", c.o.MutatingConfiguration, ca, InjectMutatingCABundle)
 	}
 	l := c.o.Listener
 	if l == nil {
@@ -73,7 +82,9 @@ func (c *Component) Run(ctx context.Context) error {
 			return fmt.Errorf("webhook address %s: %w", c.o.Address, err)
 		}
 	}
-	h := &Handler{V: &Validator{NADs: apiNADs{c.d.Dynamic}, Policy: c.o.Policy}, Log: c.log, Metrics: c.d.Metrics}
+	nads := apiNADs{c.d.Dynamic}
+	h := &Handler{V: &Validator{NADs: nads, Policy: c.o.Policy}, I: &Injector{NADs: nads, Policy: c.o.Policy, Log: c.log},
+		Log: c.log, Metrics: c.d.Metrics}
 	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	errc := make(chan error, 1)
@@ -90,15 +101,17 @@ func (c *Component) Run(ctx context.Context) error {
 	}
 }
 
-// injectUntilDone sets the caBundle, retrying while the configuration is
-// missing (it may be applied after the controller starts).
-func (c *Component) injectUntilDone(ctx context.Context, ca []byte) {
+// injectUntilDone sets the caBundle of the webhook configuration name (of
+// resource kind) with inject, retrying while the configuration is missing
+// (it may be applied after the controller starts).
+func (c *Component) injectUntilDone(ctx context.Context, kind, name string, ca []byte,
+	inject func(context.Context, kubernetes.Interface, string, []byte) error) {
 	_ = wait.PollUntilContextCancel(ctx, 5*time.Second, true, func(ctx context.Context) (bool, error) {
-		if err := InjectCABundle(ctx, c.d.Client, c.o.Configuration, ca); err != nil {
+		if err := inject(ctx, c.d.Client, name, ca); err != nil {
 			c.log.Warn("caBundle not set yet", "error", err)
 			return false, nil
 		}
-		c.log.Info("caBundle set", "validatingwebhookconfiguration", c.o.Configuration)
+		c.log.Info("caBundle set", kind, name)
 		return true, nil
 	})
 }
@@ -153,14 +166,30 @@ func newSecret(o Options) (*corev1.Secret, error) {
 // before its pod must be found).
 type apiNADs struct{ dyn dynamic.Interface }
 
+// NADExists implements NADGetter.
 func (a apiNADs) NADExists(ctx context.Context, ns, name string) (bool, error) {
-	_, err := a.dyn.Resource(networks.NADResource()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	obj, err := a.get(ctx, ns, name)
+	return obj != nil, err
+}
+
+// NADResourceName implements NADGetter.
+func (a apiNADs) NADResourceName(ctx context.Context, ns, name string) (string, bool, error) {
+	obj, err := a.get(ctx, ns, name)
+	if obj == nil {
+		return "", false, err
+	}
+	return obj.GetAnnotations()[nad.ResourceNameAnnotation], true, nil
+}
+
+// get returns the NAD ns/name, or nil and no error when it does not exist.
+func (a apiNADs) get(ctx context.Context, ns, name string) (*unstructured.Unstructured, error) {
+	obj, err := a.dyn.Resource(networks.NADResource()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case err == nil:
-		return true, nil
+		return obj, nil
 	case apierrors.IsNotFound(err):
-		return false, nil
+		return nil, nil
 	default:
-		return false, err
+		return nil, err
 	}
 }

@@ -21,6 +21,7 @@ const (
 	PathNADs               = "/validate/network-attachment-definitions"
 	PathPods               = "/validate/pods"
 	PathNetworkDefinitions = "/validate/networkdefinitions"
+	PathMutatePods         = "/mutate/pods"
 	PathHealth             = "/healthz"
 )
 
@@ -29,7 +30,9 @@ const maxBody = 4 << 20
 
 // Handler serves AdmissionReview requests.
 type Handler struct {
-	V   *Validator
+	V *Validator
+	// I answers the mutating webhook (nil: PathMutatePods is not served).
+	I   *Injector
 	Log *slog.Logger
 	// Metrics records each review's latency and denials (nil: none).
 	Metrics *metrics.Metrics
@@ -38,21 +41,27 @@ type Handler struct {
 // Mux returns the webhook's routes.
 func (h *Handler) Mux() *http.ServeMux {
 	mux := http.NewServeMux()
-	mux.Handle("POST "+PathNADs, h.review(func(_ context.Context, req *admissionv1.AdmissionRequest) Verdict {
+	mux.Handle("POST "+PathNADs, h.review(metrics.Validating, func(_ context.Context, req *admissionv1.AdmissionRequest) Verdict {
 		return h.V.NAD(req.Object.Raw, req.Namespace)
 	}))
-	mux.Handle("POST "+PathPods, h.review(func(ctx context.Context, req *admissionv1.AdmissionRequest) Verdict {
+	mux.Handle("POST "+PathPods, h.review(metrics.Validating, func(ctx context.Context, req *admissionv1.AdmissionRequest) Verdict {
 		return h.V.Pod(ctx, req.Object.Raw, req.Namespace)
 	}))
-	mux.Handle("POST "+PathNetworkDefinitions, h.review(func(_ context.Context, req *admissionv1.AdmissionRequest) Verdict {
+	mux.Handle("POST "+PathNetworkDefinitions, h.review(metrics.Validating, func(_ context.Context, req *admissionv1.AdmissionRequest) Verdict {
 		return h.V.NetworkDefinition(req.Object.Raw)
 	}))
+	if h.I != nil {
+		mux.Handle("POST "+PathMutatePods, h.review(metrics.Mutating, func(ctx context.Context, req *admissionv1.AdmissionRequest) Verdict {
+			return h.I.Pod(ctx, req.Object.Raw, req.Namespace)
+		}))
+	}
 	mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	return mux
 }
 
-// review decodes an AdmissionReview, runs check on its object and answers.
-func (h *Handler) review(check func(context.Context, *admissionv1.AdmissionRequest) Verdict) http.Handler {
+// review decodes an AdmissionReview, runs check on its object and answers
+// (with check's patch, if any, when it allows); webhook labels the metrics.
+func (h *Handler) review(webhook string, check func(context.Context, *admissionv1.AdmissionRequest) Verdict) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var rev admissionv1.AdmissionReview
 		if err := json.NewDecoder(io.LimitReader(r.Body, maxBody)).Decode(&rev); err != nil || rev.Request == nil {
@@ -69,10 +78,14 @@ func (h *Handler) review(check func(context.Context, *admissionv1.AdmissionReque
 				resp.Allowed = false
 				resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: http.StatusUnprocessableEntity,
 					Reason: metav1.StatusReasonInvalid, Message: "plexus: " + strings.Join(v.Problems, "; ")}
+			} else if len(v.Patch) > 0 {
+				pt := admissionv1.PatchTypeJSONPatch
+				resp.Patch, resp.PatchType = v.Patch, &pt
 			}
-			h.Log.Debug("admission", "kind", req.Kind.Kind, "object", req.Namespace+"/"+req.Name, "allowed", resp.Allowed, "problems", len(v.Problems))
+			h.Log.Debug("admission", "webhook", webhook, "kind", req.Kind.Kind, "object", req.Namespace+"/"+req.Name,
+				"allowed", resp.Allowed, "problems", len(v.Problems), "patched", resp.Patch != nil)
 		}
-		h.Metrics.Admitted(req.Kind.Kind, time.Since(start), resp.Allowed)
+		h.Metrics.Admitted(webhook, req.Kind.Kind, time.Since(start), resp.Allowed)
 		out := admissionv1.AdmissionReview{TypeMeta: rev.TypeMeta, Response: resp}
 		w.Header().Set("Content-Type", "application/json")
 		if err := json.NewEncoder(w).Encode(out); err != nil {

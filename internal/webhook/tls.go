@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"time"
 
+	admregv1 "k8s.io/api/admissionregistration/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
@@ -99,19 +100,42 @@ func LoadCertDir(dir string) (tls.Certificate, error) {
 // ValidatingWebhookConfiguration name.
 func InjectCABundle(ctx context.Context, c kubernetes.Interface, name string, ca []byte) error {
 	api := c.AdmissionregistrationV1().ValidatingWebhookConfigurations()
+	return updateCABundle(ctx, "validatingwebhookconfiguration", name, api.Get, api.Update,
+		func(cfg *admregv1.ValidatingWebhookConfiguration) {
+			for i := range cfg.Webhooks {
+				cfg.Webhooks[i].ClientConfig.CABundle = ca
+			}
+		})
+}
+
+// InjectMutatingCABundle sets caBundle in every webhook of the
+// MutatingWebhookConfiguration name.
+func InjectMutatingCABundle(ctx context.Context, c kubernetes.Interface, name string, ca []byte) error {
+	api := c.AdmissionregistrationV1().MutatingWebhookConfigurations()
+	return updateCABundle(ctx, "mutatingwebhookconfiguration", name, api.Get, api.Update,
+		func(cfg *admregv1.MutatingWebhookConfiguration) {
+			for i := range cfg.Webhooks {
+				cfg.Webhooks[i].ClientConfig.CABundle = ca
+			}
+		})
+}
+
+// updateCABundle reads the webhook configuration name (of resource kind),
+// sets its caBundles and writes it back, retrying on conflicts.
+func updateCABundle[T any](ctx context.Context, kind, name string,
+	get func(context.Context, string, metav1.GetOptions) (T, error),
+	update func(context.Context, T, metav1.UpdateOptions) (T, error), set func(T)) error {
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		cfg, err := api.Get(ctx, name, metav1.GetOptions{})
+		cfg, err := get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		for i := range cfg.Webhooks {
-			cfg.Webhooks[i].ClientConfig.CABundle = ca
-		}
-		_, err = api.Update(ctx, cfg, metav1.UpdateOptions{FieldManager: "plexus-controller"})
+		set(cfg)
+		_, err = update(ctx, cfg, metav1.UpdateOptions{FieldManager: "plexus-controller"})
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("validatingwebhookconfiguration %s: setting caBundle: %w", name, err)
+		return fmt.Errorf("%s %s: setting caBundle: %w", kind, name, err)
 	}
 	return nil
 }

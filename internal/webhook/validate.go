@@ -1,10 +1,11 @@
-// Package webhook is plexus's validating admission webhook. It refuses
-// NetworkAttachmentDefinitions whose config plexus could not use, pods whose
-// network annotations are invalid, name NADs that do not exist or that
-// namespace isolation forbids, and NetworkDefinitions that could not be
-// rendered. The checks are those of `plexusctl lint` (internal/lint, which
-// uses pkg/netselect and pkg/nad) and of the networks controller, so a
-// message names the same field everywhere.
+// Package webhook is plexus's admission webhook. Its validating half
+// refuses NetworkAttachmentDefinitions whose config plexus could not use,
+// pods whose network annotations are invalid, name NADs that do not exist
+// or that namespace isolation forbids, and NetworkDefinitions that could
+// not be rendered. The checks are those of `plexusctl lint` (internal/lint,
+// which uses pkg/netselect and pkg/nad) and of the networks controller, so
+// a message names the same field everywhere. Its mutating half (Injector)
+// adds to pods the device-plugin resources their networks' NADs name.
 package webhook
 
 import (
@@ -21,9 +22,14 @@ import (
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
-// NADGetter reports whether a NetworkAttachmentDefinition exists.
+// NADGetter reads NetworkAttachmentDefinitions.
 type NADGetter interface {
+	// NADExists reports whether the NAD exists.
 	NADExists(ctx context.Context, namespace, name string) (bool, error)
+	// NADResourceName returns the NAD's k8s.v1.cni.cncf.io/resourceName
+	// annotation ("" when it has none); found is false when the NAD does
+	// not exist.
+	NADResourceName(ctx context.Context, namespace, name string) (resource string, found bool, err error)
 }
 
 // Policy is what the pod checks enforce beyond syntax.
@@ -42,6 +48,12 @@ type Policy struct {
 	NoIPAMDefaults bool
 }
 
+// allows reports whether namespace isolation lets a pod in namespace ns
+// use sel's NAD.
+func (p Policy) allows(sel netselect.Selection, ns string) bool {
+	return !p.NamespaceIsolation || sel.Namespace == ns || slices.Contains(p.GlobalNamespaces, sel.Namespace)
+}
+
 // Validator checks objects. Findings are "field: message" strings; a
 // warning does not refuse the object.
 type Validator struct {
@@ -49,10 +61,13 @@ type Validator struct {
 	Policy Policy
 }
 
-// Verdict is the outcome of one check.
+// Verdict is the outcome of one check (or mutation).
 type Verdict struct {
 	Problems []string
 	Warnings []string
+	// Patch is a JSON patch (RFC 6902) to apply to the object, from the
+	// mutating webhook only.
+	Patch []byte
 }
 
 // NAD checks a NetworkAttachmentDefinition (JSON) in namespace ns.
@@ -71,7 +86,7 @@ func (v *Validator) Pod(ctx context.Context, obj []byte, ns string) Verdict {
 	field := "metadata.annotations[" + netselect.NetworksAnnotation + "]"
 	for i, sel := range o.Networks {
 		f := fmt.Sprintf("%s: networks[%d]", field, i)
-		if v.Policy.NamespaceIsolation && sel.Namespace != ns && !slices.Contains(v.Policy.GlobalNamespaces, sel.Namespace) {
+		if !v.Policy.allows(sel, ns) {
 			out.Problems = append(out.Problems, fmt.Sprintf(
 				"%s: network %s/%s is in another namespace than the pod and namespaceIsolation allows only %q and the global namespaces %v",
 				f, sel.Namespace, sel.Name, ns, v.Policy.GlobalNamespaces))

@@ -7,15 +7,21 @@ import (
 	"testing"
 )
 
-// fakeNADs holds "ns/name" keys; the key "down/*" makes every lookup in
-// namespace down fail.
-type fakeNADs map[string]bool
+// fakeNADs maps the "ns/name" of each NAD that exists to its resourceName
+// annotation ("" for none); every lookup in namespace "down" fails.
+type fakeNADs map[string]string
 
-func (f fakeNADs) NADExists(_ context.Context, ns, name string) (bool, error) {
+func (f fakeNADs) NADExists(ctx context.Context, ns, name string) (bool, error) {
+	_, found, err := f.NADResourceName(ctx, ns, name)
+	return found, err
+}
+
+func (f fakeNADs) NADResourceName(_ context.Context, ns, name string) (string, bool, error) {
 	if ns == "down" {
-		return false, errors.New("connection refused")
+		return "", false, errors.New("connection refused")
 	}
-	return f[ns+"/"+name], nil
+	r, ok := f[ns+"/"+name]
+	return r, ok, nil
 }
 
 func nadJSON(config string) []byte {
@@ -60,7 +66,7 @@ func check(t *testing.T, problems []string, want string) {
 }
 
 func TestPod(t *testing.T) {
-	nads := fakeNADs{"tomcat/macvlan-conf": true, "default/shared": true, "other/remote": true, "kube-system/standalone": true}
+	nads := fakeNADs{"tomcat/macvlan-conf": "", "default/shared": "", "other/remote": "", "kube-system/standalone": ""}
 	const nets = `"k8s.v1.cni.cncf.io/networks":`
 	tests := []struct {
 		name, ann string

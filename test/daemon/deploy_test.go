@@ -145,9 +145,12 @@ func applyDeploy(t *testing.T, env *testbed.Env) (string, []*unstructured.Unstru
 	objs := deployObjects(t, ns, ns)
 	docs := make([]string, 0, len(objs))
 	for _, o := range objs {
-		if o.GetKind() == "ValidatingWebhookConfiguration" {
-			// Cluster-wide and failing closed for NADs: on the shared test
-			// bed it would break every other test's NADs. Not applied.
+		if k := o.GetKind(); k == "ValidatingWebhookConfiguration" || k == "MutatingWebhookConfiguration" {
+			// Cluster-wide: on the shared test bed the validating one
+			// (failing closed for NADs) would break every other test's
+			// NADs, and both would be called for every other test's pods.
+			// Not applied (internal/webhook registers them under names of
+			// its own, limited to its namespace).
 			continue
 		}
 		requirePrivileged(t, o)
@@ -277,6 +280,7 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{other, "create", pd, "ipallocations", ""}, {"", "delete", pd, "networkdefinitions", ""},
 		{other, "patch", pd, "ipspaces", ""}, {other, "update", "apps", "statefulsets", ""}, {other, "delete", "apps", "statefulsets", ""},
 		{"", "create", "admissionregistration.k8s.io", "validatingwebhookconfigurations", ""},
+		{"", "create", "admissionregistration.k8s.io", "mutatingwebhookconfigurations", ""},
 		{"", "delete", "apiextensions.k8s.io", "customresourcedefinitions", ""}, // nadcrd never deletes
 		{"", "update", "apiextensions.k8s.io", "customresourcedefinitions", ""}, // nor overwrites
 	})
@@ -298,6 +302,12 @@ func checkNamed(t *testing.T, env *testbed.Env, ns string) {
 			Resource: "validatingwebhookconfigurations", Name: "plexus-webhook"}, true},
 		{authorizationv1.ResourceAttributes{Verb: "update", Group: "admissionregistration.k8s.io",
 			Resource: "validatingwebhookconfigurations", Name: "other"}, false},
+		{authorizationv1.ResourceAttributes{Verb: "get", Group: "admissionregistration.k8s.io",
+			Resource: "mutatingwebhookconfigurations", Name: "plexus-mutating-webhook"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "update", Group: "admissionregistration.k8s.io",
+			Resource: "mutatingwebhookconfigurations", Name: "plexus-mutating-webhook"}, true},
+		{authorizationv1.ResourceAttributes{Verb: "update", Group: "admissionregistration.k8s.io",
+			Resource: "mutatingwebhookconfigurations", Name: "plexus-webhook"}, false},
 	} {
 		sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
 			User: "system:serviceaccount:" + ns + ":plexus-controller", ResourceAttributes: &c.a}}

@@ -1,7 +1,8 @@
 // Package metrics defines plexus-controller's Prometheus metrics on a
 // private registry: reconcile passes (count by result, latency) per
 // reconciler, the allocations the IPAM reclaimer freed or reserved, and the
-// admission webhook's latency and denials per kind. A nil *Metrics records
+// admission webhooks' latency and denials per webhook (validating,
+// mutating) and kind. A nil *Metrics records
 // nothing, so components built without one work unchanged.
 package metrics
 
@@ -43,13 +44,13 @@ func New() *Metrics {
 		}, []string{"action"}),
 		admissionDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "plexus_webhook_admission_duration_seconds",
-			Help:    "Latency of an admission review by object kind.",
+			Help:    "Latency of an admission review by webhook (validating, mutating) and object kind.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14), // 0.5 ms .. ~4 s
-		}, []string{"kind"}),
+		}, []string{"webhook", "kind"}),
 		denials: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "plexus_webhook_denials_total",
-			Help: "Admission reviews denied, by object kind.",
-		}, []string{"kind"}),
+			Help: "Admission reviews denied, by webhook (validating; the mutating one never denies) and object kind.",
+		}, []string{"webhook", "kind"}),
 	}
 	m.registry.MustRegister(m.reconciles, m.reconcileDur, m.reclaimed, m.admissionDur, m.denials,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -91,14 +92,21 @@ func (m *Metrics) Reclaimed(action string) {
 	m.reclaimed.WithLabelValues(action).Inc()
 }
 
-// Admitted records one admission review of kind.
-func (m *Metrics) Admitted(kind string, took time.Duration, allowed bool) {
+// Webhooks label the admission series.
+const (
+	Validating = "validating"
+	Mutating   = "mutating"
+)
+
+// Admitted records one admission review of kind by webhook (Validating
+// or Mutating).
+func (m *Metrics) Admitted(webhook, kind string, took time.Duration, allowed bool) {
 	if m == nil {
 		return
 	}
-	m.admissionDur.WithLabelValues(kind).Observe(took.Seconds())
+	m.admissionDur.WithLabelValues(webhook, kind).Observe(took.Seconds())
 	if !allowed {
-		m.denials.WithLabelValues(kind).Inc()
+		m.denials.WithLabelValues(webhook, kind).Inc()
 	}
 }
 

@@ -16,8 +16,10 @@ func TestRecorded(t *testing.T) {
 	m.Reclaimed("free")
 	m.Reclaimed("free")
 	m.Reclaimed("reserve")
-	m.Admitted("NetworkAttachmentDefinition", time.Millisecond, false)
-	m.Admitted("Pod", time.Millisecond, true)
+	m.Admitted(Validating, "NetworkAttachmentDefinition", time.Millisecond, false)
+	m.Admitted(Validating, "Pod", time.Millisecond, true)
+	m.Admitted(Mutating, "Pod", time.Millisecond, true)
+	m.Admitted(Mutating, "Pod", time.Millisecond, true)
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	body := rec.Body.String()
@@ -27,15 +29,16 @@ func TestRecorded(t *testing.T) {
 		`plexus_controller_reconcile_duration_seconds_count{controller="ipam"} 1`,
 		`plexus_controller_ipam_reclaimed_total{action="free"} 2`,
 		`plexus_controller_ipam_reclaimed_total{action="reserve"} 1`,
-		`plexus_webhook_admission_duration_seconds_count{kind="Pod"} 1`,
-		`plexus_webhook_denials_total{kind="NetworkAttachmentDefinition"} 1`,
+		`plexus_webhook_admission_duration_seconds_count{kind="Pod",webhook="validating"} 1`,
+		`plexus_webhook_admission_duration_seconds_count{kind="Pod",webhook="mutating"} 2`,
+		`plexus_webhook_denials_total{kind="NetworkAttachmentDefinition",webhook="validating"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	if strings.Contains(body, `plexus_webhook_denials_total{kind="Pod"}`) {
+	if strings.Contains(body, `plexus_webhook_denials_total{kind="Pod"`) {
 		t.Error("an allowed review counted as a denial")
 	}
 }
@@ -45,7 +48,7 @@ func TestNil(t *testing.T) {
 	var m *Metrics
 	m.Reconciled("x", 0, nil)
 	m.Reclaimed("free")
-	m.Admitted("Pod", 0, false)
+	m.Admitted(Mutating, "Pod", 0, false)
 }
 
 // A replica that has reconciled nothing (a standby) exports every
