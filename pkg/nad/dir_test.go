@@ -160,3 +160,17 @@ func TestDecodeNAD(t *testing.T) {
 		})
 	}
 }
+
+func TestFromNADKeepsTheResourceName(t *testing.T) {
+	n := &NetworkAttachmentDefinition{Spec: Spec{Config: `{"cniVersion":"1.0.0","type":"sriov"}`}}
+	n.Namespace, n.Name = "ns", "vf"
+	n.Annotations = map[string]string{ResourceNameAnnotation: " intel.com/sriov_netdevice "}
+	d, err := FromNAD(n, t.TempDir())
+	if err != nil || d.ResourceName != "intel.com/sriov_netdevice" {
+		t.Fatalf("FromNAD = %+v, %v; want the annotation, trimmed", d, err)
+	}
+	n.Annotations = nil
+	if d, err := FromNAD(n, t.TempDir()); err != nil || d.ResourceName != "" {
+		t.Fatalf("without the annotation: %+v, %v", d, err)
+	}
+}

@@ -1,0 +1,270 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/plexus-cni/plexus/internal/testbed"
+	"github.com/plexus-cni/plexus/internal/testbed/poll"
+	"github.com/plexus-cni/plexus/test/devices/devtest"
+)
+
+const (
+	testnicResource = "plexus.dev/testnic"
+	devNode         = "node-1"
+	devinfoCNIDir   = "/var/run/k8s.cni.cncf.io/devinfo/cni"
+)
+
+// testnicNAD is an SR-IOV style network: its NAD names the resource, its
+// plugin (the SR-IOV CNI stand-in) checks the injected deviceID and
+// pciBusID, and declares the deviceID and CNIDeviceInfoFile capabilities.
+const testnicNAD = `{"cniVersion":"1.0.0","name":"testnic","plugins":[
+  {"type":"testnic-cni","capabilities":{"deviceID":true,"CNIDeviceInfoFile":true}}]}`
+
+// TestDeviceBackedNetwork runs a real device plugin on node-1, advertising
+// veths made on the node as plexus.dev/testnic, and an SR-IOV style NAD:
+// the admission webhook adds the resource to the pods, the kubelet
+// allocates the devices, plexus hands each attachment its own device and
+// the device-info, and deleting the pods gives the devices back.
+func TestDeviceBackedNetwork(t *testing.T) {
+	env := cluster(t)
+	ns := env.Namespace(t, "devices")
+	devs := startTestnic(t, env, 3)
+	env.ApplyYAML(t, ns, fmt.Sprintf(`apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: testnic
+  annotations: {k8s.v1.cni.cncf.io/resourceName: %s}
+spec:
+  config: '%s'
+`, testnicResource, testnicNAD))
+
+	env.ApplyYAML(t, ns, nodeDeployment("vf", 2, "testnic", ""))
+	pods := runningPods(t, env, ns, "app=vf", 2)
+	seen := map[string]string{}
+	for _, p := range pods {
+		c := p.Spec.Containers[0]
+		if q := c.Resources.Limits[testnicResource]; q.Value() != 1 {
+			t.Errorf("pod %s: limits %v, want %s: 1 added by the webhook", p.Name, c.Resources.Limits, testnicResource)
+		}
+		info := deviceInfo(t, &p, "net1")
+		addr, _ := info["pci"].(map[string]any)["pci-address"].(string)
+		if info["type"] != "pci" || addr == "" || info["testnic-ifname"] != "net1" {
+			t.Errorf("pod %s: device-info %v: want the device plugin's pci-address and the plugin's own key", p.Name, info)
+		}
+		if other, dup := seen[addr]; dup {
+			t.Errorf("pods %s and %s got the same device %s", other, p.Name, addr)
+		}
+		seen[addr] = p.Name
+		if out, err := env.Exec(t.Context(), ns, p.Name, "ip", "-o", "link", "show", "net1"); err != nil {
+			t.Errorf("pod %s has no net1: %v %s", p.Name, err, out)
+		}
+	}
+	inPods := missingOnNode(t, devs)
+	if len(inPods) != 2 {
+		t.Fatalf("devices away from the node: %v, want 2 (one per pod)", inPods)
+	}
+
+	env.Kubectl(t, "-n", ns, "delete", "deployment", "vf", "--wait=true")
+	poll.Until(t, podLimit, "pods of vf gone and their devices back on "+devNode, func() (bool, string) {
+		list, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=vf"})
+		if err != nil {
+			return false, err.Error()
+		}
+		away := missingOnNode(t, devs)
+		return len(list.Items) == 0 && len(away) == 0, fmt.Sprintf("%d pods, devices away %v", len(list.Items), away)
+	})
+	if files := nodeShellOut(t, "ls -A "+devinfoCNIDir+" 2>/dev/null | grep -c '^testnic-' || true"); strings.TrimSpace(files) != "0" {
+		t.Fatalf("%s device-info files of testnic left on %s after the pods went", strings.TrimSpace(files), devNode)
+	}
+}
+
+// TestDeviceShortageFailsThePod: a pod that asks for fewer devices than it
+// has device-backed attachments (the webhook leaves a pod that sets the
+// resource alone) stays ContainerCreating with plexus's error in the
+// kubelet's event, and takes no device.
+func TestDeviceShortageFailsThePod(t *testing.T) {
+	env := cluster(t)
+	ns := env.Namespace(t, "devshort")
+	devs := startTestnic(t, env, 2)
+	env.ApplyYAML(t, ns, fmt.Sprintf(`apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: testnic
+  annotations: {k8s.v1.cni.cncf.io/resourceName: %s}
+spec:
+  config: '%s'
+`, testnicResource, testnicNAD))
+	for name, c := range map[string]struct {
+		networks string
+		count    int
+		want     string
+	}{
+		"none": {"testnic", 0, "has 0 of it allocated by the kubelet and 1 attachments"},
+		"fewer": {"testnic,testnic", 1, "has 1 of it allocated by the kubelet and 2 attachments"},
+	} {
+		env.ApplyYAML(t, ns, nodeDeployment(name, 1, c.networks, fmt.Sprintf("%s: %d", testnicResource, c.count)))
+		var msg string
+		poll.Until(t, podLimit, "a FailedCreatePodSandBox event of "+name+" naming the resource", func() (bool, string) {
+			list, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=" + name})
+			if err != nil || len(list.Items) != 1 {
+				return false, fmt.Sprintf("pods: %v", err)
+			}
+			for _, e := range podEvents(t, env, ns, list.Items[0].Name) {
+				if e.Reason == "FailedCreatePodSandBox" && strings.Contains(e.Message, testnicResource) {
+					msg = e.Message
+					return true, ""
+				}
+			}
+			return false, "no event yet"
+		})
+		if !strings.Contains(msg, c.want) || !strings.Contains(msg, ns+"/"+name) {
+			t.Errorf("%s: event %q, want %q and the pod", name, msg, c.want)
+		}
+	}
+	if away := missingOnNode(t, devs); len(away) != 0 {
+		t.Fatalf("failed pods took devices %v", away)
+	}
+}
+
+// nodeDeployment is a Deployment on node-1 selecting networks, with
+// resources (a YAML map entry, or "" to let the webhook add them).
+func nodeDeployment(name string, replicas int, networks, resources string) string {
+	res := ""
+	if resources != "" {
+		res = fmt.Sprintf("\n          resources: {requests: {%s}, limits: {%s}}", resources, resources)
+	}
+	return fmt.Sprintf(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: %[1]s}
+spec:
+  replicas: %[2]d
+  selector: {matchLabels: {app: %[1]s}}
+  template:
+    metadata:
+      labels: {app: %[1]s}
+      annotations: {k8s.v1.cni.cncf.io/networks: %[3]q}
+    spec:
+      nodeName: %[4]s
+      terminationGracePeriodSeconds: 1
+      containers:
+        - name: toolbox
+          image: %[5]s
+          imagePullPolicy: IfNotPresent%[6]s
+`, name, replicas, networks, devNode, toolbox, res)
+}
+
+// deviceInfo returns the device-info of pod's interface from network-status.
+func deviceInfo(t *testing.T, pod *corev1.Pod, ifname string) map[string]any {
+	t.Helper()
+	var st []struct {
+		Interface  string         `json:"interface"`
+		DeviceInfo map[string]any `json:"device-info"`
+	}
+	if err := json.Unmarshal([]byte(pod.Annotations["k8s.v1.cni.cncf.io/network-status"]), &st); err != nil {
+		t.Fatalf("pod %s: network-status: %v", pod.Name, err)
+	}
+	for _, e := range st {
+		if e.Interface == ifname {
+			if e.DeviceInfo == nil {
+				t.Fatalf("pod %s: %s has no device-info in network-status", pod.Name, ifname)
+			}
+			return e.DeviceInfo
+		}
+	}
+	t.Fatalf("pod %s: no %s in network-status", pod.Name, ifname)
+	return nil
+}
+
+// startTestnic makes n veth pairs on node-1, installs testnic-cni in the
+// node's CNI bin dir, runs testnic-dp advertising one end of each pair
+// inside the node, and waits until the node offers n devices. Everything
+// is undone when the test ends.
+func startTestnic(t *testing.T, env *testbed.Env, n int) []string {
+	t.Helper()
+	dp, cni := devtest.Build(t, t.TempDir())
+	pid := nodePID(t, devNode)
+	var devs []string
+	for i := range n {
+		dev := fmt.Sprintf("tn%d%c", os.Getpid()%10000, 'a'+i)
+		run(t, "ip", "-n", "plexus-cl-"+devNode, "link", "add", dev, "type", "veth", "peer", "name", dev+"p")
+		t.Cleanup(func() { exec.Command("ip", "-n", "plexus-cl-"+devNode, "link", "del", dev+"p").Run() })
+		devs = append(devs, dev)
+	}
+	run(t, "nsenter", "-t", pid, "-m", "cp", cni, "/opt/cni/bin/"+devtest.CNIName)
+	t.Cleanup(func() { exec.Command("nsenter", "-t", pid, "-m", "rm", "-f", "/opt/cni/bin/"+devtest.CNIName).Run() })
+	cmd := exec.Command("nsenter", "-t", pid, "-m", "-n", dp, "-devices", strings.Join(devs, ","))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
+	poll.Until(t, time.Minute, fmt.Sprintf("%s offers %d %s", devNode, n, testnicResource), func() (bool, string) {
+		node, err := env.Client.CoreV1().Nodes().Get(t.Context(), devNode, metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		q := node.Status.Allocatable[corev1.ResourceName(testnicResource)]
+		return q.Value() == int64(n), "allocatable " + q.String()
+	})
+	return devs
+}
+
+// missingOnNode lists the devices not in node-1's network namespace.
+func missingOnNode(t *testing.T, devs []string) []string {
+	t.Helper()
+	var away []string
+	for _, d := range devs {
+		if exec.Command("ip", "-n", "plexus-cl-"+devNode, "link", "show", d).Run() != nil {
+			away = append(away, d)
+		}
+	}
+	return away
+}
+
+// nodePID is a process in node's network and mount namespaces (its kubelet).
+func nodePID(t *testing.T, node string) string {
+	t.Helper()
+	out, err := exec.Command("pgrep", "-f", "kubelet .*--hostname-override="+node+"( |$)").Output()
+	pids := strings.Fields(string(out))
+	if err != nil || len(pids) == 0 {
+		t.Fatalf("no kubelet of %s: %v", node, err)
+	}
+	return pids[0]
+}
+
+// nodeShellOut runs a shell command in node-1's mount namespace.
+func nodeShellOut(t *testing.T, cmd string) string {
+	t.Helper()
+	out, err := exec.Command("nsenter", "-t", nodePID(t, devNode), "-m", "sh", "-c", cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("on %s: %s: %v\n%s", devNode, cmd, err, out)
+	}
+	return string(out)
+}
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
