@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/plexus-cni/plexus/internal/devices"
 	"github.com/plexus-cni/plexus/internal/inspect"
 	ipamconfig "github.com/plexus-cni/plexus/pkg/ipam/config"
 	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
@@ -33,7 +34,9 @@ plugin and IPAM type that the NetworkAttachmentDefinitions and the cluster
 network use; every macvlan/ipvlan/vlan master interface on this node; and
 for every plexus-ipam configuration, the store it uses on this node (its
 own keys or the defaults plexusd writes into <conf-dir>/plexus-ipam.d):
-that one is named, its kubeconfig exists and the store answers.
+that one is named, its kubeconfig exists and the store answers; the
+kubelet's pod-resources socket and, for every resourceName that NADs name,
+how many devices of it this node offers.
 NADs are read with --kubeconfig, else with the configuration's kubeconfig,
 in every namespace (-n: in that one).
 
@@ -60,6 +63,9 @@ func runDoctor(cmd *cobra.Command, g *globalOptions, o *doctorOptions) error {
 			return listNADs(ctx, g, g.clusterScope(), kubeconfig)
 		},
 		OpenIPAMStore: func(c *ipamconfig.Conf) (store.Store, error) { return ipamplugin.OpenStore(c, nil) },
+		Allocatable: func(ctx context.Context, socket string) (map[string]int, error) {
+			return (&devices.Kubelet{Socket: socket, Timeout: 5 * time.Second}).Allocatable(ctx)
+		},
 	})
 	failed := 0
 	for _, f := range findings {

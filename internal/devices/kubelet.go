@@ -47,37 +47,46 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // PodDevices returns the device IDs by resource of every container of the
 // pod, from the kubelet's Get (List, filtered, from a kubelet without Get).
 func (k *Kubelet) PodDevices(ctx context.Context, namespace, name string) (map[string][]string, error) {
-	socket := k.Socket
-	if socket == "" {
-		socket = DefaultPodResourcesSocket
-	}
-	timeout := k.Timeout
-	if timeout == 0 {
-		timeout = DefaultTimeout
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn, err := grpc.NewClient("unix://"+socket,
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)))
+	conn, ctx, cancel, err := k.dial(ctx)
 	if err != nil {
-		return nil, &UnavailableError{socket, err}
+		return nil, err
 	}
+	defer cancel()
 	defer conn.Close()
 	pod, err := getPod(ctx, podresources.NewPodResourcesListerClient(conn), namespace, name)
 	if err != nil {
-		return nil, &UnavailableError{socket, err}
+		return nil, &UnavailableError{k.socket(), err}
 	}
 	out := map[string][]string{}
-	if pod == nil {
-		return out, nil
-	}
 	for _, c := range pod.GetContainers() {
 		for _, d := range c.GetDevices() {
 			out[d.GetResourceName()] = append(out[d.GetResourceName()], d.GetDeviceIds()...)
 		}
 	}
 	return out, nil
+}
+
+func (k *Kubelet) socket() string {
+	if k.Socket == "" {
+		return DefaultPodResourcesSocket
+	}
+	return k.Socket
+}
+
+// dial returns a client of the socket and ctx bounded by the timeout.
+func (k *Kubelet) dial(ctx context.Context) (*grpc.ClientConn, context.Context, context.CancelFunc, error) {
+	timeout := k.Timeout
+	if timeout == 0 {
+		timeout = DefaultTimeout
+	}
+	conn, err := grpc.NewClient("unix://"+k.socket(),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessage)))
+	if err != nil {
+		return nil, nil, nil, &UnavailableError{k.socket(), err}
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return conn, ctx, cancel, nil
 }
 
 // getPod asks for one pod; a kubelet without Get (older, or the feature
@@ -104,4 +113,24 @@ func getPod(ctx context.Context, cl podresources.PodResourcesListerClient, names
 		}
 	}
 	return nil, nil
+}
+
+// Allocatable returns how many devices of each resource the node offers
+// (device plugins only; DRA devices are in ResourceSlices).
+func (k *Kubelet) Allocatable(ctx context.Context) (map[string]int, error) {
+	conn, ctx, cancel, err := k.dial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	defer conn.Close()
+	resp, err := podresources.NewPodResourcesListerClient(conn).GetAllocatableResources(ctx, &podresources.AllocatableResourcesRequest{})
+	if err != nil {
+		return nil, &UnavailableError{k.socket(), err}
+	}
+	out := map[string]int{}
+	for _, d := range resp.GetDevices() {
+		out[d.GetResourceName()] += len(d.GetDeviceIds())
+	}
+	return out, nil
 }

@@ -59,6 +59,8 @@ func (HostLinks) LinkExists(name string) (bool, error) {
 type NetworkConfig struct {
 	Source string // "ns/name" or a path
 	Config []byte
+	// ResourceName is a NAD's k8s.v1.cni.cncf.io/resourceName.
+	ResourceName string
 }
 
 // DoctorOptions configure Doctor.
@@ -77,6 +79,9 @@ type DoctorOptions struct {
 	// OpenIPAMStore opens plexus-ipam's stores to check that they answer
 	// (nil: not checked).
 	OpenIPAMStore OpenIPAMStore
+	// Allocatable asks the kubelet's pod-resources socket how many devices
+	// of each resource this node offers (nil: not checked).
+	Allocatable func(ctx context.Context, socket string) (map[string]int, error)
 }
 
 // ErrNotChecked marks a check that could not run (not a failure).
@@ -114,6 +119,7 @@ func Doctor(ctx context.Context, o DoctorOptions) []Finding {
 	}
 	delegateChecks(configs, binDir, o.Links, add)
 	ipamChecks(ctx, configs, o, add)
+	deviceChecks(ctx, configs, conf.PodResourcesSocket, o.Allocatable, add)
 	return out
 }
 

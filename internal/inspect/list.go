@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/pager"
+
+	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
 // DefaultChunkSize is kubectl's --chunk-size default.
@@ -89,7 +91,8 @@ func NADConfigs(ctx context.Context, c Cluster, ns string) ([]NetworkConfig, err
 	err := eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
 		cfg, _, _ := unstructured.NestedString(u.Object, "spec", "config")
 		if strings.TrimSpace(cfg) != "" {
-			out = append(out, NetworkConfig{Source: u.GetNamespace() + "/" + u.GetName(), Config: []byte(cfg)})
+			out = append(out, NetworkConfig{Source: u.GetNamespace() + "/" + u.GetName(), Config: []byte(cfg),
+				ResourceName: strings.TrimSpace(u.GetAnnotations()[nad.ResourceNameAnnotation])})
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package inspect
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -22,6 +23,10 @@ type TableOptions struct {
 func WritePodsTable(w io.Writer, pods []Pod, o TableOptions) error {
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	head := "POD\tINTERFACE\tNETWORK\tIPS\tMAC\tDEFAULT"
+	devices := anyDevice(pods)
+	if devices {
+		head += "\tDEVICE"
+	}
 	if o.AllNamespaces {
 		head = "NAMESPACE\t" + head
 	}
@@ -30,7 +35,7 @@ func WritePodsTable(w io.Writer, pods []Pod, o TableOptions) error {
 	}
 	fmt.Fprintln(tw, head)
 	for i := range pods {
-		for j, row := range podRows(&pods[i], o.Wide) {
+		for j, row := range podRows(&pods[i], o.Wide, devices) {
 			prefix := pods[i].Name
 			if o.AllNamespaces {
 				prefix = pods[i].Namespace + "\t" + prefix
@@ -56,8 +61,11 @@ type podRow struct {
 	note      string
 }
 
-func podRows(p *Pod, wide bool) []podRow {
+func podRows(p *Pod, wide, devices bool) []podRow {
 	none := []string{"-", "-", "-", "-", "-"}
+	if devices {
+		none = append(none, "-")
+	}
 	if p.Problem != "" {
 		return []podRow{{cells: none, requested: "-", note: p.Problem}}
 	}
@@ -71,12 +79,16 @@ func podRows(p *Pod, wide bool) []podRow {
 		case p.requested != nil:
 			req = "no"
 		}
-		rows = append(rows, podRow{cells: []string{dash(e.Interface), e.Name, dash(strings.Join(e.IPs, ",")), dash(e.Mac), yesNo(e.Default)}, requested: req})
+		cells := []string{dash(e.Interface), e.Name, dash(strings.Join(e.IPs, ",")), dash(e.Mac), yesNo(e.Default)}
+		if devices {
+			cells = append(cells, dash(DeviceOf(e.DeviceInfo)))
+		}
+		rows = append(rows, podRow{cells: cells, requested: req})
 	}
 	if wide {
 		for _, m := range p.Missing {
 			network, ifname, _ := strings.Cut(m, "@")
-			rows = append(rows, podRow{cells: []string{dash(ifname), network, "-", "-", "-"}, requested: "missing"})
+			rows = append(rows, podRow{cells: append([]string{dash(ifname), network}, none[2:]...), requested: "missing"})
 		}
 		if p.RequestError != "" {
 			rows = append(rows, podRow{cells: none, requested: "invalid", note: p.RequestError})
@@ -109,4 +121,50 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+func anyDevice(pods []Pod) bool {
+	for _, p := range pods {
+		for _, e := range p.Interfaces {
+			if DeviceOf(e.DeviceInfo) != "" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// DeviceOf names the device of a network-status device-info (NPWG §A.9):
+// its PCI address, or for vDPA, vhost-user and memif devices type:path.
+func DeviceOf(info json.RawMessage) string {
+	if len(info) == 0 {
+		return ""
+	}
+	var d struct {
+		Type string `json:"type"`
+		PCI  struct {
+			Address string `json:"pci-address"`
+		} `json:"pci"`
+		VDPA struct {
+			Path string `json:"path"`
+		} `json:"vdpa"`
+		VhostUser struct {
+			Path string `json:"path"`
+		} `json:"vhost-user"`
+		Memif struct {
+			Path string `json:"path"`
+		} `json:"memif"`
+	}
+	if json.Unmarshal(info, &d) != nil {
+		return ""
+	}
+	if d.PCI.Address != "" {
+		return d.PCI.Address
+	}
+	for _, v := range []string{d.VDPA.Path, d.VhostUser.Path, d.Memif.Path} {
+		if v != "" {
+			return d.Type + ":" + v
+		}
+	}
+	return d.Type
 }
