@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,6 +68,17 @@ spec:
 		seen[addr] = p.Name
 		if out, err := env.Exec(t.Context(), ns, p.Name, "ip", "-o", "link", "show", "net1"); err != nil {
 			t.Errorf("pod %s has no net1: %v %s", p.Name, err, out)
+		}
+	}
+	// The operator's view: plexusctl get pods names each pod's device.
+	out, err := exec.Command(filepath.Join(testbed.Root(), "bin", "plexusctl"), "--kubeconfig", env.Kubeconfig,
+		"get", "pods", "-n", ns).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "DEVICE") {
+		t.Fatalf("plexusctl get pods: %v\n%s", err, out)
+	}
+	for addr := range seen {
+		if !strings.Contains(string(out), addr) {
+			t.Errorf("plexusctl get pods does not show device %s:\n%s", addr, out)
 		}
 	}
 	inPods := missingOnNode(t, devs)
