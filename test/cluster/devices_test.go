@@ -49,6 +49,7 @@ spec:
   config: '%s'
 `, testnicResource, testnicNAD))
 
+	waitInjection(t, env, ns)
 	env.ApplyYAML(t, ns, nodeDeployment("vf", 2, "testnic", ""))
 	pods := runningPods(t, env, ns, "app=vf", 2)
 	seen := map[string]string{}
@@ -146,6 +147,26 @@ spec:
 	if away := missingOnNode(t, devs); len(away) != 0 {
 		t.Fatalf("failed pods took devices %v", away)
 	}
+}
+
+// waitInjection waits until the mutating webhook answers (plexus-controller
+// fills its caBundle after it starts; until then its Ignore policy admits
+// pods unchanged): a server-side dry run of a pod on testnic gets the
+// resource.
+func waitInjection(t *testing.T, env *testbed.Env, ns string) {
+	t.Helper()
+	probe := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "probe", Annotations: map[string]string{networksAnnotation: "testnic"}},
+		Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Image: toolbox}}},
+	}
+	poll.Until(t, time.Minute, "the mutating webhook adds "+testnicResource, func() (bool, string) {
+		got, err := env.Client.CoreV1().Pods(ns).Create(t.Context(), probe, metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
+		if err != nil {
+			return false, err.Error()
+		}
+		q := got.Spec.Containers[0].Resources.Limits[testnicResource]
+		return q.Value() == 1, "limits " + q.String()
+	})
 }
 
 // nodeDeployment is a Deployment on node-1 selecting networks, with
