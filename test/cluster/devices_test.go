@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -236,11 +237,17 @@ func startTestnic(t *testing.T, env *testbed.Env, n int) []string {
 	run(t, "nsenter", "-t", pid, "-m", "cp", cni, "/opt/cni/bin/"+devtest.CNIName)
 	t.Cleanup(func() { exec.Command("nsenter", "-t", pid, "-m", "rm", "-f", "/opt/cni/bin/"+devtest.CNIName).Run() })
 	cmd := exec.Command("nsenter", "-t", pid, "-m", "-n", dp, "-devices", strings.Join(devs, ","))
-	cmd.Stderr = os.Stderr
+	var log bytes.Buffer
+	cmd.Stderr = &log // shown when the test fails
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		defer func() {
+			if t.Failed() {
+				t.Logf("testnic-dp's log:\n%s", log.String())
+			}
+		}()
 		cmd.Process.Signal(syscall.SIGTERM)
 		done := make(chan struct{})
 		go func() { cmd.Wait(); close(done) }()
