@@ -123,7 +123,7 @@ spec:
 		count    int
 		want     string
 	}{
-		"none": {"testnic", 0, "has 0 of it allocated by the kubelet and 1 attachments"},
+		"none":  {"testnic", 0, "has 0 of it allocated by the kubelet and 1 attachments"},
 		"fewer": {"testnic,testnic", 1, "has 1 of it allocated by the kubelet and 2 attachments"},
 	} {
 		env.ApplyYAML(t, ns, nodeDeployment(name, 1, c.networks, fmt.Sprintf("%s: %d", testnicResource, c.count)))
