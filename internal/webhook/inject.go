@@ -20,7 +20,10 @@ import (
 // k8s.v1.cni.cncf.io/resourceName counts one of that resource; the pod's
 // first container requests and is limited to the count. A resource that
 // any container (init containers included) already requests or limits is
-// the user's choice and is left alone. It never refuses a pod: when it
+// the user's choice and is left alone, and so is a pod with DRA resource
+// claims: it gets its network devices through them, and an extended
+// resource that no device plugin offers would keep it from being
+// scheduled. It never refuses a pod: when it
 // cannot decide, it adds nothing and warns, and the plugin reports a
 // missing device at ADD time.
 type Injector struct {
@@ -37,6 +40,9 @@ func (in *Injector) Pod(ctx context.Context, obj []byte, ns string) Verdict {
 	var pod podView
 	if err := json.Unmarshal(obj, &pod); err != nil {
 		return in.warn(ns, fmt.Errorf("cannot decode the pod: %w", err))
+	}
+	if len(pod.Spec.ResourceClaims) > 0 {
+		return Verdict{}
 	}
 	sels, err := in.attachments(pod.Metadata.Annotations, ns)
 	if err != nil {
@@ -121,8 +127,9 @@ type podView struct {
 		Annotations map[string]string `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
-		InitContainers []containerView `json:"initContainers"`
-		Containers     []containerView `json:"containers"`
+		InitContainers []containerView   `json:"initContainers"`
+		Containers     []containerView   `json:"containers"`
+		ResourceClaims []json.RawMessage `json:"resourceClaims"`
 	} `json:"spec"`
 }
 

@@ -127,3 +127,17 @@ func TestInjectorPod(t *testing.T) {
 		})
 	}
 }
+
+func TestInjectorLeavesDRAPodsAlone(t *testing.T) {
+	nads := fakeNADs{"tomcat/sriov": "plexus.dev/testnic"}
+	in := &Injector{NADs: nads, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	pod := `{"metadata":{"annotations":{"k8s.v1.cni.cncf.io/networks":"sriov"}},
+		"spec":{"resourceClaims":[{"name":"nic","resourceClaimTemplateName":"nic"}],"containers":[{"name":"c"}]}}`
+	if v := in.Pod(t.Context(), []byte(pod), "tomcat"); v.Patch != nil || len(v.Warnings) > 0 {
+		t.Fatalf("a pod with resource claims got patch %s, warnings %q", v.Patch, v.Warnings)
+	}
+	without := `{"metadata":{"annotations":{"k8s.v1.cni.cncf.io/networks":"sriov"}},"spec":{"containers":[{"name":"c"}]}}`
+	if v := in.Pod(t.Context(), []byte(without), "tomcat"); v.Patch == nil {
+		t.Fatal("the same pod without claims got no patch")
+	}
+}

@@ -219,45 +219,16 @@ func deviceInfo(t *testing.T, pod *corev1.Pod, ifname string) map[string]any {
 	return nil
 }
 
-// startTestnic makes n veth pairs on node-1, installs testnic-cni in the
-// node's CNI bin dir, runs testnic-dp advertising one end of each pair
-// inside the node, and waits until the node offers n devices. Everything
-// is undone when the test ends.
+// startTestnic makes n devices on node-1, installs testnic-cni, runs
+// testnic-dp advertising the devices inside the node, and waits until the
+// node offers n devices. Everything is undone when the test ends.
 func startTestnic(t *testing.T, env *testbed.Env, n int) []string {
 	t.Helper()
-	dp, cni := devtest.Build(t, t.TempDir())
-	pid := nodePID(t, devNode)
-	var devs []string
-	for i := range n {
-		dev := fmt.Sprintf("tn%d%c", os.Getpid()%10000, 'a'+i)
-		run(t, "ip", "-n", "plexus-cl-"+devNode, "link", "add", dev, "type", "veth", "peer", "name", dev+"p")
-		t.Cleanup(func() { exec.Command("ip", "-n", "plexus-cl-"+devNode, "link", "del", dev+"p").Run() })
-		devs = append(devs, dev)
-	}
-	run(t, "nsenter", "-t", pid, "-m", "cp", cni, "/opt/cni/bin/"+devtest.CNIName)
-	t.Cleanup(func() { exec.Command("nsenter", "-t", pid, "-m", "rm", "-f", "/opt/cni/bin/"+devtest.CNIName).Run() })
-	cmd := exec.Command("nsenter", "-t", pid, "-m", "-n", dp, "-devices", strings.Join(devs, ","))
-	var log bytes.Buffer
-	cmd.Stderr = &log // shown when the test fails
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		defer func() {
-			if t.Failed() {
-				t.Logf("testnic-dp's log:\n%s", log.String())
-			}
-		}()
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
+	dir := t.TempDir()
+	devtest.Build(t, dir)
+	devs := nodeDevices(t, n)
+	installTestnicCNI(t, dir)
+	startOnNode(t, "testnic-dp", []string{"-m", "-n"}, filepath.Join(dir, devtest.DPName), "-devices", strings.Join(devs, ","))
 	poll.Until(t, time.Minute, fmt.Sprintf("%s offers %d %s", devNode, n, testnicResource), func() (bool, string) {
 		node, err := env.Client.CoreV1().Nodes().Get(t.Context(), devNode, metav1.GetOptions{})
 		if err != nil {
@@ -267,6 +238,57 @@ func startTestnic(t *testing.T, env *testbed.Env, n int) []string {
 		return q.Value() == int64(n), "allocatable " + q.String()
 	})
 	return devs
+}
+
+// nodeDevices makes n veth pairs in node-1's network namespace and returns
+// one end of each: the devices.
+func nodeDevices(t *testing.T, n int) []string {
+	t.Helper()
+	var devs []string
+	for i := range n {
+		dev := fmt.Sprintf("tn%d%c", os.Getpid()%10000, 'a'+i)
+		run(t, "ip", "-n", "plexus-cl-"+devNode, "link", "add", dev, "type", "veth", "peer", "name", dev+"p")
+		t.Cleanup(func() { exec.Command("ip", "-n", "plexus-cl-"+devNode, "link", "del", dev+"p").Run() })
+		devs = append(devs, dev)
+	}
+	return devs
+}
+
+// installTestnicCNI copies testnic-cni from dir into node-1's CNI bin dir.
+func installTestnicCNI(t *testing.T, dir string) {
+	t.Helper()
+	pid := nodePID(t, devNode)
+	run(t, "nsenter", "-t", pid, "-m", "cp", filepath.Join(dir, devtest.CNIName), "/opt/cni/bin/"+devtest.CNIName)
+	t.Cleanup(func() { exec.Command("nsenter", "-t", pid, "-m", "rm", "-f", "/opt/cni/bin/"+devtest.CNIName).Run() })
+}
+
+// startOnNode runs a program in node-1's namespaces (nsenter's flags
+// nsFlags), stops it with SIGTERM when the test ends, and shows its log on
+// failure.
+func startOnNode(t *testing.T, name string, nsFlags []string, args ...string) {
+	t.Helper()
+	cmd := exec.Command("nsenter", append(append([]string{"-t", nodePID(t, devNode)}, nsFlags...), args...)...)
+	var log bytes.Buffer
+	cmd.Stderr = &log // shown when the test fails
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		defer func() {
+			if t.Failed() {
+				t.Logf("%s's log:\n%s", name, log.String())
+			}
+		}()
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	})
 }
 
 // missingOnNode lists the devices not in node-1's network namespace.
@@ -307,4 +329,94 @@ func run(t *testing.T, args ...string) {
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+}
+
+// TestDRADeviceBackedNetwork: a real DRA driver on node-1 publishes the
+// node's veths in a ResourceSlice with the k8s.cni.cncf.io attributes; pods
+// claim one each through a ResourceClaimTemplate (the scheduler allocates,
+// the kubelet prepares through the driver), and plexus finds each pod's
+// device from its claim and hands it to the network of that resourceName.
+func TestDRADeviceBackedNetwork(t *testing.T) {
+	env := cluster(t)
+	ns := env.Namespace(t, "dra")
+	const driver, resource = "nic.plexus.dev", "plexus.dev/testnic-dra"
+	dir := t.TempDir()
+	devtest.Build(t, dir)
+	devs := nodeDevices(t, 2)
+	installTestnicCNI(t, dir)
+	startOnNode(t, "testnic-dra", []string{"-m"}, filepath.Join(dir, devtest.DRAName),
+		"-node", devNode, "-kubeconfig", env.Kubeconfig, "-driver", driver, "-resource", resource, "-devices", strings.Join(devs, ","))
+	poll.Until(t, time.Minute, "the driver's ResourceSlice of "+devNode, func() (bool, string) {
+		list, err := env.Client.ResourceV1().ResourceSlices().List(t.Context(), metav1.ListOptions{
+			FieldSelector: "spec.driver=" + driver + ",spec.nodeName=" + devNode})
+		if err != nil || len(list.Items) != 1 {
+			return false, fmt.Sprintf("%v", err)
+		}
+		return len(list.Items[0].Spec.Devices) == len(devs), fmt.Sprintf("%d devices", len(list.Items[0].Spec.Devices))
+	})
+	class := "testnic-" + ns
+	env.ApplyYAML(t, "", fmt.Sprintf(`apiVersion: resource.k8s.io/v1
+kind: DeviceClass
+metadata: {name: %s}
+spec:
+  selectors: [{cel: {expression: 'device.driver == "%s"'}}]
+`, class, driver))
+	t.Cleanup(func() { env.Kubectl(t, "delete", "deviceclass", class, "--ignore-not-found") })
+	env.ApplyYAML(t, ns, fmt.Sprintf(`apiVersion: resource.k8s.io/v1
+kind: ResourceClaimTemplate
+metadata: {name: nic}
+spec:
+  spec:
+    devices:
+      requests: [{name: nic, exactly: {deviceClassName: %s}}]
+---
+apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: testnic
+  annotations: {k8s.v1.cni.cncf.io/resourceName: %s}
+spec:
+  config: '%s'
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: dra}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: dra}}
+  template:
+    metadata:
+      labels: {app: dra}
+      annotations: {k8s.v1.cni.cncf.io/networks: testnic}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: %s}
+      terminationGracePeriodSeconds: 1
+      resourceClaims: [{name: nic, resourceClaimTemplateName: nic}]
+      containers:
+        - name: toolbox
+          image: %s
+          imagePullPolicy: IfNotPresent
+          resources: {claims: [{name: nic}]}
+`, class, resource, testnicNAD, devNode, toolbox))
+	pods := runningPods(t, env, ns, "app=dra", 2)
+	for _, p := range pods {
+		if _, ok := p.Spec.Containers[0].Resources.Limits[corev1.ResourceName(resource)]; ok {
+			t.Errorf("pod %s got the extended resource %s: the webhook must leave pods with claims alone", p.Name, resource)
+		}
+		if out, err := env.Exec(t.Context(), ns, p.Name, "ip", "-o", "link", "show", "net1"); err != nil {
+			t.Errorf("pod %s has no net1: %v %s", p.Name, err, out)
+		}
+	}
+	if away := missingOnNode(t, devs); len(away) != 2 {
+		t.Fatalf("devices away from the node: %v, want both (one per pod)", away)
+	}
+	env.Kubectl(t, "-n", ns, "delete", "deployment", "dra", "--wait=true")
+	poll.Until(t, podLimit, "pods of dra gone and their devices back on "+devNode, func() (bool, string) {
+		list, err := env.Client.CoreV1().Pods(ns).List(t.Context(), metav1.ListOptions{LabelSelector: "app=dra"})
+		if err != nil {
+			return false, err.Error()
+		}
+		away := missingOnNode(t, devs)
+		return len(list.Items) == 0 && len(away) == 0, fmt.Sprintf("%d pods, devices away %v", len(list.Items), away)
+	})
 }

@@ -16,11 +16,13 @@ const (
 	// plugin "type" in a network configuration.
 	DPName  = "testnic-dp"
 	CNIName = "testnic-cni"
+	// DRAName is the test DRA driver (Build puts it beside the others).
+	DRAName = "testnic-dra"
 
 	pkgDir = "github.com/plexus-cni/plexus/test/devices/"
 )
 
-// Build compiles testnic-dp and testnic-cni into outDir, failing t when it
+// Build compiles testnic-dp, testnic-cni and testnic-dra into outDir, failing t when it
 // cannot, and returns their paths.
 func Build(t testing.TB, outDir string) (dp, cni string) {
 	t.Helper()
@@ -28,7 +30,7 @@ func Build(t testing.TB, outDir string) (dp, cni string) {
 	if root == "" {
 		t.Fatal("build test devices: not inside the plexus repository")
 	}
-	cmd := exec.Command("go", "build", "-o", outDir+string(filepath.Separator), pkgDir+DPName, pkgDir+CNIName)
+	cmd := exec.Command("go", "build", "-o", outDir+string(filepath.Separator), pkgDir+DPName, pkgDir+CNIName, pkgDir+DRAName)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("build test devices: %v\n%s", err, out)
