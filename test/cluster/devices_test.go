@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -361,7 +362,11 @@ metadata: {name: %s}
 spec:
   selectors: [{cel: {expression: 'device.driver == "%s"'}}]
 `, class, driver))
-	t.Cleanup(func() { env.Kubectl(t, "delete", "deviceclass", class, "--ignore-not-found") })
+	t.Cleanup(func() { // t.Context() has ended by now
+		if out, err := env.TryKubectl(context.Background(), "delete", "deviceclass", class, "--ignore-not-found"); err != nil {
+			t.Errorf("delete DeviceClass %s: %v %s", class, err, out)
+		}
+	})
 	env.ApplyYAML(t, ns, fmt.Sprintf(`apiVersion: resource.k8s.io/v1
 kind: ResourceClaimTemplate
 metadata: {name: nic}
