@@ -94,7 +94,7 @@ func (p *Plugin) gcRecords(ctx context.Context, r *request, valid map[string]boo
 				errs = append(errs, err)
 				continue
 			}
-			errs = append(errs, store.Remove(id))
+			errs = append(errs, removeDeviceInfo(rec.DeviceInfoFiles()), store.Remove(id))
 			continue
 		}
 		for _, a := range run {
