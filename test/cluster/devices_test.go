@@ -33,6 +33,18 @@ const (
 const testnicNAD = `{"cniVersion":"1.0.0","name":"testnic","plugins":[
   {"type":"testnic-cni","capabilities":{"deviceID":true,"CNIDeviceInfoFile":true}}]}`
 
+// testnicNADYAML is the NAD testnic with resourceName resource.
+func testnicNADYAML(resource string) string {
+	return fmt.Sprintf(`apiVersion: k8s.cni.cncf.io/v1
+kind: NetworkAttachmentDefinition
+metadata:
+  name: testnic
+  annotations: {k8s.v1.cni.cncf.io/resourceName: %s}
+spec:
+  config: '%s'
+`, resource, testnicNAD)
+}
+
 // TestDeviceBackedNetwork runs a real device plugin on node-1, advertising
 // veths made on the node as plexus.dev/testnic, and an SR-IOV style NAD:
 // the admission webhook adds the resource to the pods, the kubelet
@@ -42,14 +54,7 @@ func TestDeviceBackedNetwork(t *testing.T) {
 	env := cluster(t)
 	ns := env.Namespace(t, "devices")
 	devs := startTestnic(t, env, 3)
-	env.ApplyYAML(t, ns, fmt.Sprintf(`apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata:
-  name: testnic
-  annotations: {k8s.v1.cni.cncf.io/resourceName: %s}
-spec:
-  config: '%s'
-`, testnicResource, testnicNAD))
+	env.ApplyYAML(t, ns, testnicNADYAML(testnicResource))
 
 	waitInjection(t, env, ns)
 	env.ApplyYAML(t, ns, nodeDeployment("vf", 2, "testnic", ""))
@@ -111,14 +116,7 @@ func TestDeviceShortageFailsThePod(t *testing.T) {
 	env := cluster(t)
 	ns := env.Namespace(t, "devshort")
 	devs := startTestnic(t, env, 2)
-	env.ApplyYAML(t, ns, fmt.Sprintf(`apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata:
-  name: testnic
-  annotations: {k8s.v1.cni.cncf.io/resourceName: %s}
-spec:
-  config: '%s'
-`, testnicResource, testnicNAD))
+	env.ApplyYAML(t, ns, testnicNADYAML(testnicResource))
 	for name, c := range map[string]struct {
 		networks string
 		count    int
@@ -375,14 +373,7 @@ spec:
     devices:
       requests: [{name: nic, exactly: {deviceClassName: %s}}]
 ---
-apiVersion: k8s.cni.cncf.io/v1
-kind: NetworkAttachmentDefinition
-metadata:
-  name: testnic
-  annotations: {k8s.v1.cni.cncf.io/resourceName: %s}
-spec:
-  config: '%s'
----
+%s---
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: dra}
@@ -402,7 +393,7 @@ spec:
           image: %s
           imagePullPolicy: IfNotPresent
           resources: {claims: [{name: nic}]}
-`, class, resource, testnicNAD, devNode, toolbox))
+`, class, testnicNADYAML(resource), devNode, toolbox))
 	pods := runningPods(t, env, ns, "app=dra", 2)
 	for _, p := range pods {
 		if _, ok := p.Spec.Containers[0].Resources.Limits[corev1.ResourceName(resource)]; ok {
