@@ -81,7 +81,10 @@ func (s *Store) Save(r *Record) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("create attachment cache dir %s: %w", s.dir, err)
 	}
-	return writeAtomic(s.Path(r.ContainerID), data)
+	if err := WriteAtomic(s.Path(r.ContainerID), data, 0o600); err != nil {
+		return fmt.Errorf("write attachment cache: %w", err)
+	}
+	return nil
 }
 
 // Load returns the record of containerID; (nil, nil) when there is none; an
@@ -185,18 +188,21 @@ func (s *Store) List() ([]string, error) {
 	return ids, nil
 }
 
-func writeAtomic(path string, data []byte) error {
+// WriteAtomic replaces path with data, mode perm, through a temporary file
+// in the same directory (a dot name), so that a reader never sees half a
+// file and a crash leaves the old one.
+func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return fmt.Errorf("write attachment cache %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	err = errors.Join(tmp.Chmod(0o600), write(tmp, data), tmp.Sync(), tmp.Close())
+	err = errors.Join(tmp.Chmod(perm), write(tmp, data), tmp.Sync(), tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
-		return fmt.Errorf("write attachment cache %s: %w", path, err)
+		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }
