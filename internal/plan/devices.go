@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -90,7 +89,7 @@ func assignOne(a *Attachment, free map[string][]string, need map[string]int, dev
 	default:
 		id, free[r] = free[r][0], free[r][1:]
 	}
-	d, err := withDevice(a.Delegate, id)
+	d, err := a.Delegate.WithPluginKeys(map[string]any{"deviceID": id, "pciBusID": id})
 	if err != nil {
 		return cnierr.Wrap(cnierr.InvalidNetConfig, fmt.Errorf("%s: %w", a.StatusName, err))
 	}
@@ -136,32 +135,4 @@ func withArg(args map[string]any, key string, value any) map[string]any {
 	}
 	out[key] = value
 	return out
-}
-
-// withDevice returns a copy of d whose every plugin has "deviceID" and
-// "pciBusID" set to id.
-func withDevice(d *nad.Delegate, id string) (*nad.Delegate, error) {
-	var list map[string]json.RawMessage
-	if err := json.Unmarshal(d.Conflist, &list); err != nil {
-		return nil, fmt.Errorf("decode conflist: %w", err)
-	}
-	var plugins []map[string]json.RawMessage
-	if err := json.Unmarshal(list["plugins"], &plugins); err != nil {
-		return nil, fmt.Errorf("decode plugins: %w", err)
-	}
-	quoted, err := json.Marshal(id)
-	if err != nil {
-		return nil, err
-	}
-	for _, p := range plugins {
-		p["deviceID"], p["pciBusID"] = quoted, quoted
-	}
-	if list["plugins"], err = json.Marshal(plugins); err != nil {
-		return nil, err
-	}
-	out := *d
-	if out.Conflist, err = json.Marshal(list); err != nil {
-		return nil, err
-	}
-	return &out, nil
 }

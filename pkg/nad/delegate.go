@@ -25,6 +25,30 @@ func (d *Delegate) WithCNIArgs(args map[string]any) (*Delegate, error) {
 	if len(args) == 0 {
 		return d, nil
 	}
+	return d.eachPlugin(func(p json.RawMessage) (json.RawMessage, error) { return mergeCNIArgs(p, args) })
+}
+
+// WithPluginKeys returns a copy of d whose every plugin has the top-level
+// keys set (overwritten when present): how a meta-plugin hands a device to
+// each plugin of the list ("deviceID", "pciBusID").
+func (d *Delegate) WithPluginKeys(keys map[string]any) (*Delegate, error) {
+	return d.eachPlugin(func(p json.RawMessage) (json.RawMessage, error) {
+		obj, err := rawObject(p, "plugin")
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range keys {
+			if obj[k], err = json.Marshal(v); err != nil {
+				return nil, fmt.Errorf("encode key %q: %w", k, err)
+			}
+		}
+		return json.Marshal(obj)
+	})
+}
+
+// eachPlugin returns a copy of d with every plugin of its list replaced by
+// edit's answer.
+func (d *Delegate) eachPlugin(edit func(json.RawMessage) (json.RawMessage, error)) (*Delegate, error) {
 	var list map[string]json.RawMessage
 	if err := json.Unmarshal(d.Conflist, &list); err != nil {
 		return nil, fmt.Errorf("network %q: decode conflist: %w", d.Name, err)
@@ -34,11 +58,11 @@ func (d *Delegate) WithCNIArgs(args map[string]any) (*Delegate, error) {
 		return nil, fmt.Errorf("network %q: decode plugins: %w", d.Name, err)
 	}
 	for i := range plugins {
-		merged, err := mergeCNIArgs(plugins[i], args)
+		edited, err := edit(plugins[i])
 		if err != nil {
 			return nil, fmt.Errorf("network %q: plugins[%d]: %w", d.Name, i, err)
 		}
-		plugins[i] = merged
+		plugins[i] = edited
 	}
 	var err error
 	if list["plugins"], err = json.Marshal(plugins); err != nil {
