@@ -8,12 +8,13 @@ FROM scratch
 ARG VERSION=dev
 ARG REVISION=unknown
 LABEL org.opencontainers.image.title="plexus" \
-      org.opencontainers.image.description="Multi-network pods for Kubernetes: plexus, plexus-ipam, plexusd, plexus-controller, plexusctl" \
+      org.opencontainers.image.description="Multi-network pods for Kubernetes: plexus, plexus-shim, plexus-ipam, plexus-ipam-local, plexusd, plexus-controller, plexusctl" \
       org.opencontainers.image.source="https://github.com/plexus-cni/plexus" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}"
 ENV PATH=/usr/local/bin
-# plexusd installs plexus and plexus-ipam from its own directory into the
-# node's CNI bin dir: the five stay together.
-COPY bin/plexus bin/plexus-ipam bin/plexusd bin/plexus-controller bin/plexusctl /usr/local/bin/
+# plexusd installs the CNI plugins (plexus, plexus-shim, plexus-ipam,
+# plexus-ipam-local) from its own directory into the node's CNI bin dir:
+# the seven stay together.
+COPY bin/plexus bin/plexus-shim bin/plexus-ipam bin/plexus-ipam-local bin/plexusd bin/plexus-controller bin/plexusctl /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/plexusd"]

@@ -21,5 +21,5 @@ func init() {
 }
 
 func main() {
-	skel.PluginMainFuncs(shim.New(plugin.Default()).Funcs(), version.All, buildinfo.String("plexus"))
+	skel.PluginMainFuncs(shim.New(plugin.Default().Funcs()).Funcs(), version.All, buildinfo.String("plexus"))
 }

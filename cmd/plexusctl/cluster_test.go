@@ -218,7 +218,7 @@ func TestDoctor(t *testing.T) {
 		}
 	})
 	t.Run("healthy", func(t *testing.T) {
-		confDir, _ := doctorNode(t, env.Kubeconfig, "plexus", "bridge", "portmap", "host-local", "macvlan", "plexus-ipam", "static")
+		confDir, _ := doctorNode(t, env.Kubeconfig, "plexus", "bridge", "portmap", "host-local", "macvlan", "plexus-ipam", "plexus-ipam-local", "static")
 		if err := os.WriteFile(filepath.Join(confDir, "99-other.conf"), []byte(`{"type":"bridge"}`), 0o644); err != nil {
 			t.Fatal(err)
 		}

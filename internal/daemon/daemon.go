@@ -34,14 +34,14 @@ import (
 	"github.com/plexus-cni/plexus/internal/daemon/poolwatch"
 	"github.com/plexus-cni/plexus/internal/daemon/server"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
-	"github.com/plexus-cni/plexus/internal/ipamshim"
+	"github.com/plexus-cni/plexus/internal/ipamlog"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/plugin"
 	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
 
 // Binaries are the files installed from SourceBinDir into BinDir.
-var Binaries = []string{"plexus", "plexus-ipam"}
+var Binaries = []string{"plexus", "plexus-shim", "plexus-ipam", "plexus-ipam-local"}
 
 // Daemon is one running plexusd.
 type Daemon struct {
@@ -113,7 +113,7 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 // logging to plexusd's stderr and the configuration's log_file.
 func ipamPlugin() *ipamplugin.Plugin {
 	p := ipamplugin.Default()
-	p.OpenLog = ipamshim.OpenLog(os.Stderr)
+	p.OpenLog = ipamlog.Open(os.Stderr)
 	return p
 }
 

@@ -36,6 +36,11 @@ func delegateChecks(configs []NetworkConfig, binDir string, links Links, add add
 			}
 		}
 	}
+	// plexus-ipam runs plexus-ipam-local when plexusd cannot take a
+	// request (package reexec): it must be there too.
+	if len(users["plexus-ipam"]) > 0 {
+		users["plexus-ipam-local"] = []string{"plexus-ipam"}
+	}
 	for _, t := range sortedKeys(users) {
 		path := filepath.Join(binDir, t)
 		used := "used by " + strings.Join(users[t], ", ")

@@ -165,7 +165,7 @@ func findPlexusConf(dir string, add addFunc) (*config.NetConf, string) {
 		}
 		return conf, f
 	}
-	add(Fail, "config", dir, "no configuration of type %q; the runtime uses %s", nad.SelfType, files[0])
+	add(Fail, "config", dir, "no configuration of type %q or %q; the runtime uses %s", nad.ShimType, nad.SelfType, files[0])
 	return nil, ""
 }
 
@@ -183,14 +183,14 @@ func plexusPlugin(path string) ([]byte, error) {
 	if err := json.Unmarshal(data, &top); err != nil {
 		return nil, fmt.Errorf("not a JSON object: %w", err)
 	}
-	if top.Type == nad.SelfType {
+	if nad.IsSelf(top.Type) {
 		return data, nil
 	}
 	if len(top.Plugins) > 0 {
 		var p struct {
 			Type string `json:"type"`
 		}
-		if json.Unmarshal(top.Plugins[0], &p) == nil && p.Type == nad.SelfType {
+		if json.Unmarshal(top.Plugins[0], &p) == nil && nad.IsSelf(p.Type) {
 			return top.Plugins[0], nil
 		}
 	}

@@ -5,8 +5,11 @@
 // daemon runs it with long-lived store clients, and prints the answer as it
 // would have printed its own. When the variable is unset, or the socket is
 // absent or refuses connections (plexusd not installed, restarting or
-// shutting down), the request runs in this process as before: the stores
-// are safe for any number of processes.
+// shutting down), the request runs locally as before (in plexus-ipam-local,
+// see package reexec): the stores are safe for any number of processes.
+//
+// The package links no store and no Kubernetes client: plexus-ipam, which
+// every pod's IPAM execs, is built from it.
 package ipamshim
 
 import (
@@ -20,30 +23,18 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/daemon/client"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
-	"github.com/plexus-cni/plexus/internal/logging"
-	"github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
 
-// OpenLog returns how plexus-ipam opens the log of a request, in its own
-// process and in plexusd alike: at the configuration's log_level (an
-// unknown name is said on stderr and only errors are logged, as under
-// Whereabouts) to its log_file and to stderr.
-func OpenLog(stderr io.Writer) func(level, file string) plugin.Logger {
-	return func(level, file string) plugin.Logger {
-		lv, err := logging.ParseLevel(level)
-		if err != nil {
-			fmt.Fprintf(stderr, "plexus-ipam: ipam.log_level: %v; logging errors only\n", err)
-		}
-		return logging.New(logging.Options{Level: lv, File: file, Stderr: stderr, Prefix: "plexus-ipam: "})
-	}
-}
+// EnvKeys are the variables besides CNI_* that plexus-ipam reads
+// (pkg/ipam/plugin.EnvKeys; a test keeps the two equal): they go to the
+// daemon with the request.
+var EnvKeys = []string{"NODENAME", "NODE_NAME"}
 
 // Forwarder dispatches plexus-ipam's commands to plexusd or to Local.
 type Forwarder struct {
-	// Local runs a command in this process.
+	// Local runs a command without the daemon.
 	Local skel.CNIFuncs
 	// Getenv reads wire.SocketEnv and the forwarded variables.
 	Getenv func(string) string
@@ -103,7 +94,7 @@ func (f *Forwarder) forward(command, socket string, args *skel.CmdArgs, local fu
 		// The daemon got the request and failed before answering: it may
 		// have done part of it. Every command is idempotent; the runtime
 		// retries.
-		return types.NewError(cnierr.TryAgainLater, fmt.Sprintf("plexus-ipam: %v", err), "")
+		return types.NewError(types.ErrTryAgainLater, fmt.Sprintf("plexus-ipam: %v", err), "")
 	}
 	return resp.Deliver(f.Stdout)
 }
@@ -111,7 +102,7 @@ func (f *Forwarder) forward(command, socket string, args *skel.CmdArgs, local fu
 // env returns the variables besides CNI_* that plexus-ipam reads.
 func (f *Forwarder) env() map[string]string {
 	var env map[string]string
-	for _, k := range plugin.EnvKeys() {
+	for _, k := range EnvKeys {
 		if v := f.Getenv(k); v != "" {
 			if env == nil {
 				env = map[string]string{}

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
-	"strings"
+	"slices"
 	"sync"
 	"testing"
 
@@ -17,7 +17,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/daemon/server"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
-	"github.com/plexus-cni/plexus/internal/logging"
+	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
 
 // daemonIPAM is the /ipam handler of a test daemon: it records what it got.
@@ -209,23 +209,9 @@ func TestDaemonGoneMidRequest(t *testing.T) {
 	}
 }
 
-// OpenLog takes every level name of internal/logging; an unknown one says
-// so on stderr and logs errors only.
-func TestOpenLogLevels(t *testing.T) {
-	for _, name := range append(logging.LevelNames(), "loud") {
-		var stderr bytes.Buffer
-		log := OpenLog(&stderr)(name, "")
-		log.Debugf("a debug line")
-		log.Errorf("an error line")
-		if err := log.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		out := stderr.String()
-		notice := strings.Contains(out, `plexus-ipam: ipam.log_level: unknown log level "loud"`)
-		debug := strings.Contains(out, "a debug line")
-		errLine := strings.Contains(out, "an error line")
-		if notice != (name == "loud") || debug != (name == "debug") || errLine != (name != "panic") {
-			t.Errorf("log_level %q: stderr %q", name, out)
-		}
+// The variables forwarded to the daemon are the ones plexus-ipam reads.
+func TestEnvKeysAreThePlugins(t *testing.T) {
+	if !slices.Equal(EnvKeys, ipamplugin.EnvKeys()) {
+		t.Errorf("EnvKeys %v, plexus-ipam reads %v", EnvKeys, ipamplugin.EnvKeys())
 	}
 }

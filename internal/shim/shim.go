@@ -5,13 +5,18 @@
 //   - ADD fails at once with code 50 naming the socket (no waiting: the
 //     runtime retries the sandbox, and a daemon that is down stays down
 //     for longer than any wait that a runtime would tolerate);
-//   - DEL and CHECK run in this process from the attachment record, with
-//     their real errors (they need no API server);
+//   - DEL and CHECK run locally from the attachment record, with their
+//     real errors (they need no API server): in this process in the full
+//     plexus binary, in plexus (re-executed) from plexus-shim;
 //   - STATUS fails with code 50, so the runtime reports the network as not
 //     ready while the daemon is away;
 //   - GC fails with code 50 and is left to the runtime's next GC.
 //
-// Without daemonSocket the request runs in this process as before.
+// Without daemonSocket, or with LocalEnv set to "1" (plexus-shim's
+// re-execution of plexus), the request runs locally as before.
+//
+// The package links no Kubernetes client: plexus-shim, the binary a runtime
+// execs on every pod in daemon mode, is built from it.
 package shim
 
 import (
@@ -23,11 +28,10 @@ import (
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
 
-	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/daemon/client"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
-	"github.com/plexus-cni/plexus/internal/plugin"
 )
 
 // Defaults for Shim's bounds.
@@ -36,10 +40,18 @@ const (
 	DefaultTimeout     = 5 * time.Minute
 )
 
-// Shim dispatches CNI requests to plexusd or to the in-process plugin.
+// LocalEnv, set to "1", makes a request run locally whatever the
+// configuration says: plexus-shim sets it when it hands a request it could
+// not forward to the full plexus binary.
+const LocalEnv = "PLEXUS_LOCAL"
+
+// Shim dispatches CNI requests to plexusd or to the local plugin.
 type Shim struct {
-	// Local runs requests in this process.
-	Local *plugin.Plugin
+	// Local runs requests without the daemon: the plugin in this process,
+	// or another binary (package reexec).
+	Local skel.CNIFuncs
+	// Getenv reads LocalEnv (nil: os.Getenv).
+	Getenv func(string) string
 	// Stdout receives the daemon's ADD result.
 	Stdout io.Writer
 	// Stderr receives a note when a request falls back to this process.
@@ -48,18 +60,22 @@ type Shim struct {
 	DialTimeout, Timeout time.Duration
 }
 
-// New returns a Shim around the in-process plugin.
-func New(local *plugin.Plugin) *Shim {
-	return &Shim{Local: local, Stdout: os.Stdout, Stderr: os.Stderr}
+// New returns a Shim around the local entry points.
+func New(local skel.CNIFuncs) *Shim {
+	return &Shim{Local: local, Getenv: os.Getenv, Stdout: os.Stdout, Stderr: os.Stderr}
 }
 
 // Funcs returns the skel entry points.
 func (s *Shim) Funcs() skel.CNIFuncs {
-	local := s.Local.Funcs()
+	local := s.Local
+	getenv := s.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	wrap := func(command string, run func(*skel.CmdArgs) error) func(*skel.CmdArgs) error {
 		return func(args *skel.CmdArgs) error {
 			socket := daemonSocket(args.StdinData)
-			if socket == "" {
+			if socket == "" || getenv(LocalEnv) == "1" {
 				return run(args)
 			}
 			return s.forward(command, socket, args, run)
@@ -93,18 +109,18 @@ func (s *Shim) forward(command, socket string, args *skel.CmdArgs, local func(*s
 	req := wire.NewRequest(command, args)
 	if err := req.Validate(); err != nil {
 		if command == "DEL" || command == "CHECK" {
-			fmt.Fprintf(s.Stderr, "plexus: %v; running %s in the plugin process\n", err, command)
+			fmt.Fprintf(s.Stderr, "plexus: %v; running %s without the daemon\n", err, command)
 			return local(args)
 		}
-		return cnierr.ToCNI(cnierr.Wrap(cnierr.InvalidEnv, err))
+		return types.NewError(types.ErrInvalidEnvironmentVariables, err.Error(), "")
 	}
 	resp, err := s.Call(ctx, socket, req)
 	if err != nil {
 		if command == "DEL" || command == "CHECK" {
-			fmt.Fprintf(s.Stderr, "plexus: %v; running %s in the plugin process\n", err, command)
+			fmt.Fprintf(s.Stderr, "plexus: %v; running %s without the daemon\n", err, command)
 			return local(args)
 		}
-		return cnierr.ToCNI(cnierr.Wrap(cnierr.PluginNotAvailable, err))
+		return types.NewError(types.ErrPluginNotAvailable, err.Error(), "")
 	}
 	return resp.Deliver(s.Stdout)
 }

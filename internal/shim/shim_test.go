@@ -61,7 +61,7 @@ func setup(t *testing.T, socket string) (*shim.Shim, *fakeExec, []byte, *strings
 	conf := []byte(`{"cniVersion":"1.0.0","name":"plexus-network","type":"plexus","clusterNetwork":"` + cluster +
 		`","cniDir":"` + filepath.Join(dir, "state") + `","daemonSocket":"` + socket + `","logToStderr":false}`)
 	fe := &fakeExec{}
-	s := shim.New(&plugin.Plugin{Exec: fe})
+	s := shim.New((&plugin.Plugin{Exec: fe}).Funcs())
 	out := &strings.Builder{}
 	s.Stdout, s.Stderr = out, &strings.Builder{}
 	return s, fe, conf, out

@@ -16,10 +16,20 @@ import (
 // NetworkAttachmentDefinition of that name.
 var ErrNotFound = errors.New("not found")
 
-// SelfType is the plugin type of plexus itself; FirstInDir skips
-// configurations that contain it, so plexus never picks its own file as
-// the cluster network.
-const SelfType = "plexus"
+// SelfType is the plugin type of plexus itself and ShimType the one of its
+// daemon-mode shim (plexus-shim, in the configuration plexusd writes);
+// FirstInDir skips configurations that contain either (IsSelf), so plexus
+// never picks its own file as the cluster network.
+const (
+	SelfType = "plexus"
+	ShimType = "plexus-shim"
+)
+
+// IsSelf reports whether a plugin type is plexus's own (SelfType or
+// ShimType, in any case).
+func IsSelf(pluginType string) bool {
+	return strings.EqualFold(pluginType, SelfType) || strings.EqualFold(pluginType, ShimType)
+}
 
 // confExtensions are the file name extensions of CNI configuration files.
 var confExtensions = []string{".conf", ".conflist", ".json"}
@@ -78,7 +88,7 @@ func FirstInDir(dir string) (*Delegate, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !slices.Contains(d.Types, SelfType) {
+		if !slices.ContainsFunc(d.Types, IsSelf) {
 			return d, nil
 		}
 	}

@@ -74,6 +74,7 @@ func TestFindInDirNotFound(t *testing.T) {
 func TestFirstInDir(t *testing.T) {
 	dir := writeFiles(t, map[string]string{
 		"00-plexus.conf":      `{"cniVersion":"1.0.0","name":"plexus","type":"plexus"}`,
+		"01-plexus.conflist":  `{"cniVersion":"1.0.0","name":"plexus-network","plugins":[{"type":"plexus-shim"}]}`,
 		"10-flannel.conflist": `{"cniVersion":"0.3.1","name":"cbr0","plugins":[{"type":"flannel"},{"type":"portmap","capabilities":{"portMappings":true}}]}`,
 		"20-other.conf":       `{"cniVersion":"0.3.1","name":"other","type":"bridge"}`,
 	})

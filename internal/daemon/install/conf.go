@@ -9,11 +9,15 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
-// SelfType is the plugin type of plexus; a configuration holding a plugin
-// of this type is never taken as the primary (plexus never wraps itself).
-const SelfType = "plexus"
+// WrittenType is the plugin type of the configuration plexusd writes: the
+// shim, which hands every request to plexusd. A configuration holding a
+// plugin of plexus's types (nad.IsSelf) is never taken as the primary
+// (plexus never wraps itself).
+const WrittenType = nad.ShimType
 
 // DefaultConfName is the file plexusd writes; it sorts before the usual
 // primaries ("10-flannel.conflist"), so the runtime picks it.
@@ -118,7 +122,7 @@ func readEntry(dir, path string, depth int) Entry {
 	switch {
 	case isMultusType(e.Type):
 		e.Kind, e.Multus = KindMultus, readMultus(dir, raw, c, depth)
-	case slices.ContainsFunc(types, func(t string) bool { return strings.EqualFold(t, SelfType) }):
+	case slices.ContainsFunc(types, nad.IsSelf):
 		e.Kind = KindSelf
 	default:
 		e.Kind, e.Primary = KindNetwork, p
@@ -166,7 +170,7 @@ func readMultus(dir string, raw []byte, c confFile, depth int) *MultusConf {
 			if first == "" && len(delegates[0].Plugins) > 0 {
 				first = delegates[0].Plugins[0].Type
 			}
-			m.WrapsSelf = strings.EqualFold(first, SelfType) || isMultusType(first)
+			m.WrapsSelf = nad.IsSelf(first) || isMultusType(first)
 		}
 	}
 	return m
@@ -205,7 +209,7 @@ func Render(o ConfOptions, p *Primary) ([]byte, error) {
 			plugin[k] = v
 		}
 	}
-	plugin["type"] = SelfType
+	plugin["type"] = WrittenType
 	if p.Path != "" {
 		plugin["clusterNetwork"] = p.Path
 		delete(plugin, "delegates")

@@ -73,7 +73,7 @@ func TestPrimaryAppearsLate(t *testing.T) {
 		t.Fatalf("state with a primary = %+v", st)
 	}
 	p := written(t, in)
-	if p["type"] != "plexus" || p["clusterNetwork"] != primary || p["cniVersion"] != "0.4.0" ||
+	if p["type"] != "plexus-shim" || p["clusterNetwork"] != primary || p["cniVersion"] != "0.4.0" ||
 		p["daemonSocket"] != "/run/plexus/plexusd.sock" {
 		t.Errorf("written plugin = %v", p)
 	}
