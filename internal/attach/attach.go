@@ -1,6 +1,6 @@
 // Package attach runs a pod's delegate configurations through libcni: ADD in
-// order (the cluster network first, then the secondary attachments, several
-// at a time where allowed and none can depend on another, see Stages) with
+// order (the cluster network and the secondary attachments in the stages of
+// Stages, several at a time where allowed and none can depend on another) with
 // rollback of everything attempted when one fails; DEL in reverse order past
 // failures; CHECK of every attachment.
 package attach
@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -32,11 +33,17 @@ type Sandbox struct {
 	Args        [][2]string
 }
 
-// Runner executes attachments. Concurrency bounds the independent secondary
-// attachments run at once; 1 (or less) runs them one by one.
+// Runner executes attachments.
 type Runner struct {
-	CNI         libcni.CNI
+	CNI libcni.CNI
+	// Concurrency bounds the independent attachments run at once; 1 (or
+	// less) runs them one by one.
 	Concurrency int
+	// ClusterFirst runs the cluster network, atts[0], alone before any
+	// other attachment, even when it is independent of them.
+	ClusterFirst bool
+	// Observe, when set, is told how long each attachment's ADD took.
+	Observe func(a *Attachment, d time.Duration, err error)
 }
 
 func (s Sandbox) runtimeConf(a *Attachment) *libcni.RuntimeConf {
@@ -64,9 +71,11 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// Add attaches atts in order and returns their results. atts[0] runs alone
-// and first; the rest run in the stages of Stages, one stage after another,
-// the attachments of a stage Concurrency at a time. If any fails, no new one
+// Add attaches atts in order and returns their results, results[i] for
+// atts[i] whatever the order they ran in. They run in the stages of Stages,
+// one stage after another, the attachments of a stage Concurrency at a time;
+// the cluster network, atts[0], shares the first stage when it and the
+// attachments after it are independent (ClusterFirst runs it alone). If any fails, no new one
 // starts, and every attachment attempted so far is deleted in reverse order
 // and the first failure is returned (rollback failures are joined to it).
 func (r *Runner) Add(ctx context.Context, sb Sandbox, atts []Attachment) ([]types.Result, error) {
@@ -102,7 +111,7 @@ func (r *Runner) Rollback(ctx context.Context, sb Sandbox, atts []Attachment, ca
 }
 
 func (r *Runner) addAll(ctx context.Context, sb Sandbox, atts []Attachment, results []types.Result, attempted []bool) error {
-	for _, stage := range schedule(atts) {
+	for _, stage := range schedule(atts, r.ClusterFirst) {
 		if err := r.addStage(ctx, sb, atts, stage, results, attempted); err != nil {
 			return err
 		}
@@ -110,11 +119,11 @@ func (r *Runner) addAll(ctx context.Context, sb Sandbox, atts []Attachment, resu
 	return nil
 }
 
-// schedule is Stages with the cluster network, atts[0], alone in the first
-// stage.
-func schedule(atts []Attachment) [][]int {
+// schedule is Stages, with the cluster network, atts[0], alone in the first
+// stage when clusterFirst is set.
+func schedule(atts []Attachment, clusterFirst bool) [][]int {
 	stages := Stages(atts)
-	if len(stages) > 0 && len(stages[0]) > 1 {
+	if clusterFirst && len(stages) > 0 && len(stages[0]) > 1 {
 		stages = append([][]int{stages[0][:1], stages[0][1:]}, stages[1:]...)
 	}
 	return stages
@@ -160,7 +169,11 @@ func (r *Runner) addStage(ctx context.Context, sb Sandbox, atts []Attachment, st
 }
 
 func (r *Runner) add(ctx context.Context, sb Sandbox, a *Attachment) (types.Result, error) {
+	start := time.Now()
 	res, err := r.CNI.AddNetworkList(ctx, a.List, sb.runtimeConf(a))
+	if r.Observe != nil {
+		r.Observe(a, time.Since(start), err)
+	}
 	if err != nil {
 		return nil, &Error{Op: "add", Attachment: a.Name, IfName: a.IfName, Err: err}
 	}

@@ -93,9 +93,10 @@ func TestAddFailureRollsBackAttemptedInReverse(t *testing.T) {
 	}
 }
 
-func TestAddClusterFailureAttemptsNothingElse(t *testing.T) {
+// With ClusterFirst, a failed cluster network is all there is to undo.
+func TestAddClusterFirstFailureAttemptsNothingElse(t *testing.T) {
 	f := &fakeCNI{fail: map[string]error{"add eth0": errors.New("boom")}}
-	r := &Runner{CNI: f, Concurrency: 4}
+	r := &Runner{CNI: f, Concurrency: 4, ClusterFirst: true}
 	if _, err := r.Add(context.Background(), Sandbox{}, atts("1.0.0", "eth0", "net1")); err == nil {
 		t.Fatal("want error")
 	}

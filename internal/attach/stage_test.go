@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/containernetworking/cni/libcni"
 	"github.com/containernetworking/cni/pkg/types"
@@ -98,7 +99,7 @@ func TestAddDependentStartsAfterItsPredecessorsFinished(t *testing.T) {
 		all := bondPod(t)
 		g := newGated(all)
 		t.Cleanup(g.releaseAll)
-		r := &Runner{CNI: g, Concurrency: 4}
+		r := &Runner{CNI: g, Concurrency: 4, ClusterFirst: true}
 		var (
 			res []types.Result
 			err error
@@ -204,12 +205,95 @@ func TestAddFailureStopsLaterStages(t *testing.T) {
 	}
 }
 
-func TestScheduleKeepsTheClusterNetworkAlone(t *testing.T) {
-	atts := []Attachment{att(t, "eth0", cluster), att(t, "net1", macvlan), att(t, "net2", macvlan)}
-	if got, want := renderStages(schedule(atts)), "0 | 1 2"; got != want {
-		t.Fatalf("schedule = %q, want %q", got, want)
+func TestSchedule(t *testing.T) {
+	const flannel = `{"type":"flannel","delegate":{"isDefaultGateway":true}}`
+	tests := []struct {
+		name         string
+		atts         []Attachment
+		clusterFirst bool
+		want         string
+	}{
+		{"independent cluster network overlaps", []Attachment{att(t, "eth0", cluster), att(t, "net1", macvlan), att(t, "net2", macvlan)}, false, "0 1 2"},
+		{"clusterNetworkFirst", []Attachment{att(t, "eth0", cluster), att(t, "net1", macvlan), att(t, "net2", macvlan)}, true, "0 | 1 2"},
+		{"a cluster network of unknown type stays alone", []Attachment{att(t, "eth0", flannel), att(t, "net1", macvlan), att(t, "net2", macvlan)}, false, "0 | 1 2"},
+		{"a secondary naming eth0 waits for it", []Attachment{att(t, "eth0", cluster), att(t, "net1", `{"type":"tuning","sysctl":{"net.ipv4.conf.eth0.rp_filter":"0"}}`), att(t, "net2", macvlan)}, false, "0 | 1 | 2"},
+		{"the cluster network alone", []Attachment{att(t, "eth0", cluster)}, false, "0"},
+		{"nothing", nil, false, ""},
 	}
-	if got := renderStages(schedule(nil)); got != "" {
-		t.Fatalf("schedule(nil) = %q", got)
+	for _, tc := range tests {
+		if got := renderStages(schedule(tc.atts, tc.clusterFirst)); got != tc.want {
+			t.Errorf("%s: schedule = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+// The cluster network attaches at the same time as the independent
+// secondary networks; the results keep the attachments' order, and a
+// failure of either side rolls back both.
+func TestAddOverlapsTheClusterNetwork(t *testing.T) {
+	pod := func(t *testing.T) []Attachment {
+		return []Attachment{att(t, "eth0", cluster), att(t, "net1", macvlan), att(t, "net2", macvlan)}
+	}
+	t.Run("together, results in order", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			all := pod(t)
+			g := newGated(all)
+			t.Cleanup(g.releaseAll)
+			r := &Runner{CNI: g, Concurrency: 4}
+			var res []types.Result
+			var err error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				res, err = r.Add(context.Background(), Sandbox{}, all)
+			}()
+			synctest.Wait()
+			if got := g.running(); got != "eth0 net1 net2" {
+				t.Fatalf("running = %q, want the cluster network with both secondaries", got)
+			}
+			for _, n := range []string{"net2", "net1", "eth0"} { // finishing in reverse
+				g.release(n)
+			}
+			<-done
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range res {
+				if r == nil || r.(*current.Result).CNIVersion != "1.0.0" {
+					t.Fatalf("results[%d] = %v", i, r)
+				}
+			}
+		})
+	})
+	for _, fail := range []string{"eth0", "net1"} {
+		t.Run(fail+" fails", func(t *testing.T) {
+			cniErr := types.NewError(11, "try again", "")
+			f := &fakeCNI{fail: map[string]error{"add " + fail: cniErr}}
+			_, err := (&Runner{CNI: f, Concurrency: 4}).Add(context.Background(), Sandbox{}, pod(t))
+			var ae *Error
+			if !errors.As(err, &ae) || ae.IfName != fail || !errors.Is(err, cniErr) {
+				t.Fatalf("err = %v, want the delegate error of %s", err, fail)
+			}
+			adds, dels := splitCalls(f.calls)
+			if len(adds) != 3 || strings.Join(dels, " ") != "net2 net1 eth0" {
+				t.Errorf("added %v, rolled back %v; want all three added and deleted in reverse", adds, dels)
+			}
+		})
+	}
+}
+
+// Observe hears of every attachment's ADD, failed ones included.
+func TestAddObserves(t *testing.T) {
+	f := &fakeCNI{fail: map[string]error{"add net2": types.NewError(7, "bad", "")}}
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	r := &Runner{CNI: f, Concurrency: 4, Observe: func(a *Attachment, _ time.Duration, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen[a.IfName] = err != nil
+	}}
+	r.Add(context.Background(), Sandbox{}, []Attachment{att(t, "eth0", cluster), att(t, "net1", macvlan), att(t, "net2", macvlan)})
+	if len(seen) != 3 || seen["eth0"] || seen["net1"] || !seen["net2"] {
+		t.Errorf("observed %v, want eth0 and net1 ok, net2 failed", seen)
 	}
 }

@@ -69,6 +69,12 @@ type NetConf struct {
 	// at once; only attachments that cannot depend on each other ever do
 	// (attach.Stages). 1 attaches them one by one.
 	AttachConcurrency int `json:"attachConcurrency,omitempty"`
+	// ClusterNetworkFirst attaches the cluster network alone, before any
+	// secondary network, as Multus does. By default it attaches together
+	// with the secondary networks that start the order when it and they
+	// cannot depend on each other (attach.Stages); a cluster network of a
+	// type plexus does not know (flannel, calico, cilium) always runs alone.
+	ClusterNetworkFirst bool `json:"clusterNetworkFirst,omitempty"`
 	// ReadinessTimeoutSeconds bounds the wait for ReadinessIndicatorFile.
 	ReadinessTimeoutSeconds int `json:"readinessTimeoutSeconds,omitempty"`
 	// DaemonSocket, when set, makes the plugin a thin shim that hands the

@@ -85,7 +85,7 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 		d.metrics.ConfWritten(st.ConfCurrent)
 		events.observe(st)
 	}
-	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr, Exec: newDelegateExec(o, os.Getenv)}
+	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr, Exec: newDelegateExec(o, os.Getenv), Phases: d.metrics}
 	so := server.Options{
 		Concurrency: o.Concurrency, QueueLength: o.QueueLength,
 		RequestTimeout: options.Seconds(o.RequestTimeoutSeconds),

@@ -23,4 +23,3 @@ func Open(stderr io.Writer) func(level, file string) plugin.Logger {
 		return logging.New(logging.Options{Level: lv, File: file, Stderr: stderr, Prefix: "plexus-ipam: "})
 	}
 }
-

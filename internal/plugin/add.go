@@ -43,7 +43,9 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.phase(PhasePlan, start)
 	// Record before running anything: a crash mid-ADD is still cleaned up.
+	recordStart := time.Now()
 	store := r.store()
 	if err := store.Save(rec); err != nil {
 		return nil, cnierr.Wrap(cnierr.IOFailure, err)
@@ -52,17 +54,20 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 		forgetAfterRollback(r, store, rec, err)
 		return nil, err
 	}
+	r.phase(PhaseRecord, recordStart)
 	results, err := r.runner().Add(ctx, r.sandbox(), run)
 	if err != nil {
 		forgetAfterRollback(r, store, rec, err)
 		return nil, err
 	}
 	r.log.Debugf("delegates done after %v", time.Since(start))
+	finishStart := time.Now()
 	if err := p.finish(ctx, r, api, pod, atts, results); err != nil {
 		err = r.runner().Rollback(ctx, r.sandbox(), run, err)
 		forgetAfterRollback(r, store, rec, err)
 		return nil, err
 	}
+	r.phase(PhaseStatus, finishStart)
 	r.log.Infof("ADD done: %d attachments in %v", len(atts), time.Since(start).Round(time.Millisecond))
 	return results[0], nil
 }
@@ -111,7 +116,11 @@ func (p *Plugin) finish(ctx context.Context, r *request, api API, pod *corev1.Po
 	}
 	// Events go out while the status is written: one round trip, not two.
 	evErr := make(chan error, 1)
-	go func() { evErr <- api.RecordEvents(ctx, pod, addedEvents(entries)) }()
+	go func() {
+		start := time.Now()
+		evErr <- api.RecordEvents(ctx, pod, addedEvents(entries))
+		r.phase(PhaseEvents, start)
+	}()
 	err = api.SetNetworkStatus(ctx, pod.Namespace, pod.Name, value)
 	if e := <-evErr; e != nil {
 		r.log.Errorf("record events: %v", e)

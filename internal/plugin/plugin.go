@@ -51,6 +51,26 @@ type Plugin struct {
 	// Devices returns the device lookup for networks with a resourceName
 	// (nil: KubeletDevices).
 	Devices func(c *config.NetConf, api API) DeviceFinder
+	// Phases, when set, is told how long each phase of an ADD took.
+	Phases PhaseObserver
+}
+
+// The phases of an ADD that Phases hears of. PhaseDelegate is one
+// attachment's delegates (its conflist, labelled with its first plugin's
+// type); the others are plexus's own work.
+const (
+	PhasePlan     = "plan"     // readiness file, pod and NAD reads, devices, the plan
+	PhaseRecord   = "record"   // the attachment record and device-info files
+	PhaseDelegate = "delegate" // one attachment's delegates
+	PhaseStatus   = "status"   // default routes and the network-status write
+	PhaseEvents   = "events"   // the AddedInterface events (while status is written)
+)
+
+// PhaseObserver hears how long each phase of an ADD took; plugin is the
+// delegate's type for PhaseDelegate, "" otherwise. It is called from
+// several goroutines at once.
+type PhaseObserver interface {
+	ObservePhase(phase, plugin string, d time.Duration)
 }
 
 // Default returns the plugin as the binary runs it.
@@ -78,6 +98,27 @@ type request struct {
 	pod  podArgs
 	log  *logging.Logger
 	cni  *libcni.CNIConfig
+	// phases is Plugin.Phases (nil: not measured).
+	phases PhaseObserver
+}
+
+// phase tells the observer, if any, that phase took since start.
+func (r *request) phase(phase string, start time.Time) {
+	if r.phases != nil {
+		r.phases.ObservePhase(phase, "", time.Since(start))
+	}
+}
+
+// observeDelegate is the runner's Observe: one attachment's delegates.
+func (r *request) observeDelegate(a *attach.Attachment, d time.Duration, _ error) {
+	if r.phases == nil {
+		return
+	}
+	typ := ""
+	if len(a.List.Plugins) > 0 {
+		typ = a.List.Plugins[0].Network.Type
+	}
+	r.phases.ObservePhase(PhaseDelegate, typ, d)
 }
 
 func (p *Plugin) load(args *skel.CmdArgs) (*request, error) {
@@ -100,7 +141,7 @@ func (p *Plugin) load(args *skel.CmdArgs) (*request, error) {
 	})
 	path := append([]string{conf.BinDir}, filepath.SplitList(args.Path)...)
 	cni := libcni.NewCNIConfigWithCacheDir(path, conf.CNIDir, p.Exec)
-	return &request{args: args, conf: conf, pod: pa, log: log, cni: cni}, nil
+	return &request{args: args, conf: conf, pod: pa, log: log, cni: cni, phases: p.Phases}, nil
 }
 
 func (r *request) store() *cache.Store {
@@ -108,7 +149,8 @@ func (r *request) store() *cache.Store {
 }
 
 func (r *request) runner() *attach.Runner {
-	return &attach.Runner{CNI: r.cni, Concurrency: r.conf.AttachConcurrency}
+	return &attach.Runner{CNI: r.cni, Concurrency: r.conf.AttachConcurrency,
+		ClusterFirst: r.conf.ClusterNetworkFirst, Observe: r.observeDelegate}
 }
 
 // sandbox returns the runtime parameters shared by every delegate.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/version"
@@ -209,6 +210,37 @@ func TestAddWritesStatusEventsAndRecord(t *testing.T) {
 	rec, err := os.ReadFile(f.recordPath())
 	if err != nil || !strings.Contains(string(rec), `"subnet":"192.0.2.0/24"`) {
 		t.Fatalf("record %s lacks the IPAM config: %s (%v)", f.recordPath(), rec, err)
+	}
+}
+
+// phaseLog records what a PhaseObserver hears.
+type phaseLog struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (l *phaseLog) ObservePhase(phase, plugin string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if d < 0 {
+		phase += " (negative)"
+	}
+	l.got = append(l.got, strings.TrimSpace(phase+" "+plugin))
+}
+
+// An ADD reports each of its phases once, and each attachment's delegates
+// under the type of its first plugin.
+func TestAddReportsItsPhases(t *testing.T) {
+	f := newFixture(t, map[string]string{netselect.NetworksAnnotation: "a,b"})
+	phases := &phaseLog{}
+	f.p.Phases = phases
+	if err := f.add("uid-1"); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(phases.got)
+	want := []string{"delegate bridge", "delegate macvlan", "delegate macvlan", "events", "plan", "record", "status"}
+	if !slices.Equal(phases.got, want) {
+		t.Errorf("phases %v, want %v", phases.got, want)
 	}
 }
 

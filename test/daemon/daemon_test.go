@@ -151,6 +151,13 @@ func TestDaemonKilled(t *testing.T) {
 	if !strings.Contains(metrics, want) || !strings.Contains(metrics, `plexusd_informer_synced{resource="pods"} 1`) {
 		t.Errorf("metrics lack %q or the pods cache sync state:\n%s", want, grepLines(metrics, "plexusd_"))
 	}
+	// The ADD's phases, the macvlan's delegate among them.
+	for _, phase := range []string{`phase="admission",plugin=""`, `phase="plan",plugin=""`, `phase="record",plugin=""`,
+		`phase="delegate",plugin="macvlan"`, `phase="status",plugin=""`, `phase="events",plugin=""`} {
+		if want := "plexusd_add_phase_duration_seconds_count{" + phase + "} 1"; !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %q:\n%s", want, grepLines(metrics, "plexusd_add_phase"))
+		}
+	}
 
 	d.stop(syscall.SIGKILL)
 	// A shim waiting for the daemon would outlive this context and report

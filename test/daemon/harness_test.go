@@ -44,7 +44,7 @@ func newWorld(t *testing.T) *world {
 	t.Helper()
 	testbed.RequireRoot(t)
 	env := testbed.Require(t)
-	for _, bin := range []string{repoBin("plexus"), repoBin("plexusd"),
+	for _, bin := range []string{repoBin("plexus"), repoBin("plexus-shim"), repoBin("plexusd"),
 		filepath.Join(testbed.CNIBinDir(), "macvlan"), filepath.Join(testbed.CNIBinDir(), "host-local")} {
 		if _, err := os.Stat(bin); err != nil {
 			t.Fatalf("%s is missing: run `make build testbed` first", bin)

@@ -2,7 +2,8 @@
 // registry (no global default registry): CNI request latency per command
 // and network, errors by CNI code, requests in flight and queued (the same
 // for plexus-ipam's requests on /ipam), the state of the informer caches
-// and of the installed configuration, and the IPAM pool usage.
+// and of the installed configuration, the IPAM pool usage, and where an ADD
+// spends its time (PhaseMetric).
 package metrics
 
 import (
@@ -25,6 +26,7 @@ type Metrics struct {
 	registry *prometheus.Registry
 
 	duration    *prometheus.HistogramVec
+	phases      *prometheus.HistogramVec
 	errors      *prometheus.CounterVec
 	inFlight    prometheus.Gauge
 	queued      prometheus.Gauge
@@ -53,6 +55,12 @@ func New() *Metrics {
 			// 5 ms .. ~82 s: delegates, API writes and IPAM all land in here.
 			Buckets: prometheus.ExponentialBuckets(0.005, 2, 15),
 		}, []string{"command", "network"}),
+		phases: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: PhaseMetric,
+			Help: "Time an ADD spends in each phase: admission (waiting for a slot), plan, record, delegate (one attachment's delegates, by the type of its first plugin), status, events.",
+			// 0.25 ms .. ~8 s: plexus's own phases are short, delegates longer.
+			Buckets: prometheus.ExponentialBuckets(0.00025, 2, 16),
+		}, []string{"phase", "plugin"}),
 		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "plexusd_cni_errors_total",
 			Help: "Failed CNI requests by command and CNI error code.",
@@ -76,7 +84,7 @@ func New() *Metrics {
 	}
 	m.ipam = newIPAMRequests()
 	m.pools = newPoolCollector()
-	m.registry.MustRegister(m.duration, m.errors, m.inFlight, m.queued, m.cacheSynced, m.confWritten,
+	m.registry.MustRegister(m.duration, m.phases, m.errors, m.inFlight, m.queued, m.cacheSynced, m.confWritten,
 		m.ipam.duration, m.ipam.errors, m.ipam.inFlight, m.ipam.queued, m.pools,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -102,6 +110,27 @@ func observe(duration *prometheus.HistogramVec, errors *prometheus.CounterVec, c
 	}
 	if code != 0 {
 		errors.WithLabelValues(command, strconv.FormatUint(uint64(code), 10)).Inc()
+	}
+}
+
+// PhaseMetric is the histogram of ADD phases; plexusctl latency reads it.
+const PhaseMetric = "plexusd_add_phase_duration_seconds"
+
+// PhaseAdmission is the wait of an ADD for a free slot; the other phases
+// are plexus's (internal/plugin's Phase* names).
+const PhaseAdmission = "admission"
+
+// ObservePhase records one phase of an ADD (plugin: the delegate's type,
+// "" for plexus's own phases); it is the plugin's PhaseObserver.
+func (m *Metrics) ObservePhase(phase, plugin string, d time.Duration) {
+	m.phases.WithLabelValues(phase, plugin).Observe(d.Seconds())
+}
+
+// Admitted records how long a CNI request waited for its slot (ADDs only:
+// the phases are an ADD's).
+func (m *Metrics) Admitted(command string, waited time.Duration) {
+	if command == "ADD" {
+		m.ObservePhase(PhaseAdmission, "", waited)
 	}
 }
 
@@ -155,6 +184,9 @@ func (r *Requests) InFlight(delta float64) { r.inFlight.Add(delta) }
 
 // Queued adds delta to the requests waiting.
 func (r *Requests) Queued(delta float64) { r.queued.Add(delta) }
+
+// Admitted is not measured for /ipam.
+func (r *Requests) Admitted(string, time.Duration) {}
 
 // PoolKey names one address space: the namespace of its objects and its
 // space key.

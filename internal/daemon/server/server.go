@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/containernetworking/cni/pkg/skel"
@@ -51,6 +52,8 @@ type Recorder interface {
 	Observe(command string, networks []string, d time.Duration, code uint)
 	InFlight(delta float64)
 	Queued(delta float64)
+	// Admitted reports how long an admitted request waited for its slot.
+	Admitted(command string, waited time.Duration)
 }
 
 // Options configure a Server.
@@ -213,6 +216,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt *route) {
 // admitAndRun waits for a slot of rt (while ctx lasts) and runs req.
 func (s *Server) admitAndRun(ctx context.Context, rt *route, req *wire.Request) *wire.Response {
 	rt.rec.Queued(1)
+	arrived := time.Now()
 	err := rt.admit.acquire(ctx)
 	rt.rec.Queued(-1)
 	if err != nil {
@@ -224,6 +228,7 @@ func (s *Server) admitAndRun(ctx context.Context, rt *route, req *wire.Request) 
 		rt.rec.Observe(req.Command, nil, 0, cnierr.TryAgainLater)
 		return &wire.Response{Error: cnierr.ToCNI(cnierr.Wrap(cnierr.TryAgainLater, err))}
 	}
+	rt.rec.Admitted(req.Command, time.Since(arrived))
 	rt.rec.InFlight(1)
 	defer rt.rec.InFlight(-1)
 	return s.run(rt, req)
@@ -278,9 +283,15 @@ func encodeResult(res types.Result, version string) ([]byte, error) {
 }
 
 func reply(w http.ResponseWriter, status int, resp *wire.Response) {
+	body, err := json.Marshal(resp)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(&wire.Response{Error: types.NewError(cnierr.Internal, fmt.Sprintf("plexusd: encode the answer: %v", err), "")})
+	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(resp)
+	_, _ = w.Write(body)
 }
 
 type nopRecorder struct{}
@@ -288,3 +299,4 @@ type nopRecorder struct{}
 func (nopRecorder) Observe(string, []string, time.Duration, uint) {}
 func (nopRecorder) InFlight(float64)                              {}
 func (nopRecorder) Queued(float64)                                {}
+func (nopRecorder) Admitted(string, time.Duration)                {}

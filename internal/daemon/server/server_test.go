@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -36,6 +37,7 @@ type recorder struct {
 	mu       sync.Mutex
 	codes    []uint
 	networks [][]string
+	admitted []string
 }
 
 func (r *recorder) Observe(_ string, n []string, _ time.Duration, code uint) {
@@ -46,6 +48,11 @@ func (r *recorder) Observe(_ string, n []string, _ time.Duration, code uint) {
 }
 func (r *recorder) InFlight(float64) {}
 func (r *recorder) Queued(float64)   {}
+func (r *recorder) Admitted(command string, _ time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.admitted = append(r.admitted, command)
+}
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -85,6 +92,12 @@ func TestBoundedConcurrencyAndQueue(t *testing.T) {
 		if r := <-results; r.Error != nil {
 			t.Errorf("admitted request failed: %+v", r.Error)
 		}
+	}
+	// Each admitted request reported its wait once; the refused one did not.
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if !slices.Equal(rec.admitted, []string{"ADD", "ADD", "ADD"}) {
+		t.Errorf("admissions reported: %v, want three ADDs", rec.admitted)
 	}
 }
 
