@@ -99,7 +99,7 @@ networks unless -n is given; lint puts objects without a namespace in
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: exitUsage, err: err}
 	})
-	root.AddCommand(newLintCmd(&g), newVersionCmd(name), newGetCmd(&g), newDescribeCmd(&g), newDoctorCmd(&g), newGraphCmd(&g), newIPAMCmd(&g))
+	root.AddCommand(newLintCmd(&g), newVersionCmd(name), newGetCmd(&g), newDescribeCmd(&g), newDoctorCmd(&g), newGraphCmd(&g), newIPAMCmd(&g), newLatencyCmd(&g))
 	return root
 }
 

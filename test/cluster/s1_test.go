@@ -3,8 +3,12 @@ package cluster
 import (
 	"fmt"
 	"net/netip"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/plexus-cni/plexus/internal/testbed"
 )
 
 // S1 on real pods: a Deployment of three across both nodes, each with net1 on
@@ -65,6 +69,19 @@ func TestS1MacvlanDeployment(t *testing.T) {
 			if out, err := env.Exec(t.Context(), ns, p.Name, "ping", "-c", "1", "-W", "3", dst); err != nil {
 				t.Errorf("pod %s (node %s) cannot ping %s over net1: %v\n%s", p.Name, p.Spec.NodeName, dst, err, out)
 			}
+		}
+	}
+	// The operator's view of where those ADDs spent their time, read from
+	// the node's plexusd through the API server.
+	node := pods[0].Spec.NodeName
+	out, err := exec.Command(filepath.Join(testbed.Root(), "bin", "plexusctl"), "--kubeconfig", env.Kubeconfig,
+		"latency", node).CombinedOutput()
+	if err != nil {
+		t.Fatalf("plexusctl latency %s: %v\n%s", node, err, out)
+	}
+	for _, want := range []string{"delegate   macvlan", "plan ", "status ", "ADDs; plexus's own phases"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("plexusctl latency %s lacks %q:\n%s", node, want, out)
 		}
 	}
 }
