@@ -41,6 +41,9 @@ type claim struct {
 	// repeated ADD that requests another address); the attachment names
 	// it too until then (v1.AnnotationPreviousAddress).
 	old netip.Addr
+	// held is the candidate this claim holds against the client's other
+	// claims (see local.go); valid while the claim tries it.
+	held netip.Addr
 }
 
 // Allocate implements store.Store. The attachment always names an
@@ -52,11 +55,12 @@ func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocati
 	if req.Range == nil && !req.Want.IsValid() {
 		return store.Allocation{}, errors.New("allocate: no range and no requested address")
 	}
-	idx, err := s.readIndex(ctx, req.Space)
+	idx, err := s.localIndex(ctx, req.Space, false)
 	if err != nil {
 		return store.Allocation{}, err
 	}
-	c := &claim{req: req, key: req.Key(), idx: idx, used: idx.set.Clone(), rnd: store.NewRand()}
+	c := &claim{req: req, key: req.Key(), idx: idx, used: idx.set, rnd: store.NewRand()}
+	defer s.release(c, false)
 	cand, err := s.pick(ctx, c)
 	if err != nil {
 		return store.Allocation{}, err
@@ -78,8 +82,17 @@ func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocati
 	}
 	// The address is held either way: an index that misses it costs the
 	// next allocator that picks it one failed create.
-	_ = s.markIndex(ctx, req.Space, c.idx, append(c.taken, alloc.NumOf(a.Address)), remove)
+	_ = s.mark(ctx, req.Space, append(c.taken, alloc.NumOf(a.Address)), remove)
 	return a, nil
+}
+
+// release ends the claim's hold on its candidate; taken says another
+// holder has it.
+func (s *Store) release(c *claim, taken bool) {
+	if c.held.IsValid() {
+		s.drop(c.req.Space, alloc.NumOf(c.held), taken)
+		c.held = netip.Addr{}
+	}
 }
 
 // pick returns the requested address or the next candidate, rebuilding
@@ -94,7 +107,10 @@ func (s *Store) pick(ctx context.Context, c *claim) (netip.Addr, error) {
 				return netip.Addr{}, err
 			}
 		}
-		if a, ok := store.Pick(c.req.Range, c.used, c.conflicts, c.rnd); ok {
+		if a, ok := store.Pick(c.req.Range, s.withPending(c.req.Space, c.used), c.conflicts, c.rnd); ok {
+			s.release(c, false)
+			s.hold(c.req.Space, alloc.NumOf(a))
+			c.held = a
 			return a, nil
 		}
 		if c.rebuilt {
@@ -115,7 +131,7 @@ func (s *Store) refresh(ctx context.Context, c *claim, rebuild bool) error {
 		idx, err = s.rebuild(ctx, c.req.Space)
 		c.rebuilt = true
 	} else {
-		idx, err = s.readIndex(ctx, c.req.Space)
+		idx, err = s.localIndex(ctx, c.req.Space, true)
 	}
 	if err != nil {
 		return err

@@ -38,6 +38,7 @@ func (s *Store) claimLoop(ctx context.Context, c *claim, cand netip.Addr) (store
 		}
 		c.taken = append(c.taken, alloc.NumOf(cand))
 		c.used.Add(alloc.NumOf(cand))
+		s.release(c, true)
 		c.conflicts++
 		s.claimConflicts.Add(1)
 		if c.conflicts%refreshEvery == 0 {

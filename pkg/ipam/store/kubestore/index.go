@@ -96,6 +96,7 @@ func (s *Store) rebuild(ctx context.Context, space string) (*spaceIndex, error) 
 		}
 		written, err := s.putIndex(ctx, space, cur.obj, store.IndexOf(allocs))
 		if err == nil {
+			s.noteIndex(space, written)
 			return written, nil
 		}
 		if !apierrors.IsConflict(err) && !apierrors.IsAlreadyExists(err) || attempt+1 >= maxRebuildAttempts {
@@ -136,19 +137,22 @@ func (s *Store) putIndex(ctx context.Context, space string, old *v1.IPSpace, set
 }
 
 // markIndex adds and removes addresses in the index, starting from cur
-// (nil: read it). It is best effort (see markAttempts): the IPAllocations
+// (nil: read it), and returns the index it wrote (nil when nothing changed
+// or it gave up). It is best effort (see markAttempts): the IPAllocations
 // decide, so a write that keeps losing races is dropped and only logged.
 // Other failures (the API server unreachable) are logged and returned:
 // Release then keeps the attachment, so that the retried DEL unmarks the
-// address.
-func (s *Store) markIndex(ctx context.Context, space string, cur *spaceIndex, add, remove []alloc.Num) error {
+// address. Callers go through mark, which coalesces concurrent updates.
+func (s *Store) markIndex(ctx context.Context, space string, cur *spaceIndex, add, remove []alloc.Num) (*spaceIndex, error) {
 	for attempt := 0; attempt < markAttempts; attempt++ {
+		fetched := false
 		if cur == nil || cur.obj == nil || cur.set == nil {
 			var err error
 			if cur, err = s.fetchIndex(ctx, space); err != nil || cur.obj == nil || cur.set == nil {
 				s.logf("ipspace %s: index not updated (%v)", spaceName(space), err)
-				return err
+				return nil, err
 			}
+			fetched = true
 		}
 		next, changed := cur.set.Clone(), false
 		for _, n := range add {
@@ -157,21 +161,27 @@ func (s *Store) markIndex(ctx context.Context, space string, cur *spaceIndex, ad
 		for _, n := range remove {
 			changed = next.Remove(n) || changed
 		}
-		if !changed {
-			return nil
+		if !changed && fetched {
+			return nil, nil
 		}
-		_, err := s.putIndex(ctx, space, cur.obj, next)
+		if !changed {
+			// A copy kept from earlier may be outdated (another client
+			// marked the address since): only the server's says so.
+			cur, attempt = nil, attempt-1
+			continue
+		}
+		written, err := s.putIndex(ctx, space, cur.obj, next)
 		if err == nil {
-			return nil
+			return written, nil
 		}
 		if !apierrors.IsConflict(err) {
 			s.logf("ipspace %s: index not updated (%v)", spaceName(space), err)
-			return classify(err, "writing ipspace "+spaceName(space))
+			return nil, classify(err, "writing ipspace "+spaceName(space))
 		}
 		s.indexConflicts.Add(1)
 		cur = nil
 	}
-	return nil
+	return nil, nil
 }
 
 // FillIndex marks [first, last] allocated in the index of space without
@@ -185,7 +195,8 @@ func (s *Store) FillIndex(ctx context.Context, space string, first, last netip.A
 	}
 	set := idx.set.Clone()
 	set.AddRun(alloc.NumOf(first), alloc.NumOf(last))
-	_, err = s.putIndex(ctx, space, idx.obj, set)
+	written, err := s.putIndex(ctx, space, idx.obj, set)
+	s.noteIndex(space, written)
 	return classify(err, "writing ipspace "+spaceName(space))
 }
 

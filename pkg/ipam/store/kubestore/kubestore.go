@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,6 +36,9 @@ type Store struct {
 	Logf func(format string, args ...any)
 
 	requests, claimConflicts, indexConflicts atomic.Int64
+
+	spacesMu sync.Mutex
+	spaces   map[string]*spaceState // see local.go
 }
 
 // Stats returns what this client did so far.

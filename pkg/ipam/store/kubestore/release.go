@@ -68,7 +68,7 @@ func (s *Store) Release(ctx context.Context, k store.Key) error {
 		}
 	}
 	if len(remove) > 0 {
-		if err := s.markIndex(ctx, k.Space, nil, nil, remove); err != nil {
+		if err := s.mark(ctx, k.Space, nil, remove); err != nil {
 			return err
 		}
 	}
@@ -87,7 +87,7 @@ func (s *Store) Free(ctx context.Context, space string, addr netip.Addr) error {
 		return err
 	}
 	if obj == nil {
-		return s.markIndex(ctx, space, nil, nil, []alloc.Num{alloc.NumOf(addr)})
+		return s.mark(ctx, space, nil, []alloc.Num{alloc.NumOf(addr)})
 	}
 	a, err := fromAllocationObject(obj)
 	if err != nil {
@@ -130,7 +130,7 @@ func (s *Store) freeAllocation(ctx context.Context, a store.Allocation, obj *v1.
 	}
 	// A stale mark left here is repaired by the reclaimer (an index that
 	// marks more than the store holds is rebuilt).
-	_ = s.markIndex(ctx, a.Space, nil, nil, []alloc.Num{alloc.NumOf(a.Address)})
+	_ = s.mark(ctx, a.Space, nil, []alloc.Num{alloc.NumOf(a.Address)})
 	return nil
 }
 
