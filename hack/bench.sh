@@ -1,5 +1,10 @@
 #!/usr/bin/env bash
-# make bench: plexus ADD/DEL latency against the delegates run directly, and
+# make bench: first the summary table (TestBenchSummary: ADD/DEL latency of
+# the delegates run directly, plexus in process and through plexusd, with
+# ratios; plexus-ipam's allocations/s and requests per allocation, in
+# process and through plexusd, beside Whereabouts' published figures;
+# PLEXUS_BENCH_IPAM_BURST, _ROUNDS change its bursts). Then the details:
+# plexus ADD/DEL latency against the delegates run directly, and
 # API requests per ADD, on the local control plane; then the same through
 # plexusd (daemon mode) with its peak RSS under a burst of ADDs.
 # PLEXUS_BENCH_PODS, PLEXUS_BENCH_MULTI_PODS and PLEXUS_BENCH_BURST change
@@ -13,6 +18,9 @@ cd "$(dirname "$0")/.."
 . hack/lib.sh
 
 ensure_testbed
+echo "== the summary: latency against the delegates run directly, and plexus-ipam's throughput (Kubernetes store)"
+run_test_binary ./test/bench TestBenchSummary PLEXUS_BENCH=1
+echo
 echo "== plexus meta-plugin (in process)"
 run_test_binary ./test/bench TestBench PLEXUS_BENCH=1
 echo

@@ -108,6 +108,26 @@ func TestDaemonDown(t *testing.T) {
 	}
 }
 
+// PLEXUS_LOCAL=1 (plexus-shim re-executing plexus) runs every command in
+// this process, daemonSocket or not: it never goes back to the daemon.
+func TestLocalEnvRunsHere(t *testing.T) {
+	socket := filepath.Join(t.TempDir(), "none.sock")
+	s, fe, conf, _ := setup(t, socket)
+	s.Getenv = func(k string) string {
+		if k == shim.LocalEnv {
+			return "1"
+		}
+		return ""
+	}
+	f := s.Funcs()
+	if err := f.Add(args(conf)); err != nil {
+		t.Fatalf("ADD with PLEXUS_LOCAL=1: %v", err)
+	}
+	if len(fe.commands) != 1 || fe.commands[0] != "ADD" {
+		t.Errorf("delegate commands = %v, want the ADD run here", fe.commands)
+	}
+}
+
 // fakeHandler answers like the plugin would.
 type fakeHandler struct{ err error }
 
