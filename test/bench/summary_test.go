@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -38,6 +39,14 @@ func TestBenchSummary(t *testing.T) {
 	testbed.RequireRoot(t)
 	env := testbed.Require(t)
 	loadBefore := loadavg(t)
+	// Start times first, while nothing else of the benchmark runs.
+	starts := map[string]time.Duration{}
+	for _, bin := range []string{filepath.Join(testbed.CNIBinDir(), "bridge"), filepath.Join(testbed.CNIBinDir(), "host-local")} {
+		starts[filepath.Base(bin)] = startTime(t, bin)
+	}
+	for _, name := range []string{"plexus", "plexus-shim", "plexus-ipam", "plexus-ipam-local"} {
+		starts[name] = startTime(t, filepath.Join(testbed.Root(), "bin", name))
+	}
 	b := &bench{t: t, env: env, ns: env.Namespace(t, "bench-sum"), sw: nodesim.NewSwitch(t)}
 	pods, multi := intEnv("PLEXUS_BENCH_PODS", 200), intEnv("PLEXUS_BENCH_MULTI_PODS", 50)
 	var eight []string
@@ -66,17 +75,10 @@ func TestBenchSummary(t *testing.T) {
 			`"kubernetes":{"kubeconfig":%q,"namespace":%q}}}`, name, env.Kubeconfig, ipamNS))
 	}
 	socket := filepath.Join(di.StateDir, "run", "plexusd.sock")
-	ipProc := b.ipamBursts(conf("burst-process"), "", burst, rounds)
-	ipDaemon := b.ipamBursts(conf("burst-daemon"), socket, burst, rounds)
+	ipProc := b.ipamBursts(conf("burst-process"), "", 0, burst, rounds)
+	ipDaemon := b.ipamBursts(conf("burst-daemon"), socket, di.cmd.Process.Pid, burst, rounds)
 	manyProc := b.ipamMany(conf("many-process"), "", many)
 	manyDaemon := b.ipamMany(conf("many-daemon"), socket, many)
-	starts := map[string]time.Duration{}
-	for _, bin := range []string{filepath.Join(testbed.CNIBinDir(), "bridge"), filepath.Join(testbed.CNIBinDir(), "host-local")} {
-		starts[filepath.Base(bin)] = startTime(t, bin)
-	}
-	for _, name := range []string{"plexus", "plexus-shim", "plexus-ipam", "plexus-ipam-local"} {
-		starts[name] = startTime(t, filepath.Join(testbed.Root(), "bin", name))
-	}
 	loadAfter := loadavg(t)
 
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f×", float64(a)/float64(b)) }
@@ -118,6 +120,8 @@ func TestBenchSummary(t *testing.T) {
 		ms(starts["bridge"]), ms(starts["host-local"]), ms(starts["plexus"]), ms(starts["plexus-ipam-local"]),
 		ms(starts["plexus-shim"]), ms(starts["plexus-ipam"]))
 	w.Flush()
+	fmt.Printf("CPU time per allocation, %d plexus-ipam at once: in process: %s; through plexusd: %s\n",
+		burst, cpuLine(ipProc.cpu), cpuLine(ipDaemon.cpu))
 	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, loadAfter, runtimeCPUs())
 }
 
@@ -125,26 +129,94 @@ type ipamFigures struct {
 	rate     float64       // allocations per second
 	wall     time.Duration // first ADD to last
 	requests float64       // API requests on plexus.dev objects per allocation
+	// cpu is the CPU time per allocation of the ADDs, by process: the
+	// plugin processes the runtime execs (with their children), plexusd,
+	// kube-apiserver and etcd.
+	cpu map[string]time.Duration
+}
+
+// cpuSample reads the CPU time used so far by the processes an IPAM run
+// measures: "execs" (the test's waited-for children and theirs), plexusd
+// (daemonPID, 0: none), kube-apiserver and etcd of the test bed.
+func (b *bench) cpuSample(daemonPID int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_CHILDREN, &ru); err == nil {
+		out["execs"] = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	pids := map[string]int{"plexusd": daemonPID}
+	for _, name := range []string{"kube-apiserver", "etcd"} {
+		raw, err := os.ReadFile(filepath.Join(testbed.Dir(), "run", name+".pid"))
+		if err == nil {
+			pids[name], _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+		}
+	}
+	for name, pid := range pids {
+		if pid > 0 {
+			out[name] = procCPU(pid)
+		}
+	}
+	return out
+}
+
+// procCPU is a process's user + system time from /proc/PID/stat.
+func procCPU(pid int) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+st) * time.Second / 100 // USER_HZ
+}
+
+func cpuPerAlloc(before, after map[string]time.Duration, allocs int) map[string]time.Duration {
+	out := map[string]time.Duration{}
+	for k, v := range after {
+		out[k] = (v - before[k]) / time.Duration(allocs)
+	}
+	return out
+}
+
+func cpuLine(cpu map[string]time.Duration) string {
+	var parts []string
+	var total time.Duration
+	for _, k := range []string{"execs", "plexusd", "kube-apiserver", "etcd"} {
+		if v, ok := cpu[k]; ok && (k != "plexusd" || v > 0) {
+			parts = append(parts, fmt.Sprintf("%s %s", k, ms(v)))
+			total += v
+		}
+	}
+	return fmt.Sprintf("%s; total %s", strings.Join(parts, ", "), ms(total))
 }
 
 // ipamBursts runs rounds of n plexus-ipam ADDs started at once (then their
 // DELs, at once), as a runtime execs it; socket names plexusd's socket
 // ("": in process). Every address of a round must be distinct.
-func (b *bench) ipamBursts(conf []byte, socket string, n, rounds int) ipamFigures {
+func (b *bench) ipamBursts(conf []byte, socket string, daemonPID, n, rounds int) ipamFigures {
 	var rates []float64
 	var reqs, allocs int
+	cpu := map[string]time.Duration{}
 	for r := range rounds {
 		before := b.ipamRequests()
+		cpuBefore := b.cpuSample(daemonPID)
 		start := time.Now()
 		b.ipamAll(conf, socket, "ADD", r*n, n, n)
 		wall := time.Since(start)
+		for k, v := range cpuPerAlloc(cpuBefore, b.cpuSample(daemonPID), n) {
+			cpu[k] += v / time.Duration(rounds)
+		}
 		reqs += b.ipamRequests() - before
 		allocs += n
 		rates = append(rates, float64(n)/wall.Seconds())
 		b.ipamAll(conf, socket, "DEL", r*n, n, n)
 	}
 	slices.Sort(rates)
-	return ipamFigures{rate: rates[len(rates)/2], requests: float64(reqs) / float64(allocs)}
+	return ipamFigures{rate: rates[len(rates)/2], requests: float64(reqs) / float64(allocs), cpu: cpu}
 }
 
 // ipamMany runs n pods' IPAM, 50 at a time, first ADD to last.
