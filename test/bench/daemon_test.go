@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -103,6 +104,33 @@ func (b *bench) daemonNode(extra ...string) *daemonNode {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return d
+}
+
+// get reads path from plexusd's metrics address inside the node's
+// namespace.
+func (d *daemonNode) get(t *testing.T, path string) string {
+	var conn net.Conn
+	err := ns.WithNetNSPath(d.NetNSPath, func(ns.NetNS) error {
+		var err error
+		conn, err = net.DialTimeout("tcp", "127.0.0.1:9091", time.Second)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("plexusd on %s: %v", d.Name, err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: plexusd\r\n\r\n", path)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("plexusd on %s: GET %s: %v", d.Name, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("plexusd on %s: GET %s: HTTP %d, %v", d.Name, path, resp.StatusCode, err)
+	}
+	return string(body)
 }
 
 // ready asks plexusd's /readyz inside the node's namespace.

@@ -21,6 +21,7 @@ import (
 	"github.com/containernetworking/cni/pkg/invoke"
 	current "github.com/containernetworking/cni/pkg/types/100"
 
+	"github.com/plexus-cni/plexus/internal/inspect"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	"github.com/plexus-cni/plexus/internal/testbed/nodesim"
 )
@@ -64,6 +65,12 @@ func TestBenchSummary(t *testing.T) {
 		"direct 8":  b.direct("direct 8", multi, eight),
 		"process 8": b.plexus("process 8", multi, eight, 4),
 		"daemon 8":  b.sequential(d, "daemon 8", multi, eight),
+	}
+	// Where plexusd's ADDs (both sizes) spent their time, from its own
+	// phase histogram: plexus's share against its delegates'.
+	phases, err := inspect.ParseLatency(strings.NewReader(d.get(t, "/metrics")))
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	ipamNS := env.Namespace(t, "bench-sum-ipam")
@@ -120,6 +127,10 @@ func TestBenchSummary(t *testing.T) {
 		ms(starts["bridge"]), ms(starts["host-local"]), ms(starts["plexus"]), ms(starts["plexus-ipam-local"]),
 		ms(starts["plexus-shim"]), ms(starts["plexus-ipam"]))
 	w.Flush()
+	fmt.Println("\nplexusd's ADD phases over the latency rows above (plexusctl latency):")
+	if err := inspect.WriteLatency(os.Stdout, d.Name, phases); err != nil {
+		t.Fatal(err)
+	}
 	fmt.Printf("CPU time per allocation, %d plexus-ipam at once: in process: %s; through plexusd: %s\n",
 		burst, cpuLine(ipProc.cpu), cpuLine(ipDaemon.cpu))
 	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, loadAfter, runtimeCPUs())
