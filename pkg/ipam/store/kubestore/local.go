@@ -241,11 +241,12 @@ func (s *Store) writeQueued(ctx context.Context, space string, st *spaceState) {
 		cancel()
 		st.mu.Lock()
 		st.inflight = nil
-		switch {
-		case written != nil:
+		if written != nil {
 			st.setBase(written)
-		case err != nil:
-			st.base, st.view = nil, nil // re-read on the next call
+		} else {
+			// Failed, given up after conflicts, or found nothing to change
+			// in the server's copy: ours is outdated; re-read next time.
+			st.base, st.view = nil, nil
 		}
 		st.mu.Unlock()
 		for _, op := range ops {
