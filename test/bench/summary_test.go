@@ -157,9 +157,10 @@ func (b *bench) cpuSample(daemonPID int) map[string]time.Duration {
 	}
 	pids := map[string]int{"plexusd": daemonPID}
 	for _, name := range []string{"kube-apiserver", "etcd"} {
+		// The test bed's pid files hold "PID PATH".
 		raw, err := os.ReadFile(filepath.Join(testbed.Dir(), "run", name+".pid"))
-		if err == nil {
-			pids[name], _ = strconv.Atoi(strings.TrimSpace(string(raw)))
+		if f := strings.Fields(string(raw)); err == nil && len(f) > 0 {
+			pids[name], _ = strconv.Atoi(f[0])
 		}
 	}
 	for name, pid := range pids {
