@@ -188,6 +188,14 @@ var plexusRequests = []string{
 
 // apiRequests sums apiserver_request_total over the series plexus uses.
 func (b *bench) apiRequests() int {
+	return b.apiserverRequests(func(line string) bool {
+		return slices.ContainsFunc(plexusRequests, func(s string) bool { return strings.Contains(line, s) })
+	})
+}
+
+// apiserverRequests sums the apiserver_request_total series that match
+// selects, read from the API server's own metrics.
+func (b *bench) apiserverRequests(match func(series string) bool) int {
 	raw, err := b.env.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
 	if err != nil {
 		b.t.Fatalf("read API server metrics: %v", err)
@@ -197,13 +205,10 @@ func (b *bench) apiRequests() int {
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !slices.ContainsFunc(plexusRequests, func(s string) bool {
-			return strings.Contains(line, s)
-		}) {
+		if !strings.HasPrefix(line, "apiserver_request_total{") || !match(line) {
 			continue
 		}
-		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
-		if err == nil {
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
 			total += int(v)
 		}
 	}

@@ -106,9 +106,9 @@ func (b *bench) daemonNode(extra ...string) *daemonNode {
 	return d
 }
 
-// get reads path from plexusd's metrics address inside the node's
-// namespace.
-func (d *daemonNode) get(t *testing.T, path string) string {
+// fetch GETs path from plexusd's metrics address inside the node's
+// namespace and returns the status code and body.
+func (d *daemonNode) fetch(path string, timeout time.Duration) (int, string, error) {
 	var conn net.Conn
 	err := ns.WithNetNSPath(d.NetNSPath, func(ns.NetNS) error {
 		var err error
@@ -116,43 +116,33 @@ func (d *daemonNode) get(t *testing.T, path string) string {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("plexusd on %s: %v", d.Name, err)
+		return 0, "", err
 	}
 	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	_ = conn.SetDeadline(time.Now().Add(timeout))
 	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: plexusd\r\n\r\n", path)
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
-		t.Fatalf("plexusd on %s: GET %s: %v", d.Name, path, err)
+		return 0, "", err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("plexusd on %s: GET %s: HTTP %d, %v", d.Name, path, resp.StatusCode, err)
-	}
-	return string(body)
+	return resp.StatusCode, string(body), err
 }
 
-// ready asks plexusd's /readyz inside the node's namespace.
+// get reads path from plexusd, failing the test unless it answers 200.
+func (d *daemonNode) get(t *testing.T, path string) string {
+	code, body, err := d.fetch(path, 10*time.Second)
+	if err != nil || code != http.StatusOK {
+		t.Fatalf("plexusd on %s: GET %s: HTTP %d, %v", d.Name, path, code, err)
+	}
+	return body
+}
+
+// ready asks plexusd's /readyz.
 func (d *daemonNode) ready() bool {
-	var conn net.Conn
-	err := ns.WithNetNSPath(d.NetNSPath, func(ns.NetNS) error {
-		var err error
-		conn, err = net.DialTimeout("tcp", "127.0.0.1:9091", time.Second)
-		return err
-	})
-	if err != nil {
-		return false
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-	fmt.Fprint(conn, "GET /readyz HTTP/1.0\r\nHost: plexusd\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return false
-	}
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	code, _, err := d.fetch("/readyz", 2*time.Second)
+	return err == nil && code == http.StatusOK
 }
 
 func (b *bench) sequential(d *daemonNode, name string, pods int, networks []string) row {

@@ -1,8 +1,6 @@
 package bench
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -303,23 +301,7 @@ func (b *bench) ipamAll(conf []byte, socket, command string, first, n, parallel 
 
 // ipamRequests sums apiserver_request_total over plexus-ipam's resources.
 func (b *bench) ipamRequests() int {
-	raw, err := b.env.Client.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
-	if err != nil {
-		b.t.Fatalf("read API server metrics: %v", err)
-	}
-	total := 0
-	sc := bufio.NewScanner(bytes.NewReader(raw))
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if !strings.HasPrefix(line, "apiserver_request_total{") || !strings.Contains(line, `group="plexus.dev"`) {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
-			total += int(v)
-		}
-	}
-	return total
+	return b.apiserverRequests(func(series string) bool { return strings.Contains(series, `group="plexus.dev"`) })
 }
 
 func loadavg(t *testing.T) string {
