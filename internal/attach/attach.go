@@ -75,9 +75,10 @@ func (e *Error) Unwrap() error { return e.Err }
 // atts[i] whatever the order they ran in. They run in the stages of Stages,
 // one stage after another, the attachments of a stage Concurrency at a time;
 // the cluster network, atts[0], shares the first stage when it and the
-// attachments after it are independent (ClusterFirst runs it alone). If any fails, no new one
-// starts, and every attachment attempted so far is deleted in reverse order
-// and the first failure is returned (rollback failures are joined to it).
+// attachments after it are independent (ClusterFirst runs it alone). If
+// any fails, no new one starts, and every attachment attempted so far is
+// deleted in reverse order and the first failure is returned (rollback
+// failures are joined to it).
 func (r *Runner) Add(ctx context.Context, sb Sandbox, atts []Attachment) ([]types.Result, error) {
 	results := make([]types.Result, len(atts))
 	attempted := make([]bool, len(atts))
