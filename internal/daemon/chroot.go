@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"runtime"
 	"syscall"
 
 	"github.com/containernetworking/cni/pkg/invoke"
@@ -15,8 +16,11 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// chrootExec runs delegates with root (the host's root directory as
-// mounted in plexusd's container) as their file system root: a delegate
+// chrootExec runs plexusd's delegates. Each dies with plexusd (Pdeathsig):
+// a plexusd killed during an ADD leaves no delegate running on, which
+// could otherwise take an address after the runtime's DEL of that sandbox
+// has freed everything. With root set (the host's root directory as
+// mounted in plexusd's container) it is their file system root: a delegate
 // plexusd runs sees the same files as one the runtime runs on the host.
 // Plugin, netns and CNI_PATH paths are the host's; plexusd mounts the
 // directories it uses itself at the same paths, so they resolve alike on
@@ -36,8 +40,15 @@ func (c *chrootExec) ExecPlugin(ctx context.Context, pluginPath string, stdinDat
 	cmd.Env = environ
 	cmd.Stdin = bytes.NewReader(stdinData)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: c.root}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if c.root != "" {
+		cmd.Dir = "/"
+		cmd.SysProcAttr.Chroot = c.root
+	}
+	// Pdeathsig follows the thread that started the child: this goroutine
+	// keeps its thread until the delegate has exited.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	if err := cmd.Run(); err != nil {
 		return nil, pluginFailure(pluginPath, err, stdout.Bytes(), stderr.Bytes())
 	}

@@ -3,10 +3,15 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -57,5 +62,54 @@ func TestChrootExecRunsDelegateInHostRoot(t *testing.T) {
 	_, err = x.ExecPlugin(context.Background(), "/bin/no-such-plugin", []byte(conf), env)
 	if !errors.As(err, &cniErr) || !strings.Contains(cniErr.Msg, "/bin/no-such-plugin") {
 		t.Fatalf("a missing plugin gave %v, want an error naming it", err)
+	}
+}
+
+// A delegate dies with plexusd: plexusd (here a helper process running
+// chrootExec) is SIGKILLed while its delegate runs, and the delegate goes
+// too, so it cannot finish an ADD after the runtime's DEL.
+func TestDelegatesDieWithPlexusd(t *testing.T) {
+	if pidFile := os.Getenv("PLEXUS_TEST_DELEGATE_PIDFILE"); pidFile != "" {
+		// The helper: run a delegate that records its pid and waits.
+		script := filepath.Join(filepath.Dir(pidFile), "delegate.sh")
+		x := &chrootExec{}
+		_, err := x.ExecPlugin(context.Background(), script, nil, []string{"PIDFILE=" + pidFile})
+		t.Fatalf("the delegate returned (%v); it should have been killed with its parent", err)
+	}
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "delegate.pid")
+	if err := os.WriteFile(filepath.Join(dir, "delegate.sh"), []byte("#!/bin/sh\necho $$ > \"$PIDFILE\"\nexec sleep 60\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	helper := exec.Command(os.Args[0], "-test.run=^TestDelegatesDieWithPlexusd$")
+	helper.Env = append(os.Environ(), "PLEXUS_TEST_DELEGATE_PIDFILE="+pidFile)
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer helper.Process.Kill()
+	var pid int
+	for deadline := time.Now().Add(30 * time.Second); pid == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the delegate never started")
+		}
+		if b, err := os.ReadFile(pidFile); err == nil && strings.HasSuffix(string(b), "\n") {
+			pid, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		}
+	}
+	if err := helper.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = helper.Wait()
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			return
+		}
+		if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil && strings.Contains(string(stat), ") Z ") {
+			return // killed, waiting for its reaper
+		}
+		if time.Now().After(deadline) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Fatalf("delegate %d still runs after plexusd was killed", pid)
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/pkg/invoke"
-	"github.com/containernetworking/cni/pkg/version"
 
 	"github.com/plexus-cni/plexus/internal/daemon/options"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
@@ -26,13 +25,10 @@ type delegateExec struct {
 // NODE_NAME when plexusd's environment (getenv) has neither NODENAME nor
 // NODE_NAME, so that IPAM plugins record this node, and wire.SocketEnv,
 // the socket plexus-ipam forwards to, only while /ipam is served (else it
-// is removed). With o.DelegateRoot they run chrooted into the host's root.
+// is removed). They die with plexusd, and with o.DelegateRoot they run
+// chrooted into the host's root (chrootExec).
 func newDelegateExec(o *options.Options, getenv func(string) string) *delegateExec {
-	var x invoke.Exec = &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
-	if o.DelegateRoot != "" {
-		x = &chrootExec{root: o.DelegateRoot, stderr: os.Stderr}
-	}
-	e := &delegateExec{Exec: x}
+	e := &delegateExec{Exec: &chrootExec{root: o.DelegateRoot, stderr: os.Stderr}}
 	if getenv("NODENAME") == "" && getenv("NODE_NAME") == "" {
 		e.set = append(e.set, "NODE_NAME="+o.NodeName)
 	}
