@@ -12,10 +12,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-)
 
-// PhaseMetric is plexusd's histogram of ADD phases (internal/daemon/metrics).
-const PhaseMetric = "plexusd_add_phase_duration_seconds"
+	"github.com/plexus-cni/plexus/internal/daemon/metrics"
+)
 
 // Phase is one row of a node's ADD latency: a phase of an ADD (and for
 // "delegate", the plugin type), how often it ran, and its latency.
@@ -53,9 +52,9 @@ func ParseLatency(r io.Reader) (*Latency, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse the metrics: %w", err)
 	}
-	fam, ok := families[PhaseMetric]
+	fam, ok := families[metrics.PhaseMetric]
 	if !ok {
-		return nil, fmt.Errorf("no %s in the metrics: plexusd is older than this plexusctl, or not plexusd", PhaseMetric)
+		return nil, fmt.Errorf("no %s in the metrics: plexusd is older than this plexusctl, or not plexusd", metrics.PhaseMetric)
 	}
 	out := &Latency{}
 	var sums []float64 // each phase's total seconds
