@@ -238,8 +238,8 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{ns, "update", pd, "ipallocations", ""}, // kubestore Transfer (sticky addresses)
 		{ns, "update", pd, "ipattachments", ""}, // kubestore pointAttachment, Transfer
 		{ns, "get", pd, "ipspaces", ""}, {ns, "create", pd, "ipspaces", ""}, {ns, "list", pd, "ipspaces", ""},
-		{ns, "update", pd, "ipspaces", ""},                                        // kubestore index writes
-		{ns, "watch", pd, "ipspaces", ""}, {ns, "watch", pd, "ipallocations", ""}, // internal/daemon/poolwatch
+		{ns, "update", pd, "ipspaces", ""},     // kubestore index writes
+		{ns, "watch", pd, "ipallocations", ""}, // internal/daemon/poolwatch (this node's)
 	})
 	check("plexusd", false, []access{
 		{other, "delete", "", "pods", ""}, {other, "update", "", "pods", ""}, {other, "update", "", "pods", "status"},
@@ -248,6 +248,7 @@ func TestDeployAppliesAndRBACIsLeast(t *testing.T) {
 		{other, "create", pd, "ipallocations", ""},                                // only in the IPAM namespace
 		{ns, "patch", pd, "ipspaces", ""}, {ns, "patch", pd, "ipallocations", ""}, // kubestore never patches
 		{other, "watch", pd, "ipspaces", ""},
+		{ns, "watch", pd, "ipspaces", ""}, // each ADD rewrites one: no node watches them
 		{ns, "watch", pd, "ipattachments", ""},
 		{other, "delete", "", "events", ""},
 	})

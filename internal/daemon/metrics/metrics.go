@@ -2,8 +2,8 @@
 // registry (no global default registry): CNI request latency per command
 // and network, errors by CNI code, requests in flight and queued (the same
 // for plexus-ipam's requests on /ipam), the state of the informer caches
-// and of the installed configuration, the IPAM pool usage, and where an ADD
-// spends its time (PhaseMetric).
+// and of the installed configuration, the plexus-ipam allocations held by
+// this node's pods, and where an ADD spends its time (PhaseMetric).
 package metrics
 
 import (
@@ -192,37 +192,33 @@ func (r *Requests) Admitted(string, time.Duration) {}
 // space key.
 type PoolKey struct{ Namespace, Space string }
 
-// PoolSource returns, at scrape time, the addresses allocated per space
-// and those held by this node's pods per space.
-type PoolSource func() (allocated, node map[PoolKey]int64)
+// PoolSource returns, at scrape time, the allocations held by this node's
+// pods per space. The addresses allocated per space (cluster-wide) are
+// plexus-controller's gauge: plexusd does not watch the IPSpaces.
+type PoolSource func() map[PoolKey]int64
 
-// SetPoolSource makes the pool gauges read src at every scrape (nil: no
+// SetPoolSource makes the pool gauge read src at every scrape (nil: no
 // pool series).
 func (m *Metrics) SetPoolSource(src PoolSource) { m.pools.src.Store(&src) }
 
-// poolCollector emits the pool gauges from its source when scraped, so
-// they are as current as the informers and series of deleted spaces go
-// away by themselves.
+// poolCollector emits the pool gauge from its source when scraped, so it
+// is as current as the informer and series of spaces this node no longer
+// uses go away by themselves.
 type poolCollector struct {
-	allocated, node *prometheus.Desc
-	src             atomic.Pointer[PoolSource]
+	node *prometheus.Desc
+	src  atomic.Pointer[PoolSource]
 }
 
 func newPoolCollector() *poolCollector {
-	labels := []string{"namespace", "space"}
 	return &poolCollector{
-		allocated: prometheus.NewDesc("plexusd_ipam_pool_allocated_addresses",
-			"Addresses allocated in a plexus-ipam address space (its IPSpace's spec.allocated), by namespace and space.", labels, nil),
 		node: prometheus.NewDesc("plexusd_ipam_node_allocations",
-			"plexus-ipam allocations held by pods of this node (IPAllocations labelled with it), by namespace and space.", labels, nil),
+			"plexus-ipam allocations held by pods of this node (IPAllocations labelled with it), by namespace and space.",
+			[]string{"namespace", "space"}, nil),
 	}
 }
 
 // Describe implements prometheus.Collector.
-func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- c.allocated
-	ch <- c.node
-}
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.node }
 
 // Collect implements prometheus.Collector.
 func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
@@ -230,11 +226,7 @@ func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
 	if src == nil || *src == nil {
 		return
 	}
-	allocated, node := (*src)()
-	for k, v := range allocated {
-		ch <- prometheus.MustNewConstMetric(c.allocated, prometheus.GaugeValue, float64(v), k.Namespace, k.Space)
-	}
-	for k, v := range node {
+	for k, v := range (*src)() {
 		ch <- prometheus.MustNewConstMetric(c.node, prometheus.GaugeValue, float64(v), k.Namespace, k.Space)
 	}
 }

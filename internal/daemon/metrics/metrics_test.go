@@ -16,29 +16,31 @@ func scrape(t *testing.T, m *Metrics) string {
 	return string(body)
 }
 
-// The pool gauges are read from the source at each scrape: a space that
-// is gone loses its series; without a source there are none.
+// The node's pool gauge is read from the source at each scrape: a space
+// the node no longer uses loses its series; without a source there are
+// none. The cluster-wide pool gauge is plexus-controller's, not plexusd's.
 func TestPoolGauges(t *testing.T) {
 	m := New()
-	if text := scrape(t, m); strings.Contains(text, "plexusd_ipam_pool_allocated_addresses{") {
+	if text := scrape(t, m); strings.Contains(text, "plexusd_ipam_node_allocations{") {
 		t.Fatalf("pool series without a source:\n%s", text)
 	}
-	pools := map[PoolKey]int64{{"kube-system", "net:a"}: 5, {"kube-system", "net:b"}: 1}
-	node := map[PoolKey]int64{{"kube-system", "net:a"}: 2}
-	m.SetPoolSource(func() (map[PoolKey]int64, map[PoolKey]int64) { return pools, node })
+	node := map[PoolKey]int64{{"kube-system", "net:a"}: 2, {"kube-system", "net:b"}: 1}
+	m.SetPoolSource(func() map[PoolKey]int64 { return node })
 	text := scrape(t, m)
 	for _, want := range []string{
-		`plexusd_ipam_pool_allocated_addresses{namespace="kube-system",space="net:a"} 5`,
-		`plexusd_ipam_pool_allocated_addresses{namespace="kube-system",space="net:b"} 1`,
 		`plexusd_ipam_node_allocations{namespace="kube-system",space="net:a"} 2`,
+		`plexusd_ipam_node_allocations{namespace="kube-system",space="net:b"} 1`,
 	} {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("scrape lacks %s", want)
 		}
 	}
-	delete(pools, PoolKey{"kube-system", "net:b"})
+	if strings.Contains(text, "plexusd_ipam_pool_allocated_addresses") {
+		t.Errorf("plexusd exports the cluster-wide pool gauge:\n%s", text)
+	}
+	delete(node, PoolKey{"kube-system", "net:b"})
 	if text := scrape(t, m); strings.Contains(text, `space="net:b"`) {
-		t.Errorf("a deleted space keeps its series")
+		t.Errorf("a space the node no longer uses keeps its series")
 	}
 }
 

@@ -1,11 +1,13 @@
-// Package poolwatch follows plexus-ipam's objects for plexusd's "IPAM pool
-// usage" metrics: an informer of the IPSpaces (each space's allocated
-// count, spec.allocated) and one of the IPAllocations labelled with this
-// node (the addresses its pods hold), both in the namespace the IPAM
-// objects live in (or all namespaces). Only the fields the metrics need are
-// kept: an IPSpace's index can be most of a megabyte. While the CRDs are
-// not served (or not readable) the watcher looks again now and then and
-// reports nothing; readiness never depends on it.
+// Package poolwatch follows this node's plexus-ipam allocations for
+// plexusd's metric plexusd_ipam_node_allocations: an informer of the
+// IPAllocations labelled with this node (a server-side label selector),
+// in the namespace the IPAM objects live in (or all namespaces). Only the
+// fields the metric needs are kept. plexusd watches no IPSpace: every ADD
+// and DEL rewrites one, so a watch of them in every plexusd would send
+// each allocation to every node; the cluster-wide pool usage is
+// plexus-controller's. While the CRD is not served (or not readable) the
+// watcher looks again now and then and reports nothing; readiness never
+// depends on it.
 package poolwatch
 
 import (
@@ -28,10 +30,14 @@ import (
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 )
 
-// DefaultRetry is how often the watcher looks for the CRDs while absent.
+// DefaultRetry is how often the watcher looks for the CRD while absent.
 const DefaultRetry = 30 * time.Second
 
-// Watcher keeps the informers; Pools reads them.
+// probeTimeout bounds one look for the CRD: the client may have no
+// timeout of its own (a watch must not have one).
+const probeTimeout = 30 * time.Second
+
+// Watcher keeps the informer; Pools reads it.
 type Watcher struct {
 	client dynamic.Interface
 	// namespace holds the IPAM objects ("": all namespaces).
@@ -40,8 +46,8 @@ type Watcher struct {
 	retry     time.Duration
 	log       *logging.Logger
 
-	mu             sync.Mutex // guards the informers
-	spaces, allocs cache.SharedIndexInformer
+	mu     sync.Mutex // guards allocs
+	allocs cache.SharedIndexInformer
 }
 
 // New returns a watcher of namespace ("" for all) for node; Run starts it.
@@ -56,13 +62,12 @@ func New(client dynamic.Interface, namespace, node string, retry time.Duration, 
 	return &Watcher{client: client, namespace: namespace, node: node, retry: retry, log: log}
 }
 
-// Run waits until IPSpaces can be listed, then runs the informers until ctx
-// ends.
+// Run waits until IPAllocations can be listed, then runs the informer
+// until ctx ends.
 func (w *Watcher) Run(ctx context.Context) {
-	gvr := v1.SchemeGroupVersion().WithResource(v1.ResourceIPSpaces)
 	reported := false
 	for {
-		_, err := w.client.Resource(gvr).Namespace(w.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+		err := w.probe(ctx)
 		if err == nil {
 			break
 		}
@@ -80,10 +85,20 @@ func (w *Watcher) Run(ctx context.Context) {
 	w.log.Infof("IPAM pool metrics follow namespace %q", w.namespace)
 }
 
+// probe lists one IPAllocation (of any node: the answer says whether the
+// CRD is served and readable, not what this node holds).
+func (w *Watcher) probe(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	gvr := v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations)
+	_, err := w.client.Resource(gvr).Namespace(w.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	return err
+}
+
 func describe(err error) string {
 	switch {
 	case apierrors.IsNotFound(err):
-		return "CRDs not installed"
+		return "CRD not installed"
 	case apierrors.IsForbidden(err):
 		return "no permission to list them"
 	default:
@@ -93,67 +108,52 @@ func describe(err error) string {
 
 func (w *Watcher) start(ctx context.Context) {
 	nodeSel := v1.LabelNode + "=" + LabelValue(w.node)
-	spaces := dynamicinformer.NewFilteredDynamicInformer(w.client, v1.SchemeGroupVersion().WithResource(v1.ResourceIPSpaces),
-		w.namespace, 0, cache.Indexers{}, nil).Informer()
 	allocs := dynamicinformer.NewFilteredDynamicInformer(w.client, v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations),
 		w.namespace, 0, cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = nodeSel }).Informer()
-	_ = spaces.SetTransform(slim("allocated"))
-	_ = allocs.SetTransform(slim())
+	_ = allocs.SetTransform(slim)
 	w.mu.Lock()
-	w.spaces, w.allocs = spaces, allocs
+	w.allocs = allocs
 	w.mu.Unlock()
-	go spaces.RunWithContext(ctx)
 	go allocs.RunWithContext(ctx)
 }
 
-// slim keeps the metadata the metrics need, spec.space and the named spec
-// fields.
-func slim(fields ...string) cache.TransformFunc {
-	return func(obj any) (any, error) {
-		u, ok := obj.(*unstructured.Unstructured)
-		if !ok {
-			return obj, nil
-		}
-		spec := map[string]any{}
-		for _, f := range append(fields, "space") {
-			if v, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", f); found {
-				spec[f] = v
-			}
-		}
-		out := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-		out.SetAPIVersion(u.GetAPIVersion())
-		out.SetKind(u.GetKind())
-		out.SetNamespace(u.GetNamespace())
-		out.SetName(u.GetName())
-		out.SetResourceVersion(u.GetResourceVersion())
-		out.SetUID(u.GetUID())
-		out.SetLabels(u.GetLabels())
-		return out, nil
+// slim keeps the metadata the metric needs and spec.space.
+func slim(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
 	}
+	spec := map[string]any{}
+	if v, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "space"); found {
+		spec["space"] = v
+	}
+	out := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+	out.SetAPIVersion(u.GetAPIVersion())
+	out.SetKind(u.GetKind())
+	out.SetNamespace(u.GetNamespace())
+	out.SetName(u.GetName())
+	out.SetResourceVersion(u.GetResourceVersion())
+	out.SetUID(u.GetUID())
+	out.SetLabels(u.GetLabels())
+	return out, nil
 }
 
-// Synced reports whether the informers run and have synced.
+// Synced reports whether the informer runs and has synced.
 func (w *Watcher) Synced() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.spaces != nil && w.spaces.HasSynced() && w.allocs.HasSynced()
+	return w.allocs != nil && w.allocs.HasSynced()
 }
 
-// Pools returns the allocated addresses per space and the allocations of
-// this node per space (both empty until the informers run).
-func (w *Watcher) Pools() (allocated, node map[metrics.PoolKey]int64) {
+// Pools returns the allocations of this node per space (empty until the
+// informer runs).
+func (w *Watcher) Pools() map[metrics.PoolKey]int64 {
 	w.mu.Lock()
-	spaces, allocs := w.spaces, w.allocs
+	allocs := w.allocs
 	w.mu.Unlock()
-	allocated, node = map[metrics.PoolKey]int64{}, map[metrics.PoolKey]int64{}
-	if spaces == nil {
-		return allocated, node
-	}
-	for _, obj := range spaces.GetStore().List() {
-		if u, ok := obj.(*unstructured.Unstructured); ok {
-			n, _, _ := unstructured.NestedInt64(u.Object, "spec", "allocated")
-			allocated[key(u)] = n
-		}
+	node := map[metrics.PoolKey]int64{}
+	if allocs == nil {
+		return node
 	}
 	want := LabelValue(w.node)
 	for _, obj := range allocs.GetStore().List() {
@@ -161,7 +161,7 @@ func (w *Watcher) Pools() (allocated, node map[metrics.PoolKey]int64) {
 			node[key(u)]++
 		}
 	}
-	return allocated, node
+	return node
 }
 
 func key(u *unstructured.Unstructured) metrics.PoolKey {

@@ -55,7 +55,7 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 	poll.Until(t, 10*time.Second, what, poll.True(cond))
 }
 
-func TestPoolsCountSpacesAndThisNode(t *testing.T) {
+func TestPoolsCountThisNode(t *testing.T) {
 	c := fakeClient(
 		space("ipam", "s1", "net:a", 7), space("ipam", "s2", "net:b", 0), space("other", "s3", "net:a", 40),
 		allocation("ipam", "a1", "net:a", "node-1"), allocation("ipam", "a2", "net:a", "node-1"),
@@ -66,36 +66,39 @@ func TestPoolsCountSpacesAndThisNode(t *testing.T) {
 	defer cancel()
 	w := New(c, "ipam", "node-1", time.Millisecond, nil)
 	go w.Run(ctx)
-	waitUntil(t, "the informers synced", w.Synced)
-	allocated, node := w.Pools()
-	want := map[metrics.PoolKey]int64{{Namespace: "ipam", Space: "net:a"}: 7, {Namespace: "ipam", Space: "net:b"}: 0}
-	if fmt.Sprint(allocated) != fmt.Sprint(want) {
-		t.Errorf("allocated %v, want %v", allocated, want)
-	}
+	waitUntil(t, "the informer synced", w.Synced)
+	node := w.Pools()
 	wantNode := map[metrics.PoolKey]int64{{Namespace: "ipam", Space: "net:a"}: 2, {Namespace: "ipam", Space: "net:b"}: 1}
 	if fmt.Sprint(node) != fmt.Sprint(wantNode) {
 		t.Errorf("node allocations %v, want %v", node, wantNode)
 	}
-	// The informers keep up: a new allocation of this node counts.
+	// The informer keeps up: a new allocation of this node counts.
 	gvr := v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations)
 	if _, err := c.Resource(gvr).Namespace("ipam").Create(ctx, allocation("ipam", "a6", "net:b", "node-1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the new allocation counts", func() bool {
-		_, node := w.Pools()
-		return node[metrics.PoolKey{Namespace: "ipam", Space: "net:b"}] == 2
+		return w.Pools()[metrics.PoolKey{Namespace: "ipam", Space: "net:b"}] == 2
 	})
+	// plexusd watches no IPSpace: each ADD rewrites one, and a watch of
+	// them in every plexusd would send each ADD to every node.
+	for _, a := range c.Actions() {
+		if a.GetResource().Resource == v1.ResourceIPSpaces {
+			t.Errorf("the watcher touched the IPSpaces: %s", a.GetVerb())
+		}
+	}
 }
 
-// The transform drops an IPSpace's index (it can be most of a megabyte).
-func TestSlimDropsIndex(t *testing.T) {
-	out, err := slim("allocated")(space("ipam", "s1", "net:a", 3))
+// The transform keeps the space and the node label, nothing else of spec.
+func TestSlimKeepsSpaceAndLabels(t *testing.T) {
+	out, err := slim(allocation("ipam", "a1", "net:a", "node-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	spec := out.(*unstructured.Unstructured).Object["spec"].(map[string]any)
-	if _, kept := spec["index"]; kept || spec["allocated"] != int64(3) || spec["space"] != "net:a" {
-		t.Errorf("slim spec %v", spec)
+	u := out.(*unstructured.Unstructured)
+	spec := u.Object["spec"].(map[string]any)
+	if len(spec) != 1 || spec["space"] != "net:a" || u.GetLabels()[v1.LabelNode] != "node-1" {
+		t.Errorf("slim: spec %v labels %v", spec, u.GetLabels())
 	}
 }
 
@@ -126,9 +129,8 @@ func TestCRDsAbsent(t *testing.T) {
 		w.Run(ctx)
 		close(done)
 	}()
-	allocated, node := w.Pools()
-	if len(allocated) != 0 || len(node) != 0 || w.Synced() {
-		t.Errorf("without CRDs: %v %v synced %v", allocated, node, w.Synced())
+	if node := w.Pools(); len(node) != 0 || w.Synced() {
+		t.Errorf("without CRDs: %v synced %v", node, w.Synced())
 	}
 	cancel()
 	<-done
