@@ -19,7 +19,7 @@ IMAGE_ARCHIVE := .cluster/images/plexus.tar
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all build test unit integration demo bench chaos fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet
+.PHONY: all build test unit integration demo bench chaos scale fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet
 
 all: build
 
@@ -64,6 +64,12 @@ testbed-soak: testbed
 ## etcd and plexusd restarts, a killed reclaimer) on a private test bed; one table; fails on a duplicate or leak.
 chaos: build testbed
 	@hack/chaos.sh
+
+## scale: a simulated large cluster on a private test bed (N pods over M nodes, K real plexusds, the
+## others simulated watchers; plexus-ipam churn, plexus-controller); one table of figures per size,
+## extrapolated to 1,000 nodes × 30 pods against the targets (docs/scale.md). SCALE_SIZES=PODSxNODESxREAL,...
+scale: build testbed
+	@hack/scale.sh
 
 ## cluster: build the real-cluster tier: kubelet, scheduler, controller-manager, containerd
 ## (make testbed), its helpers and images (pause, toolbox, plexus's own).

@@ -1,0 +1,83 @@
+package scale
+
+import (
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestFitLineRecoversALine(t *testing.T) {
+	l := fitLine([]float64{50, 100, 200}, []float64{110, 210, 410})
+	if math.Abs(l.a-10) > 1e-9 || math.Abs(l.b-2) > 1e-9 {
+		t.Fatalf("fit = %+v, want a=10 b=2", l)
+	}
+	if got := l.at(1000); math.Abs(got-2010) > 1e-6 {
+		t.Fatalf("at(1000) = %v, want 2010", got)
+	}
+}
+
+func TestFitLineOfOnePointIsFlat(t *testing.T) {
+	if l := fitLine([]float64{50}, []float64{7}); l.a != 7 || l.b != 0 {
+		t.Fatalf("fit = %+v, want the flat line 7", l)
+	}
+}
+
+func TestParseSizes(t *testing.T) {
+	got, err := parseSizes("300x50x4, 60x10")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []size{{300, 50, 4}, {60, 10, 1}}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("parseSizes = %v, want %v", got, want)
+	}
+	for _, bad := range []string{"", "10x2x3", "ax1", "1x2x3x4", "0x1x1"} {
+		if _, err := parseSizes(bad); err == nil {
+			t.Errorf("parseSizes(%q): no error", bad)
+		}
+	}
+}
+
+// The API server's series are read by label: requests by group without
+// WATCHes and without non-resource URLs, watch bytes by group, open
+// watches by group/version/resource/scope.
+func TestDiffOfAPIServerScrapes(t *testing.T) {
+	const before = `# TYPE apiserver_request_total counter
+apiserver_request_total{group="plexus.dev",resource="ipallocations",verb="POST",code="201"} 10
+apiserver_request_total{group="",resource="pods",verb="GET",code="200"} 5
+apiserver_request_total{group="",resource="pods",verb="WATCH",code="200"} 3
+apiserver_request_total{group="",resource="",verb="GET",code="200"} 100
+# TYPE apiserver_watch_events_sizes histogram
+apiserver_watch_events_sizes_bucket{group="plexus.dev",kind="IPSpace",version="v1alpha1",le="+Inf"} 4
+apiserver_watch_events_sizes_sum{group="plexus.dev",kind="IPSpace",version="v1alpha1"} 4000
+apiserver_watch_events_sizes_count{group="plexus.dev",kind="IPSpace",version="v1alpha1"} 4
+# TYPE apiserver_longrunning_requests gauge
+apiserver_longrunning_requests{group="",resource="pods",scope="cluster",subresource="",verb="WATCH",version="v1"} 2
+`
+	after := strings.NewReplacer(`"201"} 10`, `"201"} 16`, `verb="GET",code="200"} 5`, `verb="GET",code="200"} 6`,
+		`verb="WATCH",code="200"} 3`, `verb="WATCH",code="200"} 5`, `"",verb="GET",code="200"} 100`, `"",verb="GET",code="200"} 900`,
+		`_sum{group="plexus.dev",kind="IPSpace",version="v1alpha1"} 4000`, `_sum{group="plexus.dev",kind="IPSpace",version="v1alpha1"} 10000`,
+		`version="v1"} 2`, `version="v1"} 6`).Replace(before)
+	b, err := parseScrape(strings.NewReader(before))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := parseScrape(strings.NewReader(after))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := diff(b, a)
+	if d.requests["plexus.dev"] != 6 || d.requests[""] != 1 || d.watchesEnded != 2 {
+		t.Errorf("requests %v, watches ended %v; want plexus.dev 6, core 1, 2 watches", d.requests, d.watchesEnded)
+	}
+	if d.watchBytes["plexus.dev"] != 6000 {
+		t.Errorf("watch bytes %v, want plexus.dev 6000", d.watchBytes)
+	}
+	specs := detectWatches(openWatches(b), openWatches(a), 2)
+	if len(specs) != 1 || specs[0].perNode != 2 || !specs[0].cluster || specs[0].gvr.Resource != "pods" {
+		t.Fatalf("detected %v, want 2 cluster-wide pod watches per node", specs)
+	}
+	if f, l := specs[0].selectors("n1"); f != "spec.nodeName=n1" || l != "" {
+		t.Errorf("pod watch selectors %q %q, want spec.nodeName=n1", f, l)
+	}
+}
