@@ -39,6 +39,9 @@ type options struct {
 	ensureNADCRD bool
 	// metricsAddress serves /metrics and /healthz over plain HTTP.
 	metricsAddress string
+	// qps and burst bound each of the controller's API clients.
+	qps   float64
+	burst int
 	webhook        webhook.Options
 	ipam           ipamOptions
 }
@@ -54,6 +57,8 @@ func parseFlags(args []string) (*options, error) {
 	fs.StringVar(&o.logLevel, "log-level", "info", strings.Join(logging.LevelNames(), ", "))
 	fs.BoolVar(&o.version, "version", false, "print the version and exit")
 	fs.StringVar(&o.metricsAddress, "metrics-address", ":8080", "host:port of /metrics and /healthz (empty: off)")
+	fs.Float64Var(&o.qps, "kube-api-qps", 200, "requests per second each API client may send (the reclaimer's frees cost about five each)")
+	fs.IntVar(&o.burst, "kube-api-burst", 400, "requests each API client may send at once above --kube-api-qps")
 	fs.BoolVar(&o.ensureNADCRD, "ensure-nad-crd", true, "create the NetworkAttachmentDefinition CRD when it is missing (never updated or deleted)")
 	webhookFlags(fs, &o.webhook)
 	ipamFlags(fs, &o.ipam)
@@ -100,6 +105,15 @@ func run(ctx context.Context, o *options) error {
 	if err != nil {
 		return err
 	}
+	if o.qps <= 0 || o.burst <= 0 {
+		return fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d: both must be above 0", o.qps, o.burst)
+	}
+	cfg.QPS, cfg.Burst = float32(o.qps), o.burst
+	// Core objects (pods, nodes, leases) in protobuf: a fraction of JSON's
+	// size and decode time. The dynamic, metadata and store clients pick
+	// their own encoding.
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	d := controller.Deps{Config: cfg, Log: log, Metrics: metrics.New()}
 	if d.Client, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err

@@ -4,18 +4,28 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
@@ -53,7 +63,49 @@ type world struct {
 	clock  *fakeClock
 	r      *Reclaimer
 	passes chan Report
+	// passCount counts the passes done.
+	passCount atomic.Int64
+	// metrics is the reclaimer's registry.
+	metrics *metrics.Metrics
+	// requests counts the reclaimer's API requests by method and path.
+	requests *requestLog
 }
+
+// requestLog counts the requests a client sends.
+type requestLog struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(req *http.Request) (*http.Response, error) {
+		what := req.Method + " " + req.URL.Path
+		if req.URL.Query().Get("watch") == "true" {
+			what = "WATCH " + req.URL.Path
+		}
+		l.mu.Lock()
+		l.n[what]++
+		l.mu.Unlock()
+		return rt.RoundTrip(req)
+	})
+}
+
+// count returns the requests whose "METHOD path" has prefix and suffix.
+func (l *requestLog) count(prefix, suffix string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for k, v := range l.n {
+		if strings.HasPrefix(k, prefix) && strings.HasSuffix(k, suffix) {
+			n += v
+		}
+	}
+	return n
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 const space = "net:ctl"
 
@@ -74,10 +126,15 @@ func newWorld(t *testing.T) *world {
 
 // start runs the reclaimer until the test ends.
 func (w *world) start() {
-	d := controller.Deps{Config: w.env.RESTConfig, Client: w.env.Client, Dynamic: w.env.Dynamic, Log: slog.New(slog.NewTextHandler(testWriter{w.t}, nil))}
+	w.requests = &requestLog{n: map[string]int{}}
+	cfg := rest.CopyConfig(w.env.RESTConfig)
+	cfg.WrapTransport = w.requests.wrap
+	w.metrics = metrics.New()
+	d := controller.Deps{Config: cfg, Client: kubernetes.NewForConfigOrDie(cfg), Dynamic: dynamic.NewForConfigOrDie(cfg),
+		Log: slog.New(slog.NewTextHandler(testWriter{w.t}, nil)), Metrics: w.metrics}
 	o := w.opts
 	o.Policy, o.Resync, o.MinInterval = Policy{Grace: time.Minute, StickyTTL: time.Hour}, time.Hour, time.Millisecond
-	o.Now, o.Observe = w.clock.Now, func(r Report) { w.passes <- r }
+	o.Now, o.Observe = w.clock.Now, func(r Report) { w.passCount.Add(1); w.passes <- r }
 	w.r = New(d, o)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -322,5 +379,91 @@ func TestReclaimerEtcd(t *testing.T) {
 	w.eventually("deleted pod's address in etcd", w.freed(gone))
 	if got := w.holder(keep.Address); got != keep.Key() {
 		t.Errorf("live pod's %s held by %+v", keep.Address, got)
+	}
+}
+
+// Passes that events trigger answer from the informer caches: after the
+// start pass no allocation is listed until the resync (an hour here),
+// however many pods go. A lost node's pods are freed in one pass that
+// reads the node once, and the pool gauge follows the cache.
+func TestReclaimerEventPassesReadTheCache(t *testing.T) {
+	w := newWorld(t)
+	old := w.clock.Now().Add(-10 * time.Minute)
+	live, lost := w.node(), w.node()
+	var onLost []store.Allocation
+	for i := range 12 {
+		name := fmt.Sprintf("lost-%d", i)
+		onLost = append(onLost, w.allocate("c-"+name, name, w.pod(name, lost), old, false))
+	}
+	kept := w.allocate("c-kept", "kept", w.pod("kept", live), old, false)
+	gone := w.allocate("c-gone", "gone", w.pod("gone", live), old, false)
+	w.start()
+	allocLists := func() int { return w.requests.count("GET /apis/plexus.dev/", "/ipallocations") }
+	listsAtStart := allocLists()
+
+	w.deletePod("gone")
+	w.eventually("deleted pod", w.freed(gone))
+	passesBefore := w.passCount.Load()
+	if err := w.env.Client.CoreV1().Nodes().Delete(t.Context(), lost, metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var rep Report
+	w.eventually("pods of the lost node", func() bool {
+		rep = w.pass()
+		for _, a := range onLost {
+			if !w.freed(a)() {
+				return false
+			}
+		}
+		return true
+	})
+	if rep.Kind != EventPass {
+		t.Errorf("pass kind %q, want %q", rep.Kind, EventPass)
+	}
+	if n := allocLists() - listsAtStart; n != 0 {
+		t.Errorf("event passes listed the allocations %d times; want 0 (the cache answers until the resync)", n)
+	}
+	if n, passes := w.requests.count("GET /api/v1/nodes/"+lost, ""), w.passCount.Load()-passesBefore; n > int(passes) {
+		t.Errorf("the lost node was read %d times in %d passes for %d pods; want one read per pass at most", n, passes, len(onLost))
+	}
+	if got := w.holder(kept.Address); got != kept.Key() {
+		t.Errorf("running pod's %s held by %+v", kept.Address, got)
+	}
+	want := fmt.Sprintf(`plexus_controller_ipam_pool_allocated_addresses{namespace=%q,space=%q,store="kubernetes"} 1`, w.ns, space)
+	w.eventually("pool gauge", func() bool {
+		rec := httptest.NewRecorder()
+		w.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return strings.Contains(rec.Body.String(), want)
+	})
+}
+
+// The caches keep what decisions read and nothing else.
+func TestSlimObjects(t *testing.T) {
+	now := metav1.Now()
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p", Namespace: "ns", UID: "u", ResourceVersion: "7", DeletionTimestamp: &now,
+		Annotations: map[string]string{"k8s.v1.cni.cncf.io/network-status": strings.Repeat("x", 4096)}, Labels: map[string]string{"a": "b"}},
+		Spec:   corev1.PodSpec{NodeName: "n1", Containers: []corev1.Container{{Name: "c", Image: "i"}}},
+		Status: corev1.PodStatus{Phase: corev1.PodFailed, Conditions: []corev1.PodCondition{{Type: corev1.PodReady}}}}
+	o, err := slimObject(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp := o.(*corev1.Pod)
+	if sp.Name != "p" || sp.Namespace != "ns" || sp.UID != "u" || sp.ResourceVersion != "7" || sp.DeletionTimestamp == nil ||
+		sp.Spec.NodeName != "n1" || sp.Status.Phase != corev1.PodFailed {
+		t.Errorf("slim pod lost what decisions read: %+v", sp)
+	}
+	if sp.Annotations != nil || sp.Labels != nil || sp.Spec.Containers != nil || sp.Status.Conditions != nil {
+		t.Errorf("slim pod kept more than decisions read: %+v", sp)
+	}
+	replicas := int32(3)
+	ss, _ := slimObject(&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: "ns"}, Spec: appsv1.StatefulSetSpec{
+		Replicas: &replicas, Ordinals: &appsv1.StatefulSetOrdinals{Start: 2}, ServiceName: "svc"}})
+	if s := ss.(*appsv1.StatefulSet); *s.Spec.Replicas != 3 || s.Spec.Ordinals.Start != 2 || s.Spec.ServiceName != "" {
+		t.Errorf("slim StatefulSet: %+v", s.Spec)
+	}
+	tomb := cache.DeletedFinalStateUnknown{Key: "ns/p", Obj: p}
+	if got, _ := slimObject(tomb); got != any(tomb) {
+		t.Errorf("tombstone changed: %+v", got)
 	}
 }

@@ -8,12 +8,7 @@ import (
 	"sync"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -32,6 +27,7 @@ const (
 	DefaultStickyTTL   = 24 * time.Hour
 	DefaultResync      = 5 * time.Minute
 	DefaultMinInterval = time.Second
+	DefaultWorkers     = 16
 )
 
 // Options configure the reclaimer.
@@ -47,6 +43,11 @@ type Options struct {
 	Resync time.Duration
 	// MinInterval spaces event-triggered passes.
 	MinInterval time.Duration
+	// Workers confirm and act on allocations concurrently (default
+	// DefaultWorkers): each free is a few API requests, and a drained
+	// node frees thousands. The client's QPS and burst (Deps.Config) are
+	// what bounds their rate; the Kubernetes stores take them over.
+	Workers int
 	// Now is the clock of decisions (default time.Now).
 	Now func() time.Time
 	// Observe, when set, receives each pass's report.
@@ -61,6 +62,9 @@ func (o *Options) defaults() {
 	o.StickyTTL = orDefault(o.StickyTTL, DefaultStickyTTL)
 	o.Resync = orDefault(o.Resync, DefaultResync)
 	o.MinInterval = orDefault(o.MinInterval, DefaultMinInterval)
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -73,8 +77,23 @@ func orDefault(v, def time.Duration) time.Duration {
 	return v
 }
 
+// PassKind says what a pass reads and does.
+type PassKind string
+
+// The passes: the first, once the caches have synced, reads them and
+// repairs indexes; a resync pass lists every store (the one uncached LIST
+// of allocations per Resync, in case a cache missed something) and repairs
+// indexes; a pass that an event or a recheck time triggered reads the
+// caches only.
+const (
+	StartPass  PassKind = "start"
+	ResyncPass PassKind = "resync"
+	EventPass  PassKind = "event"
+)
+
 // Report summarises one pass.
 type Report struct {
+	Kind                    PassKind
 	Started                 time.Time
 	Listed, Freed, Reserved int
 	Rebuilt                 []string // spaces whose index was rebuilt
@@ -116,17 +135,21 @@ func (r *Reclaimer) LeaderOnly() bool { return true }
 type namedStore struct {
 	name string
 	st   store.Store
+	// namespace holds a Kubernetes store's objects ("" for etcd).
+	namespace string
+	// cache is the informer store of a Kubernetes store's IPAllocations.
+	cache cache.Store
 }
 
 func (r *Reclaimer) openStores() ([]namedStore, error) {
 	var out []namedStore
 	for _, ns := range r.opts.Namespaces {
-		ks, err := kubestore.New(r.cfg, kubestore.Options{Namespace: ns})
+		ks, err := kubestore.New(r.cfg, kubestore.Options{Namespace: ns, QPS: r.cfg.QPS, Burst: r.cfg.Burst})
 		if err != nil {
 			return nil, fmt.Errorf("kubernetes store in namespace %s: %w", ns, err)
 		}
 		ks.Logf = func(f string, a ...any) { r.log.Debug(fmt.Sprintf(f, a...), "namespace", ns) }
-		out = append(out, namedStore{name: "kubernetes/" + ns, st: ks})
+		out = append(out, namedStore{name: "kubernetes/" + ns, st: ks, namespace: ns})
 	}
 	if r.opts.Etcd != nil {
 		es, err := etcdstore.New(*r.opts.Etcd)
@@ -151,51 +174,19 @@ func (r *Reclaimer) Run(ctx context.Context) error {
 			s.st.Close()
 		}
 	}()
-	world, synced, err := r.startInformers(ctx)
+	world, synced, err := r.startInformers(ctx, stores)
 	if err != nil {
 		return err
 	}
 	if !cache.WaitForCacheSync(ctx.Done(), synced...) {
 		return ctx.Err()
 	}
-	r.log.Info("caches synced", "stores", len(stores), "grace", r.opts.Grace, "stickyTTL", r.opts.StickyTTL)
-	r.loop(ctx, stores, world)
+	r.log.Info("caches synced", "stores", len(stores), "grace", r.opts.Grace, "stickyTTL", r.opts.StickyTTL, "workers", r.opts.Workers)
+	pools := newPoolCounts(stores)
+	r.metrics.SetPoolSource(pools.read)
+	defer r.metrics.SetPoolSource(nil)
+	r.loop(ctx, stores, world, pools)
 	return ctx.Err()
-}
-
-func (r *Reclaimer) startInformers(ctx context.Context) (cacheWorld, []cache.InformerSynced, error) {
-	f := informers.NewSharedInformerFactory(r.client, 0)
-	pods, nodes, sets := f.Core().V1().Pods().Informer(), f.Core().V1().Nodes().Informer(), f.Apps().V1().StatefulSets().Informer()
-	handlers := []struct {
-		inf cache.SharedIndexInformer
-		h   cache.ResourceEventHandler
-	}{
-		{pods, cache.ResourceEventHandlerFuncs{DeleteFunc: r.poke, UpdateFunc: func(_, o any) {
-			if p, ok := o.(*corev1.Pod); ok && terminal(p) {
-				r.poke(o)
-			}
-		}}},
-		{nodes, cache.ResourceEventHandlerFuncs{DeleteFunc: r.poke}},
-		{sets, cache.ResourceEventHandlerFuncs{DeleteFunc: r.poke, UpdateFunc: func(_, o any) { r.poke(o) }}},
-	}
-	synced := []cache.InformerSynced{pods.HasSynced, nodes.HasSynced, sets.HasSynced}
-	for _, ns := range r.opts.Namespaces {
-		df := dynamicinformer.NewFilteredDynamicSharedInformerFactory(r.dyn, 0, ns, nil)
-		inf := df.ForResource(schema.GroupVersionResource{Group: v1.Group, Version: v1.Version, Resource: v1.ResourceIPAllocations}).Informer()
-		handlers = append(handlers, struct {
-			inf cache.SharedIndexInformer
-			h   cache.ResourceEventHandler
-		}{inf, cache.ResourceEventHandlerFuncs{AddFunc: r.allocationAdded, UpdateFunc: func(_, o any) { r.allocationAdded(o) }}})
-		synced = append(synced, inf.HasSynced)
-		df.Start(ctx.Done())
-	}
-	for _, h := range handlers {
-		if _, err := h.inf.AddEventHandler(h.h); err != nil {
-			return cacheWorld{}, nil, fmt.Errorf("ipam informer handler: %w", err)
-		}
-	}
-	f.Start(ctx.Done())
-	return cacheWorld{pods: pods.GetStore(), nodes: nodes.GetStore(), sets: sets.GetStore()}, synced, nil
 }
 
 // poke asks for a pass soon.
@@ -209,14 +200,9 @@ func (r *Reclaimer) poke(any) {
 // allocationAdded asks for a pass when the new allocation's grace period
 // ends: an ADD whose pod never shows up leaves such an allocation.
 func (r *Reclaimer) allocationAdded(obj any) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return
-	}
-	created, _, _ := unstructured.NestedString(u.Object, "spec", "created")
-	t, err := time.Parse(time.RFC3339, created)
-	if err != nil {
-		t = r.opts.Now()
+	t := r.opts.Now()
+	if a, ok := obj.(*v1.IPAllocation); ok && !a.Spec.Created.IsZero() {
+		t = a.Spec.Created.Time
 	}
 	r.wake(t.Add(r.opts.Grace))
 }
@@ -240,32 +226,42 @@ func (r *Reclaimer) takeWake() time.Time {
 	return t
 }
 
-// loop runs passes: one at start, then on signals (at most one per
-// MinInterval), at recheck times, and every Resync. It schedules on the
-// wall clock; decisions use Options.Now.
-func (r *Reclaimer) loop(ctx context.Context, stores []namedStore, world cacheWorld) {
-	due := time.Now()
-	var recheck time.Time
+// loop runs passes: the start pass, then event passes on signals (one
+// MinInterval after the signal) and at recheck times, and a resync pass
+// every Resync. It schedules on the wall clock; decisions use Options.Now.
+func (r *Reclaimer) loop(ctx context.Context, stores []namedStore, world cacheWorld, pools *poolCounts) {
+	kind := StartPass
+	var resync, due, recheck time.Time // due: an event pass
 	for {
 		if w := r.takeWake(); !w.IsZero() {
 			recheck = earliest(recheck, r.wallTime(w))
 		}
 		now := time.Now()
 		if !recheck.IsZero() && !recheck.After(now) {
-			due, recheck = now, time.Time{}
+			due, recheck = earliest(due, now), time.Time{}
 		}
-		if !due.After(now) {
-			rep := r.pass(ctx, stores, world)
+		switch {
+		case kind != "":
+		case !resync.After(now):
+			kind = ResyncPass
+		case !due.IsZero() && !due.After(now):
+			kind = EventPass
+		}
+		if kind != "" {
+			rep := r.pass(ctx, stores, world, kind, pools)
+			if kind != EventPass {
+				resync = time.Now().Add(r.opts.Resync)
+			}
+			kind, due = "", time.Time{}
 			if !rep.NextRecheck.IsZero() {
 				recheck = earliest(recheck, r.wallTime(rep.NextRecheck))
 			}
-			due = time.Now().Add(r.opts.Resync)
 			if r.opts.Observe != nil {
 				r.opts.Observe(rep)
 			}
 			continue
 		}
-		timer := time.NewTimer(earliest(due, recheck).Sub(now))
+		timer := time.NewTimer(earliest(earliest(resync, due), recheck).Sub(now))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -290,8 +286,8 @@ func earliest(a, b time.Time) time.Time {
 }
 
 // pass sweeps every store once.
-func (r *Reclaimer) pass(ctx context.Context, stores []namedStore, world cacheWorld) Report {
-	rep := Report{Started: r.opts.Now()}
+func (r *Reclaimer) pass(ctx context.Context, stores []namedStore, world cacheWorld, kind PassKind, pools *poolCounts) Report {
+	rep := Report{Kind: kind, Started: r.opts.Now()}
 	start := time.Now()
 	defer func() {
 		var err error
@@ -300,70 +296,137 @@ func (r *Reclaimer) pass(ctx context.Context, stores []namedStore, world cacheWo
 		}
 		r.metrics.Reconciled("ipam", time.Since(start), err)
 	}()
-	live := liveWorld{ctx: ctx, c: r.client}
+	live := newLiveWorld(ctx, r.client)
 	for _, s := range stores {
-		if err := r.sweep(ctx, s, world, live, &rep); err != nil {
+		if err := r.sweep(ctx, s, kind, world, live, &rep, pools); err != nil {
 			rep.Errors++
-			r.log.Warn("sweep failed", "store", s.name, "error", err)
+			r.log.Warn("sweep failed", "store", s.name, "pass", kind, "error", err)
 		}
 	}
-	r.log.Debug("pass done", "listed", rep.Listed, "freed", rep.Freed, "reserved", rep.Reserved, "errors", rep.Errors)
+	r.log.Debug("pass done", "pass", kind, "listed", rep.Listed, "freed", rep.Freed, "reserved", rep.Reserved, "errors", rep.Errors,
+		"took", time.Since(start))
 	return rep
 }
 
-// sweep decides about every allocation of one store, acts on the
-// decisions the live reads confirm, and repairs over-full indexes.
-func (r *Reclaimer) sweep(ctx context.Context, s namedStore, world, live World, rep *Report) error {
-	allocs, err := s.st.List(ctx, store.Filter{})
+// allocations returns what a pass of kind decides about in s: the cache
+// of a Kubernetes store, except in a resync pass, which lists the store.
+func (r *Reclaimer) allocations(ctx context.Context, s namedStore, kind PassKind) ([]store.Allocation, error) {
+	if kind == ResyncPass || s.cache == nil {
+		return s.st.List(ctx, store.Filter{})
+	}
+	objs := s.cache.List()
+	out := make([]store.Allocation, 0, len(objs))
+	for _, o := range objs {
+		obj, ok := o.(*v1.IPAllocation)
+		if !ok {
+			continue // not convertible: the resync's listing logs it
+		}
+		if a, err := kubestore.AllocationOf(obj); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// job is an allocation the caches say to free or reserve.
+type job struct {
+	a store.Allocation
+	v Verdict
+}
+
+// sweep decides about every allocation of one store from the caches,
+// confirms each decision to act with live reads and acts on those
+// confirmed (Workers at a time), and, in start and resync passes, repairs
+// over-full indexes.
+func (r *Reclaimer) sweep(ctx context.Context, s namedStore, kind PassKind, world, live World, rep *Report, pools *poolCounts) error {
+	allocs, err := r.allocations(ctx, s, kind)
 	if err != nil {
 		return err
 	}
 	rep.Listed += len(allocs)
 	held := map[string]uint64{}
+	now := r.opts.Now()
+	var jobs []job
 	for _, a := range allocs {
 		held[a.Space]++
-		v := r.confirm(a, world, live, rep)
-		if v.Action == Keep {
-			continue
-		}
-		if err := r.act(ctx, s, a, v); err != nil {
+		v, err := Decide(a, world, now, r.opts.Policy)
+		if err != nil {
 			rep.Errors++
-			r.log.Warn("reclaiming failed", "store", s.name, "address", a.Address, "space", a.Space, "error", err)
+			r.log.Warn("cannot decide", "address", a.Address, "pod", a.PodNamespace+"/"+a.PodName, "error", err)
 			continue
 		}
-		if v.Action == Free {
-			held[a.Space]--
-			rep.Freed++
-		} else {
-			rep.Reserved++
+		rep.recheck(v.Recheck)
+		if v.Action != Keep {
+			jobs = append(jobs, job{a, v})
 		}
+	}
+	var mu sync.Mutex // guards rep and held
+	forEach(len(jobs), r.opts.Workers, func(i int) {
+		j := jobs[i]
+		v, err := confirm(j, live, now, r.opts.Policy)
+		if err == nil && v.Action != Keep {
+			if err = r.act(ctx, s, j.a, v); err != nil {
+				r.log.Warn("reclaiming failed", "store", s.name, "address", j.a.Address, "space", j.a.Space, "error", err)
+			}
+		} else if err != nil {
+			r.log.Warn("cannot decide", "address", j.a.Address, "pod", j.a.PodNamespace+"/"+j.a.PodName, "error", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			rep.Errors++
+		case v.Action == Free:
+			held[j.a.Space]--
+			rep.Freed++
+		case v.Action == Reserve:
+			rep.Reserved++
+		default:
+			rep.recheck(v.Recheck)
+		}
+	})
+	pools.set(s, held)
+	if kind == EventPass {
+		return nil
 	}
 	return r.repairIndexes(ctx, s, held, rep)
 }
 
-// confirm decides from the caches and, when that says free or reserve,
-// again from the API server; only agreement acts.
-func (r *Reclaimer) confirm(a store.Allocation, world, live World, rep *Report) Verdict {
-	now := r.opts.Now()
-	v, err := Decide(a, world, now, r.opts.Policy)
-	if err == nil && v.Action != Keep {
-		var lv Verdict
-		if lv, err = Decide(a, live, now, r.opts.Policy); err == nil && lv.Action != v.Action {
-			v = lv
-			if v.Action != Keep {
-				v = Verdict{Action: Keep, Reason: "caches and API server disagree"}
+// recheck keeps the earliest recheck time.
+func (rep *Report) recheck(t time.Time) {
+	if !t.IsZero() && (rep.NextRecheck.IsZero() || t.Before(rep.NextRecheck)) {
+		rep.NextRecheck = t
+	}
+}
+
+// confirm decides again from the API server what the caches said to do:
+// only agreement acts.
+func confirm(j job, live World, now time.Time, p Policy) (Verdict, error) {
+	lv, err := Decide(j.a, live, now, p)
+	if err != nil || lv.Action == j.v.Action || lv.Action == Keep {
+		return lv, err
+	}
+	return Verdict{Action: Keep, Reason: "caches and API server disagree"}, nil
+}
+
+// forEach calls f(0..n-1) on at most workers goroutines and waits.
+func forEach(n, workers int, f func(int)) {
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < min(n, workers); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				f(i)
 			}
-		}
+		}()
 	}
-	if err != nil {
-		rep.Errors++
-		r.log.Warn("cannot decide", "address", a.Address, "pod", a.PodNamespace+"/"+a.PodName, "error", err)
-		return Verdict{Action: Keep}
+	for i := 0; i < n; i++ {
+		next <- i
 	}
-	if !v.Recheck.IsZero() && (rep.NextRecheck.IsZero() || v.Recheck.Before(rep.NextRecheck)) {
-		rep.NextRecheck = v.Recheck
-	}
-	return v
+	close(next)
+	wg.Wait()
 }
 
 func (r *Reclaimer) act(ctx context.Context, s namedStore, a store.Allocation, v Verdict) error {

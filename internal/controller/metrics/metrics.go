@@ -1,6 +1,8 @@
 // Package metrics defines plexus-controller's Prometheus metrics on a
 // private registry: reconcile passes (count by result, latency) per
-// reconciler, the allocations the IPAM reclaimer freed or reserved, and the
+// reconciler, the allocations the IPAM reclaimer freed or reserved, the
+// addresses held per address space (published here, once for the cluster,
+// so that no node watches the spaces), and the
 // admission webhooks' latency and denials per webhook (validating,
 // mutating) and kind. A nil *Metrics records
 // nothing, so components built without one work unchanged.
@@ -8,6 +10,7 @@ package metrics
 
 import (
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -23,6 +26,7 @@ type Metrics struct {
 	reclaimed    *prometheus.CounterVec
 	admissionDur *prometheus.HistogramVec
 	denials      *prometheus.CounterVec
+	pools        *poolCollector
 }
 
 // New registers the collectors, plus the Go runtime and process ones.
@@ -51,8 +55,11 @@ func New() *Metrics {
 			Name: "plexus_webhook_denials_total",
 			Help: "Admission reviews denied, by webhook (validating; the mutating one never denies) and object kind.",
 		}, []string{"webhook", "kind"}),
+		pools: &poolCollector{desc: prometheus.NewDesc("plexus_controller_ipam_pool_allocated_addresses",
+			"plexus-ipam allocations held per address space, as the leader's reclaimer sees them (its informer for the kubernetes store, its last pass for etcd), by store (kubernetes, etcd), namespace of the objects (kubernetes store) and space.",
+			[]string{"store", "namespace", "space"}, nil)},
 	}
-	m.registry.MustRegister(m.reconciles, m.reconcileDur, m.reclaimed, m.admissionDur, m.denials,
+	m.registry.MustRegister(m.reconciles, m.reconcileDur, m.reclaimed, m.admissionDur, m.denials, m.pools,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every series exists from the start, at 0: a standby replica (not the
 	// leader, so it reconciles nothing) exports them too, and rate() and
@@ -90,6 +97,42 @@ func (m *Metrics) Reclaimed(action string) {
 		return
 	}
 	m.reclaimed.WithLabelValues(action).Inc()
+}
+
+// PoolKey names one address space of one store ("kubernetes" with the
+// namespace of its objects, or "etcd").
+type PoolKey struct{ Store, Namespace, Space string }
+
+// PoolSource returns, at scrape time, the allocations held per space.
+type PoolSource func() map[PoolKey]int64
+
+// SetPoolSource makes the pool gauge read src at every scrape; nil (a
+// replica that is not the leader) exports no pool series.
+func (m *Metrics) SetPoolSource(src PoolSource) {
+	if m != nil {
+		m.pools.src.Store(&src)
+	}
+}
+
+// poolCollector emits the pool gauge from its source when scraped, so
+// that series of deleted spaces go away by themselves.
+type poolCollector struct {
+	desc *prometheus.Desc
+	src  atomic.Pointer[PoolSource]
+}
+
+// Describe implements prometheus.Collector.
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+// Collect implements prometheus.Collector.
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.src.Load()
+	if src == nil || *src == nil {
+		return
+	}
+	for k, v := range (*src)() {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(v), k.Store, k.Namespace, k.Space)
+	}
 }
 
 // Webhooks label the admission series.

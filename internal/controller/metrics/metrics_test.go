@@ -67,3 +67,36 @@ func TestSeriesExistBeforeAnyPass(t *testing.T) {
 		}
 	}
 }
+
+// The pool gauge reads its source at every scrape: series of a space that
+// is gone go away, and a replica without a source exports none.
+func TestPoolGauge(t *testing.T) {
+	m := New()
+	scrape := func() string {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		return rec.Body.String()
+	}
+	if body := scrape(); strings.Contains(body, "plexus_controller_ipam_pool_allocated_addresses{") {
+		t.Fatalf("pool series without a source:\n%s", body)
+	}
+	pools := map[PoolKey]int64{{"kubernetes", "kube-system", "net:a"}: 5, {"etcd", "", "net:b"}: 2}
+	m.SetPoolSource(func() map[PoolKey]int64 { return pools })
+	body := scrape()
+	for _, want := range []string{
+		`plexus_controller_ipam_pool_allocated_addresses{namespace="kube-system",space="net:a",store="kubernetes"} 5`,
+		`plexus_controller_ipam_pool_allocated_addresses{namespace="",space="net:b",store="etcd"} 2`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	delete(pools, PoolKey{"etcd", "", "net:b"})
+	if body := scrape(); strings.Contains(body, `space="net:b"`) {
+		t.Error("series of a space that is gone still exported")
+	}
+	m.SetPoolSource(nil)
+	if body := scrape(); strings.Contains(body, "plexus_controller_ipam_pool_allocated_addresses{") {
+		t.Error("pool series after the source was removed (leadership lost)")
+	}
+}

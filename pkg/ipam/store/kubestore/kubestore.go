@@ -54,6 +54,11 @@ type Options struct {
 	Namespace string
 	// Timeout bounds each request (default 30s).
 	Timeout time.Duration
+	// QPS and Burst bound the client's request rate (default 100 and 200:
+	// a plugin makes a handful of requests; plexus-controller passes its
+	// --kube-api-qps and --kube-api-burst).
+	QPS   float32
+	Burst int
 }
 
 // NewFromKubeconfig connects with a kubeconfig file. When opts.Namespace is
@@ -101,6 +106,12 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 	cfg.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
 	cfg.ContentType = runtime.ContentTypeJSON
 	cfg.QPS, cfg.Burst = 100, 200
+	if opts.QPS > 0 {
+		cfg.QPS = opts.QPS
+	}
+	if opts.Burst > 0 {
+		cfg.Burst = opts.Burst
+	}
 	cfg.Timeout = opts.Timeout
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second

@@ -51,6 +51,10 @@ func toAllocationObject(a store.Allocation) *v1.IPAllocation {
 	}
 }
 
+// AllocationOf returns the allocation an IPAllocation object records, for
+// readers that keep the objects themselves (plexus-controller's informer).
+func AllocationOf(o *v1.IPAllocation) (store.Allocation, error) { return fromAllocationObject(o) }
+
 func fromAllocationObject(o *v1.IPAllocation) (store.Allocation, error) {
 	addr, err := netip.ParseAddr(o.Spec.Address)
 	if err != nil {

@@ -1,0 +1,119 @@
+package ipam
+
+import (
+	"context"
+	"fmt"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/tools/cache"
+
+	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+)
+
+// The caches keep only what decisions read: on a large cluster the pods
+// alone would otherwise cost hundreds of megabytes. Pods keep their
+// identity, node and phase; nodes are watched as metadata (a node's status
+// is most of its size and changes all the time); StatefulSets keep their
+// replicas and ordinals; IPAllocations become typed objects without
+// managed fields.
+
+// startInformers starts the caches and returns the world they answer and
+// their sync functions; allocation caches are set on the kubernetes
+// stores.
+func (r *Reclaimer) startInformers(ctx context.Context, stores []namedStore) (cacheWorld, []cache.InformerSynced, error) {
+	f := informers.NewSharedInformerFactoryWithOptions(r.client, 0, informers.WithTransform(slimObject))
+	pods, sets := f.Core().V1().Pods().Informer(), f.Apps().V1().StatefulSets().Informer()
+	mc, err := metadata.NewForConfig(r.cfg)
+	if err != nil {
+		return cacheWorld{}, nil, fmt.Errorf("metadata client: %w", err)
+	}
+	mf := metadatainformer.NewSharedInformerFactory(mc, 0)
+	nodes := mf.ForResource(corev1.SchemeGroupVersion.WithResource("nodes")).Informer()
+	if err := nodes.SetTransform(slimObject); err != nil {
+		return cacheWorld{}, nil, err
+	}
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{pods, cache.ResourceEventHandlerFuncs{DeleteFunc: r.poke, UpdateFunc: func(_, o any) {
+			if p, ok := o.(*corev1.Pod); ok && terminal(p) {
+				r.poke(o)
+			}
+		}}},
+		{nodes, cache.ResourceEventHandlerFuncs{DeleteFunc: r.poke}},
+		{sets, cache.ResourceEventHandlerFuncs{DeleteFunc: r.poke, UpdateFunc: func(_, o any) { r.poke(o) }}},
+	}
+	synced := []cache.InformerSynced{pods.HasSynced, nodes.HasSynced, sets.HasSynced}
+	for i := range stores {
+		if stores[i].namespace == "" {
+			continue
+		}
+		df := dynamicinformer.NewFilteredDynamicSharedInformerFactory(r.dyn, 0, stores[i].namespace, nil)
+		inf := df.ForResource(v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations)).Informer()
+		if err := inf.SetTransform(typedAllocation); err != nil {
+			return cacheWorld{}, nil, err
+		}
+		handlers = append(handlers, struct {
+			inf cache.SharedIndexInformer
+			h   cache.ResourceEventHandler
+		}{inf, cache.ResourceEventHandlerFuncs{AddFunc: r.allocationAdded, UpdateFunc: func(_, o any) { r.allocationAdded(o) }}})
+		synced = append(synced, inf.HasSynced)
+		stores[i].cache = inf.GetStore()
+		df.Start(ctx.Done())
+	}
+	for _, h := range handlers {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return cacheWorld{}, nil, fmt.Errorf("ipam informer handler: %w", err)
+		}
+	}
+	f.Start(ctx.Done())
+	mf.Start(ctx.Done())
+	return cacheWorld{pods: pods.GetStore(), nodes: nodes.GetStore(), sets: sets.GetStore()}, synced, nil
+}
+
+// slimMeta keeps an object's identity.
+func slimMeta(m metav1.Object) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Name: m.GetName(), Namespace: m.GetNamespace(), UID: m.GetUID(),
+		ResourceVersion: m.GetResourceVersion(), DeletionTimestamp: m.GetDeletionTimestamp()}
+}
+
+// slimObject is the transform of the pod, node and StatefulSet caches.
+func slimObject(obj any) (any, error) {
+	switch o := obj.(type) {
+	case *corev1.Pod:
+		return &corev1.Pod{ObjectMeta: slimMeta(o), Spec: corev1.PodSpec{NodeName: o.Spec.NodeName},
+			Status: corev1.PodStatus{Phase: o.Status.Phase}}, nil
+	case *appsv1.StatefulSet:
+		return &appsv1.StatefulSet{ObjectMeta: slimMeta(o),
+			Spec: appsv1.StatefulSetSpec{Replicas: o.Spec.Replicas, Ordinals: o.Spec.Ordinals}}, nil
+	case *metav1.PartialObjectMetadata:
+		return &metav1.PartialObjectMetadata{TypeMeta: o.TypeMeta, ObjectMeta: slimMeta(o)}, nil
+	}
+	return obj, nil // a tombstone or an object already slimmed
+}
+
+// typedAllocation is the transform of the IPAllocation caches: the typed
+// object without managed fields and annotations. An object that does not
+// convert stays as it is (an error here would stop the informer); the
+// passes skip it and the resync's listing reports it.
+func typedAllocation(obj any) (any, error) {
+	u, ok := obj.(*unstructured.Unstructured)
+	if !ok {
+		return obj, nil
+	}
+	a := &v1.IPAllocation{}
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, a); err != nil {
+		return obj, nil //nolint:nilerr // see above
+	}
+	a.ObjectMeta = slimMeta(a)
+	return a, nil
+}
