@@ -88,7 +88,10 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// start runs plexusd and waits (bounded) until /readyz answers 200.
+// start runs plexusd and waits (bounded) until /readyz answers 200. A
+// plexusd started while the suite holds the API server down waits its
+// cacheSyncTimeoutSeconds (60) before it serves: the bound leaves room for
+// that on a loaded machine.
 func (d *plexusd) start() error {
 	logf, err := os.OpenFile(d.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -110,7 +113,7 @@ func (d *plexusd) start() error {
 	d.cmd, d.done = cmd, done
 	d.mu.Unlock()
 	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{DisableKeepAlives: true, DialContext: d.dial}}
-	err = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 90*time.Second, true, func(context.Context) (bool, error) {
+	err = wait.PollUntilContextTimeout(context.Background(), 50*time.Millisecond, 4*time.Minute, true, func(context.Context) (bool, error) {
 		select {
 		case <-done:
 			return false, fmt.Errorf("plexusd exited at start; see %s", d.log)
