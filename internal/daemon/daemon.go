@@ -40,6 +40,10 @@ import (
 	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
 
+// requestTimeout bounds each API request of plexusd (not a watch: see
+// clients).
+const requestTimeout = 30 * time.Second
+
 // Binaries are the files installed from SourceBinDir into BinDir.
 var Binaries = []string{"plexus", "plexus-shim", "plexus-ipam", "plexus-ipam-local"}
 
@@ -62,16 +66,19 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	return newDaemon(o, log, cfg)
+}
+
+// newDaemon builds the daemon with cfg, the configuration of its
+// requests (its Timeout bounds each).
+func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daemon, error) {
+	c, err := newClients(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+		return nil, err
 	}
-	dyn, err := dynamic.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("dynamic client for %s: %w", cfg.Host, err)
-	}
+	cs := c.requests
 	d := &Daemon{o: o, log: log, metrics: metrics.New()}
-	d.cache = informer.New(cs, dyn, o.NodeName, 0)
+	d.cache = informer.New(informer.Clients{Watch: c.watch, Dynamic: c.watchDynamic, Live: cs}, o.NodeName, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := informer.CanCacheDRA(ctx, cs); err != nil {
 		log.Infof("DRA ResourceClaims and ResourceSlices are read live, not cached: %v", err)
@@ -103,7 +110,7 @@ func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
 		if ns == "*" {
 			ns = metav1.NamespaceAll
 		}
-		d.pools = poolwatch.New(dyn, ns, o.NodeName, 0, log)
+		d.pools = poolwatch.New(c.watchDynamic, ns, o.NodeName, 0, log)
 		d.metrics.SetPoolSource(d.pools.Pools)
 	}
 	return d, nil
@@ -145,8 +152,54 @@ func ipamNetwork(req *wire.Request) []string {
 	return []string{c.Name}
 }
 
+// clients are plexusd's API clients. client-go applies a REST config's
+// Timeout to the whole HTTP exchange, a watch's stream included: with the
+// requests' 30 s every informer would lose its watch every 30 s (each
+// node re-opening its four or five watches twice a minute). The informers
+// get clients of a copy without Timeout, so that a watch lives the
+// reflector's 5-10 minutes (the server ends it); requests keep theirs.
+// Both configurations get the same transport from client-go's cache (the
+// Timeout is the HTTP client's, not the transport's), so no connection is
+// added; each clientset has its own rate limiter.
+type clients struct {
+	// requests serves the reads on a cache miss, the writes, the events
+	// and CanCacheDRA's lists: each ends within the Timeout.
+	requests kubernetes.Interface
+	// watch and watchDynamic serve the informers' lists and watches (and
+	// poolwatch's probe, under its own context timeout), nothing else: a
+	// request through them is bounded by its context only.
+	watch        kubernetes.Interface
+	watchDynamic dynamic.Interface
+}
+
+func newClients(cfg *rest.Config) (*clients, error) {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+	}
+	wcfg := watchConfig(cfg)
+	wcs, err := kubernetes.NewForConfig(wcfg)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
+	}
+	dyn, err := dynamic.NewForConfig(wcfg)
+	if err != nil {
+		return nil, fmt.Errorf("dynamic client for %s: %w", cfg.Host, err)
+	}
+	return &clients{requests: cs, watch: wcs, watchDynamic: dyn}, nil
+}
+
+// watchConfig returns a copy of cfg for informers: without Timeout, which
+// would cut each watch.
+func watchConfig(cfg *rest.Config) *rest.Config {
+	w := rest.CopyConfig(cfg)
+	w.Timeout = 0
+	return w
+}
+
 // restConfig loads the daemon's own credentials: a kubeconfig file, else
-// the in-cluster service account (whose token client-go re-reads).
+// the in-cluster service account (whose token client-go re-reads). Its
+// Timeout is the requests' (watchConfig drops it for the informers).
 func restConfig(kubeconfig string) (*rest.Config, error) {
 	var cfg *rest.Config
 	var err error
@@ -159,7 +212,7 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 		return nil, fmt.Errorf("in-cluster configuration (set kubeconfig outside a cluster): %w", err)
 	}
 	cfg.QPS, cfg.Burst = 50, 100
-	cfg.Timeout = 30 * time.Second
+	cfg.Timeout = requestTimeout
 	cfg.UserAgent = "plexusd"
 	cfg.ContentType = "application/vnd.kubernetes.protobuf"
 	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"

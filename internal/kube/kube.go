@@ -51,7 +51,10 @@ func NewFromKubeconfig(path string, opts Options) (*Client, error) {
 	return NewFromConfig(cfg, opts)
 }
 
-// NewFromConfig builds a client from a REST config.
+// NewFromConfig builds a client from a REST config. Its Timeout bounds
+// every request, so the client is for requests only: client-go would cut a
+// watch through it after Timeout (plexusd's informers use clients of their
+// own, without one).
 func NewFromConfig(cfg *rest.Config, opts Options) (*Client, error) {
 	cfg = rest.CopyConfig(cfg)
 	cfg.Timeout = opts.Timeout
@@ -69,7 +72,8 @@ func NewFromConfig(cfg *rest.Config, opts Options) (*Client, error) {
 	return &Client{cs: cs, confDir: opts.ConfDir, Component: "plexus"}, nil
 }
 
-// NewFromClientset wraps an existing clientset (tests, plexusd).
+// NewFromClientset wraps an existing clientset (tests, plexusd's live
+// requests). The client only makes requests; it starts no watch.
 func NewFromClientset(cs kubernetes.Interface, confDir string) *Client {
 	return &Client{cs: cs, confDir: confDir, Component: "plexus"}
 }

@@ -78,7 +78,7 @@ func TestDRADevicesOnTheAPIServer(t *testing.T) {
 	if err := CanCacheDRA(ctx, env.Client); err != nil {
 		t.Fatalf("CanCacheDRA with admin credentials: %v", err)
 	}
-	c := New(env.Client, env.Dynamic, node, 0).WithDRA()
+	c := New(Clients{Watch: env.Client, Dynamic: env.Dynamic}, node, 0).WithDRA()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.Start(cctx)

@@ -3,7 +3,9 @@
 // the NetworkAttachmentDefinitions. A cache miss — a pod created a moment
 // ago, a NAD the watch has not delivered yet — or a cached pod whose UID is
 // not the sandbox's falls back to one live GET. Writes (network-status,
-// events) always go to the API server.
+// events) always go to the API server. The informers and the live requests
+// use separate clients (Clients): a watch must not have the requests'
+// timeout.
 package informer
 
 import (
@@ -40,10 +42,23 @@ const (
 	ResourceSlices = "resourceslices"
 )
 
+// Clients are the cache's API clients.
+type Clients struct {
+	// Watch and Dynamic serve the informers' lists and watches. Their
+	// configuration must have no Timeout: client-go applies it to the
+	// whole exchange, so it would cut every watch after that long.
+	Watch   kubernetes.Interface
+	Dynamic dynamic.Interface
+	// Live serves the reads on a cache miss and the writes, each bounded
+	// by its configuration's Timeout (nil: Watch).
+	Live kubernetes.Interface
+}
+
 // Cache holds the node's pods and the NADs, and with WithDRA the
 // ResourceClaims and the node's ResourceSlices.
 type Cache struct {
-	cs     kubernetes.Interface
+	watch  kubernetes.Interface // the informers'
+	live   kubernetes.Interface // the requests'
 	node   string
 	resync time.Duration
 	pods   cache.SharedIndexInformer
@@ -55,28 +70,31 @@ type Cache struct {
 }
 
 // New returns the caches for node; Start runs them.
-func New(cs kubernetes.Interface, dyn dynamic.Interface, node string, resync time.Duration) *Cache {
-	pf := informers.NewSharedInformerFactoryWithOptions(cs, resync,
+func New(c Clients, node string, resync time.Duration) *Cache {
+	if c.Live == nil {
+		c.Live = c.Watch
+	}
+	pf := informers.NewSharedInformerFactoryWithOptions(c.Watch, resync,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
 		}))
 	pods := pf.Core().V1().Pods().Informer()
 	_ = pods.SetTransform(slimPod)
 	gvr := schema.GroupVersionResource{Group: nad.Group, Version: nad.Version, Resource: nad.Resource}
-	nads := dynamicinformer.NewFilteredDynamicInformer(dyn, gvr, metav1.NamespaceAll, resync,
+	nads := dynamicinformer.NewFilteredDynamicInformer(c.Dynamic, gvr, metav1.NamespaceAll, resync,
 		cache.Indexers{}, nil).Informer()
 	_ = nads.SetTransform(slimNAD)
-	return &Cache{cs: cs, node: node, resync: resync, pods: pods, nads: nads, Component: "plexusd"}
+	return &Cache{watch: c.Watch, live: c.Live, node: node, resync: resync, pods: pods, nads: nads, Component: "plexusd"}
 }
 
 // WithDRA adds informers for ResourceClaims and for the ResourceSlices of
 // this node, so that the devices of pods with claims cost no API round
 // trip. Call it before Start, only when the API serves resource.k8s.io/v1.
 func (c *Cache) WithDRA() *Cache {
-	all := informers.NewSharedInformerFactoryWithOptions(c.cs, c.resync)
+	all := informers.NewSharedInformerFactoryWithOptions(c.watch, c.resync)
 	c.claims = all.Resource().V1().ResourceClaims().Informer()
 	_ = c.claims.SetTransform(dropManagedFields)
-	node := informers.NewSharedInformerFactoryWithOptions(c.cs, c.resync,
+	node := informers.NewSharedInformerFactoryWithOptions(c.watch, c.resync,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector(resourcev1.ResourceSliceSelectorNodeName, c.node).String()
 		}))
@@ -167,7 +185,7 @@ func dropManagedFields(obj any) (any, error) {
 // not given): a cached pod with another UID is stale (a pod of that name
 // was recreated) and is re-read.
 func (c *Cache) API(conf *config.NetConf, podUID string) (plugin.API, error) {
-	live := kube.NewFromClientset(c.cs, conf.ConfDir)
+	live := kube.NewFromClientset(c.live, conf.ConfDir)
 	live.Component = c.Component
 	return &view{Client: live, c: c, confDir: conf.ConfDir, podUID: podUID}, nil
 }

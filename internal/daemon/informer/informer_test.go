@@ -33,7 +33,7 @@ func setup(t *testing.T) (*Cache, *fake.Clientset) {
 	if _, err := dyn.Resource(gvr).Namespace("ns").Create(context.Background(), obj, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	c := New(cs, dyn, "n1", 0)
+	c := New(Clients{Watch: cs, Dynamic: dyn}, "n1", 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	c.Start(ctx)
