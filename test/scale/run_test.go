@@ -120,8 +120,16 @@ func (r *sizeRun) execute() *figures {
 	r.createNodes()
 	r.t.Cleanup(r.deleteNodes)
 
+	// The API server alone, idle: its own requests (its lease, its
+	// loopback informers' watches), the baseline of the plexusds' window.
+	r.step(start, "the API server alone, idle for %s", cfg.nodeIdle)
+	b0 := r.apiScrape()
+	r.sleep(cfg.nodeIdle)
+	b1 := r.apiScrape()
+	base := diff(b0, b1)
+
 	// The real plexusds, alone: what they watch, and their idle load.
-	before := openWatches(r.apiScrape())
+	before := openWatches(b1)
 	r.step(start, "starting %d plexusd", r.sz.real)
 	r.startPlexusds()
 	f.watches = r.settledWatches(before)
@@ -138,9 +146,10 @@ func (r *sizeRun) execute() *figures {
 	r.sleep(cfg.nodeIdle)
 	d := diff(s0, r.apiScrape())
 	mins := cfg.nodeIdle.Minutes() * float64(r.sz.real)
-	f.nodeIdleReqMin = (total(d.requests) + d.watchesEnded) / mins
-	f.nodeIdleWatchMin = d.watchesEnded / mins
-	f.note("the real plexusds alone, idle, requests/min per plexusd: %s", top(d.byVerb, 6, mins))
+	f.nodeIdleReqMin = max(0, total(d.requests)+d.watchesEnded-total(base.requests)-base.watchesEnded) / mins
+	f.nodeIdleWatchMin = max(0, d.watchesEnded-base.watchesEnded) / mins
+	f.note("the real plexusds alone, idle, requests/min per plexusd, the API server's own included: %s", top(d.byVerb, 6, mins))
+	f.note("the API server alone, idle, requests/min (subtracted): %s", top(base.byVerb, 6, cfg.nodeIdle.Minutes()))
 
 	// The controller, the simulated nodes, the pods.
 	r.ctl = startController(r.t, cfg, r.env, r.ipamNS, fmt.Sprintf("scale-%d", time.Now().UnixNano()))

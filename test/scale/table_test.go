@@ -113,6 +113,7 @@ func rows() []figureRow {
 				return drainPods / fps, "3,000 / (" + how + ")"
 			}, target: 120, targetText: "≤ 120 s"},
 		{name: "ADD rate reached, /s", value: func(f *figures) float64 { return f.add.rate() }},
+		{name: "ADDs failed, %", value: func(f *figures) float64 { return 100 * float64(f.add.failed) / float64(max(1, f.add.ops)) }},
 		{name: "ADD p50, ms", value: ms(func(f *figures) time.Duration { return pct(f.add.all, .5) }), x: &byNodes},
 		{name: "ADD p99, ms", value: ms(func(f *figures) time.Duration { return pct(f.add.all, .99) }), x: &byNodes,
 			target: 1000, targetText: "< 1 s at 50/s", below: true},
@@ -181,8 +182,10 @@ func num(v float64) string {
 		return fmt.Sprintf("%.0f", v)
 	case a >= 10:
 		return fmt.Sprintf("%.1f", v)
-	default:
+	case a >= 0.1 || a == 0:
 		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.2g", v)
 	}
 }
 
