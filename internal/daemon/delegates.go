@@ -9,6 +9,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/daemon/options"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
+	"github.com/plexus-cni/plexus/internal/delegexec"
 )
 
 // delegateExec runs the delegates of the requests plexusd serves. Their
@@ -26,9 +27,9 @@ type delegateExec struct {
 // NODE_NAME, so that IPAM plugins record this node, and wire.SocketEnv,
 // the socket plexus-ipam forwards to, only while /ipam is served (else it
 // is removed). They die with plexusd, and with o.DelegateRoot they run
-// chrooted into the host's root (chrootExec).
+// chrooted into the host's root (delegexec.Exec).
 func newDelegateExec(o *options.Options, getenv func(string) string) *delegateExec {
-	e := &delegateExec{Exec: &chrootExec{root: o.DelegateRoot, stderr: os.Stderr}}
+	e := &delegateExec{Exec: &delegexec.Exec{Root: o.DelegateRoot, Stderr: os.Stderr}}
 	if getenv("NODENAME") == "" && getenv("NODE_NAME") == "" {
 		e.set = append(e.set, "NODE_NAME="+o.NodeName)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/config"
+	"github.com/plexus-cni/plexus/internal/delegexec"
 	"github.com/plexus-cni/plexus/internal/kube"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/plan"
@@ -42,7 +43,8 @@ type Plugin struct {
 	// re-reads a cached pod with another UID); nil (or a nil return)
 	// means no Kubernetes: only configured networks are attached.
 	NewAPI func(c *config.NetConf, podUID string) (API, error)
-	// Exec runs delegate binaries (nil: the real exec).
+	// Exec runs delegate binaries (nil: libcni's RawExec, whose delegates
+	// outlive a killed plexus).
 	Exec invoke.Exec
 	// Stderr receives log lines when logToStderr is on.
 	Stderr io.Writer
@@ -75,7 +77,7 @@ type PhaseObserver interface {
 
 // Default returns the plugin as the binary runs it.
 func Default() *Plugin {
-	return &Plugin{NewAPI: KubeconfigAPI, Stderr: os.Stderr}
+	return &Plugin{NewAPI: KubeconfigAPI, Stderr: os.Stderr, Exec: &delegexec.Exec{Stderr: os.Stderr}}
 }
 
 // KubeconfigAPI builds the API client from the configuration's kubeconfig;

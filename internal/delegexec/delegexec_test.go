@@ -1,4 +1,4 @@
-package daemon
+package delegexec
 
 import (
 	"context"
@@ -18,10 +18,10 @@ import (
 	"github.com/plexus-cni/plexus/internal/testbed"
 )
 
-// A delegate run through chrootExec sees the root it is given, not
+// A delegate run with a Root sees the root it is given, not
 // plexusd's: host-local's dataDir lands inside that root. Its CNI errors
 // come back as they are.
-func TestChrootExecRunsDelegateInHostRoot(t *testing.T) {
+func TestExecRunsDelegateInRoot(t *testing.T) {
 	bin := testbed.RequireCNIPlugins(t, "host-local")
 	root := t.TempDir()
 	if err := os.MkdirAll(filepath.Join(root, "bin"), 0o755); err != nil {
@@ -36,12 +36,12 @@ func TestChrootExecRunsDelegateInHostRoot(t *testing.T) {
 	}
 	leases := "/plexus-chroot-test-" + filepath.Base(root)
 	env := []string{"CNI_COMMAND=ADD", "CNI_CONTAINERID=chroot-test", "CNI_NETNS=/proc/self/ns/net", "CNI_IFNAME=net1", "CNI_PATH=/bin"}
-	x := &chrootExec{root: root}
+	x := &Exec{Root: root}
 
 	conf := `{"cniVersion":"1.0.0","name":"chrooted","type":"macvlan","ipam":{"type":"host-local","subnet":"198.51.100.0/28","dataDir":"` + leases + `"}}`
 	out, err := x.ExecPlugin(context.Background(), "/bin/host-local", []byte(conf), env)
 	if err != nil {
-		t.Fatalf("ADD through chrootExec: %v", err)
+		t.Fatalf("ADD through Exec: %v", err)
 	}
 	if !strings.Contains(string(out), "198.51.100.2/28") {
 		t.Fatalf("result %s, want 198.51.100.2/28", out)
@@ -65,14 +65,15 @@ func TestChrootExecRunsDelegateInHostRoot(t *testing.T) {
 	}
 }
 
-// A delegate dies with plexusd: plexusd (here a helper process running
-// chrootExec) is SIGKILLed while its delegate runs, and the delegate goes
-// too, so it cannot finish an ADD after the runtime's DEL.
-func TestDelegatesDieWithPlexusd(t *testing.T) {
+// A delegate dies with its runner: the runner (plexusd or plexus; here a
+// helper process running Exec) is SIGKILLed while its delegate runs, and
+// the delegate goes too, so it cannot finish an ADD after the runtime's
+// DEL.
+func TestDelegatesDieWithTheirRunner(t *testing.T) {
 	if pidFile := os.Getenv("PLEXUS_TEST_DELEGATE_PIDFILE"); pidFile != "" {
 		// The helper: run a delegate that records its pid and waits.
 		script := filepath.Join(filepath.Dir(pidFile), "delegate.sh")
-		x := &chrootExec{}
+		x := &Exec{}
 		_, err := x.ExecPlugin(context.Background(), script, nil, []string{"PIDFILE=" + pidFile})
 		t.Fatalf("the delegate returned (%v); it should have been killed with its parent", err)
 	}
@@ -81,7 +82,7 @@ func TestDelegatesDieWithPlexusd(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "delegate.sh"), []byte("#!/bin/sh\necho $$ > \"$PIDFILE\"\nexec sleep 60\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	helper := exec.Command(os.Args[0], "-test.run=^TestDelegatesDieWithPlexusd$")
+	helper := exec.Command(os.Args[0], "-test.run=^TestDelegatesDieWithTheirRunner$")
 	helper.Env = append(os.Environ(), "PLEXUS_TEST_DELEGATE_PIDFILE="+pidFile)
 	if err := helper.Start(); err != nil {
 		t.Fatal(err)
@@ -109,7 +110,7 @@ func TestDelegatesDieWithPlexusd(t *testing.T) {
 		}
 		if time.Now().After(deadline) {
 			syscall.Kill(pid, syscall.SIGKILL)
-			t.Fatalf("delegate %d still runs after plexusd was killed", pid)
+			t.Fatalf("delegate %d still runs after its runner was killed", pid)
 		}
 	}
 }

@@ -1,4 +1,11 @@
-package daemon
+// Package delegexec runs CNI delegates (invoke.Exec) so that each dies with
+// the process that runs it: plexusd, or plexus in process. A runner killed
+// during an ADD (a runtime's timeout SIGKILLs plexus; plexusd may be
+// restarted) must leave no delegate running on: it could take an address
+// or create an interface after the runtime's DEL of that sandbox has freed
+// everything. Optionally the delegates run chrooted into another root
+// (plexusd's view of the host's).
+package delegexec
 
 import (
 	"bytes"
@@ -16,34 +23,33 @@ import (
 	"github.com/containernetworking/cni/pkg/version"
 )
 
-// chrootExec runs plexusd's delegates. Each dies with plexusd (Pdeathsig):
-// a plexusd killed during an ADD leaves no delegate running on, which
-// could otherwise take an address after the runtime's DEL of that sandbox
-// has freed everything. With root set (the host's root directory as
-// mounted in plexusd's container) it is their file system root: a delegate
-// plexusd runs sees the same files as one the runtime runs on the host.
-// Plugin, netns and CNI_PATH paths are the host's; plexusd mounts the
-// directories it uses itself at the same paths, so they resolve alike on
-// both sides.
-type chrootExec struct {
+// Exec runs delegates, each killed (Pdeathsig) when the thread that
+// started it, and so its runner, dies. With Root set (in plexusd: the
+// host's root directory as mounted in its container) that is their file
+// system root: a delegate plexusd runs sees the same files as one the
+// runtime runs on the host. Plugin, netns and CNI_PATH paths are the
+// host's; plexusd mounts the directories it uses itself at the same paths,
+// so they resolve alike on both sides. Stderr receives what a successful
+// delegate printed there (nil: dropped); a failed one's is in its error.
+type Exec struct {
 	version.PluginDecoder
-	root   string
-	stderr io.Writer
+	Root   string
+	Stderr io.Writer
 }
 
-var _ invoke.Exec = (*chrootExec)(nil)
+var _ invoke.Exec = (*Exec)(nil)
 
 // ExecPlugin implements invoke.Exec.
-func (c *chrootExec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []byte, environ []string) ([]byte, error) {
+func (c *Exec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []byte, environ []string) ([]byte, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, pluginPath)
 	cmd.Env = environ
 	cmd.Stdin = bytes.NewReader(stdinData)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if c.root != "" {
+	if c.Root != "" {
 		cmd.Dir = "/"
-		cmd.SysProcAttr.Chroot = c.root
+		cmd.SysProcAttr.Chroot = c.Root
 	}
 	// Pdeathsig follows the thread that started the child: this goroutine
 	// keeps its thread until the delegate has exited.
@@ -52,15 +58,15 @@ func (c *chrootExec) ExecPlugin(ctx context.Context, pluginPath string, stdinDat
 	if err := cmd.Run(); err != nil {
 		return nil, pluginFailure(pluginPath, err, stdout.Bytes(), stderr.Bytes())
 	}
-	if c.stderr != nil && stderr.Len() > 0 {
-		_, _ = stderr.WriteTo(c.stderr)
+	if c.Stderr != nil && stderr.Len() > 0 {
+		_, _ = stderr.WriteTo(c.Stderr)
 	}
 	return stdout.Bytes(), nil
 }
 
-// FindInPath implements invoke.Exec. The search runs in plexusd's view,
-// where the CNI bin directory is mounted at the host's path.
-func (c *chrootExec) FindInPath(plugin string, paths []string) (string, error) {
+// FindInPath implements invoke.Exec. The search runs in the runner's
+// view (in plexusd's, the CNI bin directory is mounted at the host's path).
+func (c *Exec) FindInPath(plugin string, paths []string) (string, error) {
 	return invoke.FindInPath(plugin, paths)
 }
 
