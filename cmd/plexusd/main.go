@@ -31,7 +31,7 @@ func main() {
 // commands are plexusd's subcommands and what they do.
 var commands = []struct{ name, args, what string }{
 	{"run", "[flags]", "install the binaries, keep the plexus CNI configuration and serve CNI requests (the default)"},
-	{"uninstall", "[flags]", "remove the plexus CNI configuration file from confDir; binaries, attachment records\n" +
+	{"uninstall", "[flags]", "remove the plexus CNI configuration file from --conf-dir; binaries, attachment records\n" +
 		"and the kubeconfig stay, so sandboxes set up by plexus can still be deleted"},
 	{"version", "", "print the version"},
 	{"help", "", "print this help"},
@@ -121,6 +121,7 @@ func usage(w io.Writer, cmd string) {
 			fmt.Fprintf(w, "  %s\n      %s\n", strings.TrimSpace("plexusd "+c.name+" "+c.args), strings.ReplaceAll(c.what, "\n", "\n      "))
 		}
 	}
-	fmt.Fprintln(w, "\nFlags of run and uninstall (each is also a key of the -config file; see docs/plexusd.md):")
+	fmt.Fprint(w, "\nFlags of run and uninstall. Each is also a key of the --config file: --foo-bar is fooBar\n"+
+		"(docs/plexusd.md). The previous release's spellings (-fooBar) work, with a warning, until the next release.\n\n")
 	options.PrintDefaults(w, os.Getenv)
 }

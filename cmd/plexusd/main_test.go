@@ -13,11 +13,11 @@ func TestHelp(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"--help"}, []string{"plexusd run [flags]", "plexusd uninstall [flags]", "plexusd version", "-logLevel"}},
+		{[]string{"--help"}, []string{"plexusd run [flags]", "plexusd uninstall [flags]", "plexusd version", "--log-level string", "Logging and metrics flags:"}},
 		{[]string{"-h"}, []string{"plexusd uninstall [flags]"}},
 		{[]string{"help"}, []string{"plexusd run [flags]", "plexusd uninstall [flags]"}},
-		{[]string{"uninstall", "--help"}, []string{"plexusd uninstall [flags]", "remove the plexus CNI configuration", "-confDir"}},
-		{[]string{"run", "-nodeName=n", "-help"}, []string{"plexusd run [flags]"}},
+		{[]string{"uninstall", "--help"}, []string{"plexusd uninstall [flags]", "remove the plexus CNI configuration", "--conf-dir string", "Node flags:"}},
+		{[]string{"run", "--node-name=n", "-help"}, []string{"plexusd run [flags]"}},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
@@ -56,7 +56,7 @@ func TestUninstallWithoutNodeName(t *testing.T) {
 		}
 	}
 	var out bytes.Buffer
-	if code := run([]string{"uninstall", "--confDir=" + dir}, &out, &out); code != 0 {
+	if code := run([]string{"uninstall", "--conf-dir=" + dir}, &out, &out); code != 0 {
 		t.Fatalf("uninstall: exit %d\n%s", code, out.String())
 	}
 	if _, err := os.Stat(filepath.Join(dir, "00-plexus.conflist")); !os.IsNotExist(err) {

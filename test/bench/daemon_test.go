@@ -82,10 +82,10 @@ func (b *bench) daemonNode(extra ...string) *daemonNode {
 	}
 	root := testbed.Root()
 	args := append([]string{"--net=" + n.NetNSPath, "--", filepath.Join(root, "bin", "plexusd"),
-		"--nodeName=" + n.Name, "--confDir=" + n.ConfDir, "--binDir=" + bin, "--sourceBinDir=" + filepath.Join(root, "bin"),
-		"--cniDir=" + filepath.Join(n.StateDir, "plexus"), "--socketPath=" + filepath.Join(n.StateDir, "run", "plexusd.sock"),
-		"--kubeconfig=" + b.env.Kubeconfig, "--pluginKubeconfig=", "--metricsAddress=127.0.0.1:9091",
-		"--logLevel=error", "--concurrency=16", "--queueLength=64"}, extra...)
+		"--node-name=" + n.Name, "--conf-dir=" + n.ConfDir, "--bin-dir=" + bin, "--source-bin-dir=" + filepath.Join(root, "bin"),
+		"--cni-dir=" + filepath.Join(n.StateDir, "plexus"), "--socket-path=" + filepath.Join(n.StateDir, "run", "plexusd.sock"),
+		"--kubeconfig=" + b.env.Kubeconfig, "--plugin-kubeconfig=", "--metrics-address=127.0.0.1:9091",
+		"--log-level=error", "--concurrency=16", "--queue-length=64"}, extra...)
 	cmd := exec.Command("nsenter", args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -33,9 +33,9 @@ func TestBenchIPAMDaemon(t *testing.T) {
 	one := []string{"ipam-1"}
 	rows := []row{
 		b.plexus("in process: plexus, plexus-ipam", pods, one, 4),
-		b.sequential(b.daemonNode("--serveIPAM=false", "--ipamNamespace="+b.ns),
+		b.sequential(b.daemonNode("--serve-ipam=false", "--ipam-namespace="+b.ns),
 			"plexusd, plexus-ipam in its own process", pods, one),
-		b.sequential(b.daemonNode("--ipamNamespace="+b.ns), "plexusd, plexus-ipam on /ipam", pods, one),
+		b.sequential(b.daemonNode("--ipam-namespace="+b.ns), "plexusd, plexus-ipam on /ipam", pods, one),
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "net1 = macvlan + plexus-ipam\tpods\tADD p50\tADD p99\tDEL p50\tDEL p99\t")

@@ -72,7 +72,7 @@ func TestBenchSummary(t *testing.T) {
 	}
 
 	ipamNS := env.Namespace(t, "bench-sum-ipam")
-	di := b.daemonNode("--ipamNamespace=" + ipamNS)
+	di := b.daemonNode("--ipam-namespace=" + ipamNS)
 	burst, rounds := intEnv("PLEXUS_BENCH_IPAM_BURST", 40), intEnv("PLEXUS_BENCH_IPAM_ROUNDS", 5)
 	many := intEnv("PLEXUS_BENCH_IPAM_PODS", 1000)
 	conf := func(name string) []byte {

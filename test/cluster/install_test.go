@@ -61,7 +61,7 @@ func TestUninstallKeepsNADs(t *testing.T) {
 	image := imageRef(t)
 	for _, node := range []string{"node-1", "node-2"} {
 		out := env.Kubectl(t, "debug", "node/"+node, "-n", ns, "--image="+image, "--attach=true", "--quiet",
-			"--profile=sysadmin", "--", "/usr/local/bin/plexusd", "uninstall", "--confDir=/host/etc/cni/net.d")
+			"--profile=sysadmin", "--", "/usr/local/bin/plexusd", "uninstall", "--conf-dir=/host/etc/cni/net.d")
 		t.Logf("%s: plexusd uninstall: %s", node, strings.TrimSpace(out))
 	}
 	overlay := filepath.Join(testbed.ClusterDir(), "install")

@@ -1,14 +1,13 @@
 // Package options holds plexusd's configuration: defaults, a JSON file
 // (--config) and command-line flags, in that order of precedence (a flag
-// given on the command line wins over the file). docs/plexusd.md documents
-// every option.
+// given on the command line wins over the file). The flag of the file's
+// key fooBar is --foo-bar. docs/plexusd.md documents every option.
 package options
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -16,12 +15,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
+
+	"github.com/plexus-cni/plexus/internal/cliflags"
 	"github.com/plexus-cni/plexus/internal/daemon/install"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/fielderr"
 )
 
-// Options configure plexusd. JSON keys and flag names are the same.
+// Options configure plexusd. Each JSON key but pluginConfig is a flag too,
+// in kebab case (bind).
 type Options struct {
 	ConfigFile string `json:"-"`
 
@@ -134,49 +137,73 @@ func inClusterServer(getenv func(string) string) string {
 	return "https://" + host + ":" + port
 }
 
-// bind registers a flag for every option except PluginConfig.
-func bind(fs *flag.FlagSet, o *Options) {
-	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "JSON file with options (flags given here win)")
-	fs.StringVar(&o.ConfDir, "confDir", o.ConfDir, "the runtime's CNI configuration directory")
-	fs.StringVar(&o.ConfName, "confName", o.ConfName, "file name of the plexus configuration in confDir")
-	fs.StringVar(&o.BinDir, "binDir", o.BinDir, "CNI plugin directory the binaries are installed into")
-	fs.StringVar(&o.SourceBinDir, "sourceBinDir", o.SourceBinDir, "directory holding plexus and plexus-ipam to install (empty: install nothing)")
-	fs.StringVar(&o.CNIDir, "cniDir", o.CNIDir, "plexus state directory (attachment records), passed to the plugin")
-	fs.StringVar(&o.SocketPath, "socketPath", o.SocketPath, "unix socket serving CNI requests")
-	fs.StringVar(&o.NodeName, "nodeName", o.NodeName, "this node's name (default $NODE_NAME)")
-	fs.StringVar(&o.Kubeconfig, "kubeconfig", o.Kubeconfig, "kubeconfig of plexusd itself (empty: in-cluster)")
-	fs.StringVar(&o.PluginKubeconfig, "pluginKubeconfig", o.PluginKubeconfig, "kubeconfig written for the plugin (empty: none written)")
-	fs.StringVar(&o.APIServer, "apiServer", o.APIServer, "API server URL written into the plugin kubeconfig")
-	fs.StringVar(&o.TokenFile, "tokenFile", o.TokenFile, "service account token the plugin kubeconfig carries")
-	fs.StringVar(&o.CAFile, "caFile", o.CAFile, "CA bundle the plugin kubeconfig carries")
-	fs.StringVar(&o.ReadinessIndicatorFile, "readinessIndicatorFile", o.ReadinessIndicatorFile, "file that must exist before the configuration is written")
-	fs.StringVar(&o.MetricsAddress, "metricsAddress", o.MetricsAddress, "host:port of /metrics, /healthz, /readyz (empty: off)")
-	fs.BoolVar(&o.Pprof, "pprof", o.Pprof, "serve /debug/pprof/ on the metrics address")
-	fs.StringVar(&o.LogLevel, "logLevel", o.LogLevel, strings.Join(logging.LevelNames(), ", "))
-	fs.IntVar(&o.Concurrency, "concurrency", o.Concurrency, "CNI requests served at once")
-	fs.IntVar(&o.QueueLength, "queueLength", o.QueueLength, "CNI requests that may wait; beyond, code 11")
-	fs.IntVar(&o.ResyncSeconds, "resyncSeconds", o.ResyncSeconds, "period of the full configuration re-check")
-	fs.IntVar(&o.ShutdownTimeoutSeconds, "shutdownTimeoutSeconds", o.ShutdownTimeoutSeconds, "how long SIGTERM waits for requests in flight")
-	fs.IntVar(&o.RequestTimeoutSeconds, "requestTimeoutSeconds", o.RequestTimeoutSeconds, "bound of one CNI request")
-	fs.IntVar(&o.CacheSyncTimeoutSeconds, "cacheSyncTimeoutSeconds", o.CacheSyncTimeoutSeconds, "how long to wait for informer caches before serving anyway")
-	fs.BoolVar(&o.ServeIPAM, "serveIPAM", o.ServeIPAM, "run plexus-ipam requests of the delegates in plexusd (exports PLEXUS_DAEMON_SOCKET)")
-	fs.IntVar(&o.IPAMConcurrency, "ipamConcurrency", o.IPAMConcurrency, "plexus-ipam requests served at once (own slots, not the CNI ones)")
-	fs.IntVar(&o.IPAMQueueLength, "ipamQueueLength", o.IPAMQueueLength, "plexus-ipam requests that may wait; beyond, code 11")
-	fs.StringVar(&o.IPAMNamespace, "ipamNamespace", o.IPAMNamespace, "namespace of plexus-ipam's objects for the pool metrics (*: all, empty: off)")
-	fs.BoolVar(&o.IPAMDefaults, "ipamDefaults", o.IPAMDefaults, "write plexus-ipam.conf and plexus-ipam.kubeconfig for NADs that name no store")
-	fs.StringVar(&o.IPAMConfDir, "ipamConfDir", o.IPAMConfDir, "directory of plexus-ipam's defaults (empty: <confDir>/plexus-ipam.d)")
-	fs.BoolVar(&o.WhereaboutsAlias, "whereaboutsAlias", o.WhereaboutsAlias, "install plexus-ipam as \"whereabouts\" too (refused while Whereabouts is installed)")
-	fs.StringVar(&o.DelegateRoot, "delegateRoot", o.DelegateRoot, "the host's root as mounted in plexusd's container; delegates run chrooted there (empty: plexusd's own root)")
-	fs.BoolVar(&o.TakeOverMultus, "takeOverMultus", o.TakeOverMultus, "switch the node from Multus: wrap Multus's network, move its files aside; confName defaults to "+install.TakeOverConfName+" (docs/migrate-multus.md)")
+// bind registers a flag for every option except PluginConfig. The flag of
+// the key fooBar is --foo-bar (cliflags.Kebab: serveIPAM is --serve-ipam);
+// --fooBar, the previous release's spelling, works with a warning.
+func bind(s *cliflags.Set, o *Options) {
+	key := func(k string) string {
+		name := cliflags.Kebab(k)
+		s.Rename(k, name)
+		return name
+	}
+	fs := s.Group("Configuration file")
+	fs.StringVar(&o.ConfigFile, "config", o.ConfigFile, "JSON file of options, keyed as the flags are (fooBar for --foo-bar); flags given here win")
+
+	fs = s.Group("Node")
+	fs.StringVar(&o.NodeName, key("nodeName"), o.NodeName, "this node's name (default $NODE_NAME)")
+	fs.StringVar(&o.ConfDir, key("confDir"), o.ConfDir, "the runtime's CNI configuration directory")
+	fs.StringVar(&o.ConfName, key("confName"), o.ConfName, "file name of the plexus configuration in --conf-dir")
+	fs.StringVar(&o.BinDir, key("binDir"), o.BinDir, "CNI plugin directory the binaries are installed into")
+	fs.StringVar(&o.SourceBinDir, key("sourceBinDir"), o.SourceBinDir, "directory holding plexus and plexus-ipam to install (empty: install nothing)")
+	fs.StringVar(&o.CNIDir, key("cniDir"), o.CNIDir, "plexus state directory (attachment records), passed to the plugin")
+	fs.StringVar(&o.SocketPath, key("socketPath"), o.SocketPath, "unix socket serving CNI requests")
+	fs.StringVar(&o.ReadinessIndicatorFile, key("readinessIndicatorFile"), o.ReadinessIndicatorFile, "file that must exist before the configuration is written")
+	fs.StringVar(&o.DelegateRoot, key("delegateRoot"), o.DelegateRoot, "the host's root as mounted in plexusd's container; delegates run chrooted there (empty: plexusd's own root)")
+	fs.BoolVar(&o.TakeOverMultus, key("takeOverMultus"), o.TakeOverMultus, "switch the node from Multus: wrap Multus's network, move its files aside; --conf-name defaults to "+install.TakeOverConfName+" (docs/migrate-multus.md)")
+	fs.BoolVar(&o.WhereaboutsAlias, key("whereaboutsAlias"), o.WhereaboutsAlias, "install plexus-ipam as \"whereabouts\" too (refused while Whereabouts is installed)")
+
+	fs = s.Group("Kubernetes")
+	fs.StringVar(&o.Kubeconfig, key("kubeconfig"), o.Kubeconfig, "kubeconfig of plexusd itself (empty: in-cluster)")
+	fs.StringVar(&o.PluginKubeconfig, key("pluginKubeconfig"), o.PluginKubeconfig, "kubeconfig written for the plugin (empty: none written)")
+	fs.StringVar(&o.APIServer, key("apiServer"), o.APIServer, "API server URL written into the plugin kubeconfig")
+	fs.StringVar(&o.TokenFile, key("tokenFile"), o.TokenFile, "service account token the plugin kubeconfig carries")
+	fs.StringVar(&o.CAFile, key("caFile"), o.CAFile, "CA bundle the plugin kubeconfig carries")
+	fs.IntVar(&o.ResyncSeconds, key("resyncSeconds"), o.ResyncSeconds, "period of the full configuration re-check")
+	fs.IntVar(&o.CacheSyncTimeoutSeconds, key("cacheSyncTimeoutSeconds"), o.CacheSyncTimeoutSeconds, "how long to wait for informer caches before serving anyway")
+
+	fs = s.Group("CNI requests")
+	fs.IntVar(&o.Concurrency, key("concurrency"), o.Concurrency, "CNI requests served at once")
+	fs.IntVar(&o.QueueLength, key("queueLength"), o.QueueLength, "CNI requests that may wait; beyond, code 11")
+	fs.IntVar(&o.RequestTimeoutSeconds, key("requestTimeoutSeconds"), o.RequestTimeoutSeconds, "bound of one CNI request")
+	fs.IntVar(&o.ShutdownTimeoutSeconds, key("shutdownTimeoutSeconds"), o.ShutdownTimeoutSeconds, "how long SIGTERM waits for requests in flight")
+
+	fs = s.Group("IPAM")
+	fs.BoolVar(&o.ServeIPAM, key("serveIPAM"), o.ServeIPAM, "run plexus-ipam requests of the delegates in plexusd (exports PLEXUS_DAEMON_SOCKET)")
+	fs.IntVar(&o.IPAMConcurrency, key("ipamConcurrency"), o.IPAMConcurrency, "plexus-ipam requests served at once (own slots, not the CNI ones)")
+	fs.IntVar(&o.IPAMQueueLength, key("ipamQueueLength"), o.IPAMQueueLength, "plexus-ipam requests that may wait; beyond, code 11")
+	fs.StringVar(&o.IPAMNamespace, key("ipamNamespace"), o.IPAMNamespace, "namespace of plexus-ipam's objects for the pool metrics (*: all, empty: off)")
+	fs.BoolVar(&o.IPAMDefaults, key("ipamDefaults"), o.IPAMDefaults, "write plexus-ipam.conf and plexus-ipam.kubeconfig for NADs that name no store")
+	fs.StringVar(&o.IPAMConfDir, key("ipamConfDir"), o.IPAMConfDir, "directory of plexus-ipam's defaults (empty: <conf-dir>/plexus-ipam.d)")
+
+	fs = s.Group("Logging and metrics")
+	fs.StringVar(&o.LogLevel, key("logLevel"), o.LogLevel, strings.Join(logging.LevelNames(), ", "))
+	fs.StringVar(&o.MetricsAddress, key("metricsAddress"), o.MetricsAddress, "host:port of /metrics, /healthz, /readyz (empty: off)")
+	fs.BoolVar(&o.Pprof, key("pprof"), o.Pprof, "serve /debug/pprof/ on the metrics address")
 }
 
-// PrintDefaults writes every flag, its meaning and its default to w.
+// flagSet is plexusd's flags bound to o; deprecation warnings go to warn.
+func flagSet(o *Options, warn io.Writer) *cliflags.Set {
+	s := cliflags.New("plexusd")
+	s.Out, s.Err = warn, warn
+	bind(s, o)
+	return s
+}
+
+// PrintDefaults writes every flag, its meaning and its default to w, by
+// group.
 func PrintDefaults(w io.Writer, getenv func(string) string) {
 	o := Defaults(getenv)
-	fs := flag.NewFlagSet("plexusd", flag.ContinueOnError)
-	fs.SetOutput(w)
-	bind(fs, &o)
-	fs.PrintDefaults()
+	flagSet(&o, w).PrintUsage(w)
 }
 
 // Parse builds the options of `plexusd run` from args (without the
@@ -207,12 +234,11 @@ func ParseUninstall(args []string, getenv func(string) string, stderr io.Writer)
 
 func parse(args []string, getenv func(string) string, stderr io.Writer) (*Options, error) {
 	o := Defaults(getenv)
-	fs := flag.NewFlagSet("plexusd", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	bind(fs, &o)
-	if err := fs.Parse(args); err != nil {
+	set := flagSet(&o, stderr)
+	if err := set.Parse(args); err != nil {
 		return nil, err
 	}
+	fs := set.Flags()
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
@@ -221,10 +247,9 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Option
 		if err := decodeFile(o.ConfigFile, &fromFile); err != nil {
 			return nil, err
 		}
-		again := flag.NewFlagSet("plexusd", flag.ContinueOnError)
-		bind(again, &fromFile)
+		again := flagSet(&fromFile, io.Discard).Flags()
 		var setErr error
-		fs.Visit(func(f *flag.Flag) { setErr = errors.Join(setErr, again.Set(f.Name, f.Value.String())) })
+		fs.Visit(func(f *pflag.Flag) { setErr = errors.Join(setErr, again.Set(f.Name, f.Value.String())) })
 		if setErr != nil {
 			return nil, setErr
 		}
@@ -237,9 +262,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*Option
 }
 
 // confNameSet reports whether confName was given, as a flag or in the file.
-func confNameSet(fs *flag.FlagSet, file string) bool {
-	set := false
-	fs.Visit(func(f *flag.Flag) { set = set || f.Name == "confName" })
+func confNameSet(fs *pflag.FlagSet, file string) bool {
+	set := fs.Changed("conf-name")
 	if raw, err := os.ReadFile(file); !set && file != "" && err == nil {
 		var keys map[string]json.RawMessage
 		_ = json.Unmarshal(raw, &keys)
