@@ -1,9 +1,10 @@
 package main
 
 import (
-	"flag"
 	"os"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/plexus-cni/plexus/internal/controller/ipam"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
@@ -21,10 +22,10 @@ type ipamOptions struct {
 // ipamFlags registers the IPAM reclaimer's flags. etcd credentials come
 // from the environment ($PLEXUS_IPAM_ETCD_USERNAME,
 // $PLEXUS_IPAM_ETCD_PASSWORD), never from the command line.
-func ipamFlags(fs *flag.FlagSet, o *ipamOptions) {
+func ipamFlags(fs *pflag.FlagSet, o *ipamOptions) {
 	o.opts.Namespaces = []string{envOr("POD_NAMESPACE", "kube-system")}
 	fs.BoolVar(&o.enabled, "ipam", true, "reclaim plexus-ipam addresses of pods that are gone")
-	fs.Func("ipam-namespaces", "comma-separated namespaces holding plexus-ipam allocations (kubernetes.namespace; default $POD_NAMESPACE or kube-system)", func(s string) error {
+	fs.Func("ipam-namespaces", "comma-separated `namespaces` holding plexus-ipam allocations (kubernetes.namespace; default $POD_NAMESPACE or kube-system)", func(s string) error {
 		o.opts.Namespaces = nil
 		for _, v := range strings.Split(s, ",") {
 			if v = strings.TrimSpace(v); v != "" {

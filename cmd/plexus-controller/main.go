@@ -7,8 +7,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,12 +18,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/plexus-cni/plexus/internal/buildinfo"
+	"github.com/plexus-cni/plexus/internal/cliflags"
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/logging"
@@ -40,30 +42,39 @@ type options struct {
 	// metricsAddress serves /metrics and /healthz over plain HTTP.
 	metricsAddress string
 	// qps and burst bound each of the controller's API clients.
-	qps   float64
-	burst int
-	webhook        webhook.Options
-	ipam           ipamOptions
+	qps     float64
+	burst   int
+	webhook webhook.Options
+	ipam    ipamOptions
 }
 
-func parseFlags(args []string) (*options, error) {
+// parseFlags parses the command line; --help is written to stdout,
+// deprecation warnings to stderr. The controller has no configuration file.
+func parseFlags(args []string, stdout, stderr io.Writer) (*options, error) {
 	o := &options{}
+	s := cliflags.New("plexus-controller")
+	s.Out, s.Err = stdout, stderr
 	host, _ := os.Hostname()
-	fs := flag.NewFlagSet("plexus-controller", flag.ContinueOnError)
+	fs := s.Group("Kubernetes")
 	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster configuration)")
-	fs.StringVar(&o.lease.Namespace, "leader-election-namespace", envOr("POD_NAMESPACE", "kube-system"), "namespace of the leader lease")
-	fs.StringVar(&o.lease.Name, "leader-election-name", "plexus-controller", "name of the leader lease")
-	fs.StringVar(&o.lease.Identity, "leader-election-identity", envOr("POD_NAME", host), "this replica's identity in the lease")
-	fs.StringVar(&o.logLevel, "log-level", "info", strings.Join(logging.LevelNames(), ", "))
-	fs.BoolVar(&o.version, "version", false, "print the version and exit")
-	fs.StringVar(&o.metricsAddress, "metrics-address", ":8080", "host:port of /metrics and /healthz (empty: off)")
 	fs.Float64Var(&o.qps, "kube-api-qps", 200, "requests per second each API client may send (the reclaimer's frees cost about five each)")
 	fs.IntVar(&o.burst, "kube-api-burst", 400, "requests each API client may send at once above --kube-api-qps")
 	fs.BoolVar(&o.ensureNADCRD, "ensure-nad-crd", true, "create the NetworkAttachmentDefinition CRD when it is missing (never updated or deleted)")
-	webhookFlags(fs, &o.webhook)
-	ipamFlags(fs, &o.ipam)
-	if err := fs.Parse(args); err != nil {
+	fs = s.Group("Leader election")
+	fs.StringVar(&o.lease.Namespace, "leader-election-namespace", envOr("POD_NAMESPACE", "kube-system"), "namespace of the leader lease")
+	fs.StringVar(&o.lease.Name, "leader-election-name", "plexus-controller", "name of the leader lease")
+	fs.StringVar(&o.lease.Identity, "leader-election-identity", envOr("POD_NAME", host), "this replica's identity in the lease")
+	ipamFlags(s.Group("IPAM reclaimer"), &o.ipam)
+	webhookFlags(s.Group("Webhook"), &o.webhook)
+	fs = s.Group("Logging and metrics")
+	fs.StringVar(&o.logLevel, "log-level", "info", strings.Join(logging.LevelNames(), ", "))
+	fs.StringVar(&o.metricsAddress, "metrics-address", ":8080", "host:port of /metrics and /healthz (empty: off)")
+	s.Group("Global").BoolVar(&o.version, "version", false, "print the version and exit")
+	if err := s.Parse(args); err != nil {
 		return nil, err
+	}
+	if fs := s.Flags(); fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	return o, nil
 }
@@ -76,11 +87,12 @@ func envOr(key, def string) string {
 }
 
 func main() {
-	o, err := parseFlags(os.Args[1:])
-	if errors.Is(err, flag.ErrHelp) {
-		os.Exit(0) // -h: the flag package printed the usage
+	o, err := parseFlags(os.Args[1:], os.Stdout, os.Stderr)
+	if errors.Is(err, pflag.ErrHelp) {
+		os.Exit(0) // -h: parseFlags printed the help
 	}
 	if err != nil {
+		fmt.Fprintf(os.Stderr, "plexus-controller: %v (see --help)\n", err)
 		os.Exit(2)
 	}
 	if o.version {
@@ -98,7 +110,7 @@ func main() {
 func run(ctx context.Context, o *options) error {
 	level, err := logging.ParseLevel(o.logLevel)
 	if err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+		return fmt.Errorf("--log-level: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level.Slog()}))
 	cfg, err := restConfig(o.kubeconfig)
@@ -142,7 +154,7 @@ func serveMetrics(addr string, m *metrics.Metrics) (stop func(), err error) {
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("-metrics-address %s: %w", addr, err)
+		return nil, fmt.Errorf("--metrics-address %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
@@ -156,13 +168,13 @@ func restConfig(kubeconfig string) (*rest.Config, error) {
 	if kubeconfig == "" {
 		cfg, err := rest.InClusterConfig()
 		if err != nil {
-			return nil, fmt.Errorf("no -kubeconfig and no in-cluster configuration: %w", err)
+			return nil, fmt.Errorf("no --kubeconfig and no in-cluster configuration: %w", err)
 		}
 		return cfg, nil
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
-		return nil, fmt.Errorf("-kubeconfig %s: cannot load it", kubeconfig)
+		return nil, fmt.Errorf("--kubeconfig %s: cannot load it", kubeconfig)
 	}
 	return cfg, nil
 }
