@@ -118,7 +118,7 @@ func TestChaos(t *testing.T) {
 		case "ipam":
 			rows = append(rows, ipamSuite(t, env, cfg)...)
 		case "meta":
-			t.Run("meta-plugin", func(t *testing.T) { rows = append(rows, newMetaRun(t, env, cfg).execute()) })
+			t.Run("meta-plugin", func(t *testing.T) { rows = append(rows, done(newMetaRun(t, env, cfg).execute())) })
 		default:
 			t.Fatalf("CHAOS_SUITES: unknown suite %q (ipam, meta)", suite)
 		}
@@ -145,7 +145,7 @@ func ipamSuite(t *testing.T, env *testbed.Env, cfg config) []tableRow {
 		for _, name := range cfg.stores {
 			t.Run("ipam/"+name+"/"+mode, func(t *testing.T) {
 				r := newRun(t, env, cfg, bin, name, mode == "plexusd")
-				rows = append(rows, r.execute().table())
+				rows = append(rows, done(r.execute().table()))
 			})
 		}
 	}
@@ -157,6 +157,13 @@ type tableRow struct {
 	name, ops, faults, dups, leaks string
 	wall                           time.Duration
 	problems                       string // "" when the promise held
+}
+
+// done prints a run's row as soon as it ends, so that a long run stopped
+// later (or killed) does not lose the figures of the runs before it.
+func done(r tableRow) tableRow {
+	fmt.Printf("chaos: %s done: %s; faults: %s; duplicates %s; leaks %s; %s\n", r.name, r.ops, r.faults, r.dups, r.leaks, r.wall.Round(time.Second))
+	return r
 }
 
 func printTable(w io.Writer, rows []tableRow) {
