@@ -267,19 +267,38 @@ func TestAddOverlapsTheClusterNetwork(t *testing.T) {
 	})
 	for _, fail := range []string{"eth0", "net1"} {
 		t.Run(fail+" fails", func(t *testing.T) {
-			cniErr := types.NewError(11, "try again", "")
-			f := &fakeCNI{fail: map[string]error{"add " + fail: cniErr}}
-			_, err := (&Runner{CNI: f, Concurrency: 4}).Add(context.Background(), Sandbox{}, pod(t))
-			var ae *Error
-			if !errors.As(err, &ae) || ae.IfName != fail || !errors.Is(err, cniErr) {
-				t.Fatalf("err = %v, want the delegate error of %s", err, fail)
-			}
-			adds, dels := splitCalls(f.calls)
-			if len(adds) != 3 || strings.Join(dels, " ") != "net2 net1 eth0" {
-				t.Errorf("added %v, rolled back %v; want all three added and deleted in reverse", adds, dels)
-			}
+			synctest.Test(t, func(t *testing.T) {
+				cniErr := types.NewError(11, "try again", "")
+				f := &fakeCNI{fail: map[string]error{"add " + fail: cniErr}}
+				// Every ADD waits for the other two to start (a runner that
+				// did not overlap them would deadlock the bubble), so the
+				// failure meets all three under way.
+				b := &barrierCNI{fakeCNI: f}
+				b.started.Add(3)
+				_, err := (&Runner{CNI: b, Concurrency: 4}).Add(context.Background(), Sandbox{}, pod(t))
+				var ae *Error
+				if !errors.As(err, &ae) || ae.IfName != fail || !errors.Is(err, cniErr) {
+					t.Fatalf("err = %v, want the delegate error of %s", err, fail)
+				}
+				adds, dels := splitCalls(f.calls)
+				if len(adds) != 3 || strings.Join(dels, " ") != "net2 net1 eth0" {
+					t.Errorf("added %v, rolled back %v; want all three added and deleted in reverse", adds, dels)
+				}
+			})
 		})
 	}
+}
+
+// barrierCNI holds each ADD until started has counted every ADD.
+type barrierCNI struct {
+	*fakeCNI
+	started sync.WaitGroup
+}
+
+func (b *barrierCNI) AddNetworkList(ctx context.Context, l *libcni.NetworkConfigList, rt *libcni.RuntimeConf) (types.Result, error) {
+	b.started.Done()
+	b.started.Wait()
+	return b.fakeCNI.AddNetworkList(ctx, l, rt)
 }
 
 // Observe hears of every attachment's ADD, failed ones included.
