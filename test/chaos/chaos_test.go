@@ -19,7 +19,6 @@
 package chaos
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -30,8 +29,6 @@ import (
 	"testing"
 	"text/tabwriter"
 	"time"
-
-	"k8s.io/klog/v2"
 
 	"github.com/plexus-cni/plexus/internal/testbed"
 )
@@ -71,24 +68,6 @@ func loadConfig(t *testing.T) config {
 	return c
 }
 
-// quietKlog sends client-go's own log lines (requests cut short when the
-// suite kills the reclaimer) to a file instead of the table's output.
-func quietKlog(t *testing.T, dir string) {
-	f, err := os.OpenFile(filepath.Join(dir, "klog.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatalf("klog log: %v", err)
-	}
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	for k, v := range map[string]string{"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
-		if err := fs.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	klog.SetOutput(f)
-	t.Cleanup(func() { klog.Flush(); f.Close() })
-}
-
 func intEnv(name string, def int) int {
 	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
@@ -111,7 +90,7 @@ func TestChaos(t *testing.T) {
 	}
 	env := testbed.Require(t)
 	cfg := loadConfig(t)
-	quietKlog(t, cfg.logDir)
+	testbed.QuietKlog(t, cfg.logDir)
 	var rows []tableRow
 	for _, suite := range strings.Split(envOr("CHAOS_SUITES", "ipam,meta"), ",") {
 		switch suite {

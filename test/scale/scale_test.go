@@ -20,16 +20,12 @@ package scale
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"k8s.io/klog/v2"
 
 	"github.com/plexus-cni/plexus/internal/testbed"
 )
@@ -133,24 +129,6 @@ func seconds(name string, def float64) time.Duration {
 	return time.Duration(floatEnv(name, def) * float64(time.Second))
 }
 
-// quietKlog sends client-go's own log lines (reflectors' notes) to a
-// file instead of the table's output.
-func quietKlog(t *testing.T, dir string) {
-	f, err := os.OpenFile(filepath.Join(dir, "klog.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		t.Fatalf("klog log: %v", err)
-	}
-	fs := flag.NewFlagSet("klog", flag.ContinueOnError)
-	klog.InitFlags(fs)
-	for k, v := range map[string]string{"logtostderr": "false", "alsologtostderr": "false", "stderrthreshold": "FATAL"} {
-		if err := fs.Set(k, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	klog.SetOutput(f)
-	t.Cleanup(func() { klog.Flush(); f.Close() })
-}
-
 // TestScale runs every size of SCALE_SIZES, then prints the figures, their
 // extrapolation to 1,000 nodes × 30 pods and the targets.
 func TestScale(t *testing.T) {
@@ -159,7 +137,7 @@ func TestScale(t *testing.T) {
 	}
 	env := testbed.Require(t)
 	cfg := loadConfig(t)
-	quietKlog(t, cfg.logDir)
+	testbed.QuietKlog(t, cfg.logDir)
 	for _, b := range []string{"plexusd", "plexus-ipam", "plexus-ipam-local", "plexus-controller"} {
 		if _, err := os.Stat(repoBin(b)); err != nil {
 			t.Fatalf("%v: run `make build`", err)
