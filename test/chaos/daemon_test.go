@@ -58,7 +58,7 @@ func startPlexusd(t *testing.T, env *testbed.Env, logFile, netns string, extra m
 		t.Fatal(err)
 	}
 	d := &plexusd{t: t, bin: filepath.Join(testbed.Root(), "bin", "plexusd"), socket: filepath.Join(dir, "plexusd.sock"),
-		metrics: freeAddr(t), log: logFile, config: filepath.Join(dir, "plexusd.json"), netns: netns}
+		metrics: testbed.FreeAddr(t), log: logFile, config: filepath.Join(dir, "plexusd.json"), netns: netns}
 	conf := map[string]any{
 		"confDir": filepath.Join(dir, "net.d"), "binDir": filepath.Join(dir, "bin"), "sourceBinDir": "",
 		"cniDir": filepath.Join(dir, "state"), "socketPath": d.socket, "nodeName": "chaos-node",
@@ -77,15 +77,6 @@ func startPlexusd(t *testing.T, env *testbed.Env, logFile, netns string, extra m
 	}
 	t.Cleanup(d.kill)
 	return d
-}
-
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // start runs plexusd and waits (bounded) until /readyz answers 200. A

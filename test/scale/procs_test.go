@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -30,16 +29,6 @@ type proc struct {
 	metrics string // host:port
 	started time.Time
 	ready   time.Duration // start to ready (plexusd: /readyz 200)
-}
-
-// freeAddr returns a free port on 127.0.0.1.
-func freeAddr(t *testing.T) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startProc runs bin with args, logging to logFile; it is stopped in
@@ -134,7 +123,7 @@ func startPlexusd(ctx context.Context, t *testing.T, env *testbed.Env, logDir, n
 	if err := os.WriteFile(filepath.Join(dir, "net.d", "10-cluster.conflist"), []byte(primary), 0o600); err != nil {
 		return nil, err
 	}
-	socket, metrics := filepath.Join(dir, "plexusd.sock"), freeAddr(t)
+	socket, metrics := filepath.Join(dir, "plexusd.sock"), testbed.FreeAddr(t)
 	conf, _ := json.Marshal(map[string]any{
 		"confDir": filepath.Join(dir, "net.d"), "binDir": filepath.Join(dir, "bin"), "sourceBinDir": "",
 		"cniDir": filepath.Join(dir, "state"), "socketPath": socket, "nodeName": node,
@@ -188,7 +177,7 @@ func controllerFlags(t *testing.T) map[string]bool {
 // under a lease of its own (a new name each start: no wait for the
 // previous holder's lease to expire), webhook off.
 func startController(t *testing.T, cfg config, env *testbed.Env, ipamNS, lease string) *proc {
-	metrics := freeAddr(t)
+	metrics := testbed.FreeAddr(t)
 	args := []string{"--kubeconfig=" + env.Kubeconfig, "--leader-election-namespace=default",
 		"--leader-election-name=" + lease, "--leader-election-identity=scale", "--metrics-address=" + metrics,
 		"--ipam-namespaces=" + ipamNS, "--ipam-grace=" + cfg.grace.String(), "--webhook-address=", "--log-level=info"}
