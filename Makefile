@@ -6,6 +6,9 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 TESTBED := .testbed
+# plexus-ipam-local started by tests takes its node's turns here, not in the
+# host's /run/plexus (pkg/ipam/store/nodelock; hack/lib.sh does the same).
+export PLEXUS_IPAM_LOCK_DIR ?= $(CURDIR)/$(TESTBED)/ipam-locks
 BINARIES := plexus plexus-shim plexus-ipam plexus-ipam-local plexusd plexus-controller plexusctl
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 FUZZTIME ?= 30s

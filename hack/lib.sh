@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Shared helpers for the hack/ scripts. Source it; do not run it.
 
+# plexus-ipam-local processes that tests and benchmarks start take their
+# per-space turns through lock files (pkg/ipam/store/nodelock): here, not in
+# the host's /run/plexus.
+export PLEXUS_IPAM_LOCK_DIR=${PLEXUS_IPAM_LOCK_DIR:-$(realpath -m "${PLEXUS_TESTBED_DIR:-.testbed}")/ipam-locks}
+
 # at_exit CMD runs CMD when the sourcing script exits, after the commands
 # registered before it (one EXIT trap for all of them).
 AT_EXIT=()

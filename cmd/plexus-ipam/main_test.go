@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/plexus-cni/plexus/internal/testbed"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/nodelock"
 )
 
 // plugin is the built binary and what a test saw it print.
@@ -22,8 +23,9 @@ type plugin struct {
 	seen bytes.Buffer
 }
 
-// binary is the plugin built once by TestMain.
-var binary string
+// binary is the plugin built once by TestMain; locks is the directory of
+// its node-lock files (not the host's /run/plexus).
+var binary, locks string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "plexus-ipam-test")
@@ -33,7 +35,7 @@ func TestMain(m *testing.M) {
 	}
 	// plexus-ipam runs requests without a daemon in plexus-ipam-local,
 	// which is installed beside it: the two as a node has them.
-	binary = filepath.Join(dir, "plexus-ipam")
+	binary, locks = filepath.Join(dir, "plexus-ipam"), filepath.Join(dir, "locks")
 	for out, pkg := range map[string]string{binary: ".", filepath.Join(dir, "plexus-ipam-local"): "../plexus-ipam-local"} {
 		if msg, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "go build %s: %v\n%s", pkg, err, msg)
@@ -59,7 +61,7 @@ func (p *plugin) run(cmd, cid, ifname, conf string) (string, *cniError) {
 	p.t.Helper()
 	c := exec.Command(p.bin)
 	c.Env = append(os.Environ(), "CNI_COMMAND="+cmd, "CNI_CONTAINERID="+cid, "CNI_NETNS=/run/netns/none",
-		"CNI_IFNAME="+ifname, "CNI_PATH=/nonexistent", "NODENAME=node-a",
+		"CNI_IFNAME="+ifname, "CNI_PATH=/nonexistent", "NODENAME=node-a", nodelock.DirEnv+"="+locks,
 		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=tomcat;K8S_POD_NAME=pod-"+cid+";K8S_POD_UID=uid-"+cid)
 	if cmd == "GC" || cmd == "STATUS" || cmd == "VERSION" {
 		c.Env = append(c.Env, "CNI_CONTAINERID=", "CNI_IFNAME=", "CNI_NETNS=")

@@ -5,13 +5,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/netip"
 	"os/exec"
 	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/plexus-cni/plexus/pkg/ipam/store/nodelock"
 )
+
+// lockGroups is how many nodes' lock directories the runtimes use.
+const lockGroups = 4
 
 // execTimeout is the runtime's bound on one plugin call.
 const execTimeout = 90 * time.Second
@@ -25,6 +31,10 @@ type plugin struct {
 	// socket, when set, is plexusd's (PLEXUS_DAEMON_SOCKET): plexus-ipam
 	// hands its requests to the daemon while it answers.
 	socket string
+	// locks holds the node-lock directories (nodelock.DirEnv) of
+	// lockGroups simulated nodes: a sandbox's calls take their turns in
+	// the group its ID picks, so that processes still race across groups.
+	locks string
 
 	mu      sync.Mutex
 	addEWMA time.Duration // typical ADD duration, for kill delays
@@ -49,6 +59,11 @@ func (p *plugin) call(ctx context.Context, cmd string, sb *sandbox, killAfter ti
 		fmt.Sprintf("CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=%s;K8S_POD_NAME=%s;K8S_POD_UID=%s", sb.ns, sb.pod, sb.uid)}
 	if p.socket != "" {
 		c.Env = append(c.Env, "PLEXUS_DAEMON_SOCKET="+p.socket)
+	}
+	if p.locks != "" {
+		h := fnv.New32a()
+		h.Write([]byte(sb.id))
+		c.Env = append(c.Env, fmt.Sprintf("%s=%s/node-%d", nodelock.DirEnv, p.locks, h.Sum32()%lockGroups))
 	}
 	c.Stdin = bytes.NewReader(p.conf)
 	var stdout, stderr bytes.Buffer

@@ -85,7 +85,7 @@ func newRun(t *testing.T, env *testbed.Env, cfg config, bin, name string, viaDae
 	}
 	conf := fmt.Sprintf(`{"cniVersion":"1.0.0","name":"chaos","ipam":{"type":"plexus-ipam","range":%q,"log_level":"error",%s}}`,
 		poolCIDR, r.backend.ipamConf())
-	r.plugin = &plugin{bin: bin, conf: []byte(conf), node: "chaos-node"}
+	r.plugin = &plugin{bin: bin, conf: []byte(conf), node: "chaos-node", locks: t.TempDir()}
 	if viaDaemon {
 		r.daemon = startPlexusd(t, env, filepath.Join(cfg.logDir, "plexusd.log"), "", nil)
 		r.plugin.socket = r.daemon.socket

@@ -18,6 +18,7 @@ import (
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/etcdstore"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/nodelock"
 )
 
 // Logf receives printf-style notes.
@@ -57,10 +58,11 @@ type Plugin struct {
 }
 
 // Default returns the plugin as the binary runs it, but for its log
-// (OpenLog), which the binary sets.
+// (OpenLog), which the binary sets. Its stores take turns with the other
+// plexus-ipam processes of the node (OpenNodeStore).
 func Default() *Plugin {
 	return &Plugin{
-		Loader: config.DefaultLoader(), OpenStore: OpenStore, Getenv: os.Getenv, Hostname: os.Hostname,
+		Loader: config.DefaultLoader(), OpenStore: OpenNodeStore(nodelock.FromEnv(os.Getenv)), Getenv: os.Getenv, Hostname: os.Hostname,
 		Now: time.Now, Print: types.PrintResult, Timeout: 2 * time.Minute, StatusTimeout: 10 * time.Second,
 	}
 }
@@ -87,6 +89,23 @@ func OpenStore(c *config.Conf, logf Logf) (store.Store, error) {
 	}
 	s.Logf = logf
 	return s, nil
+}
+
+// OpenNodeStore returns OpenStore for a process that is one of many on its
+// node (plexus-ipam-local, one per request): its store claims and frees
+// addresses of a space only in that space's turn under l, so that a burst
+// of the node's pods does not race itself (package nodelock). plexusd does
+// not need it: its one client per store coordinates its requests itself.
+func OpenNodeStore(l *nodelock.Locker) func(c *config.Conf, logf Logf) (store.Store, error) {
+	return func(c *config.Conf, logf Logf) (store.Store, error) {
+		s, err := OpenStore(c, logf)
+		if err != nil {
+			return nil, err
+		}
+		nl := *l
+		nl.Logf = logf
+		return nodelock.Wrap(s, &nl), nil
+	}
 }
 
 // storeError gives a store failure its CNI code: 11 when retrying may
