@@ -30,7 +30,8 @@ const StrictConflicts = 4
 // that the n-th further loss draws one of the next 16*2^(n-1) free ones at
 // random (at most maxSpread): a large burst of allocators that all read the
 // same index stops colliding within a few rounds, and the holes it leaves
-// low in the pool are filled by later allocations.
+// low in the pool are filled by later allocations. A claim in a space known
+// to be contended passes its Heat's Bias in conflicts, and starts spread.
 func Pick(r *alloc.Range, used *alloc.Set, conflicts int, rnd *rand.Rand) (netip.Addr, bool) {
 	skip := 0
 	if n := conflicts - StrictConflicts; n > 0 {

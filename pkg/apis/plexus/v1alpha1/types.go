@@ -34,6 +34,13 @@ const (
 // newer than the installed CRDs never has it pruned.
 const AnnotationPreviousAddress = "plexus.dev/previous-address"
 
+// AnnotationContention on an IPSpace carries how many allocation races were
+// lost in the space lately (store.Heat, spelled by store.FormatHeat): every
+// index write adds the writer's losses, and allocators that read a
+// contended space start their search spread instead of all picking the
+// lowest free address.
+const AnnotationContention = "plexus.dev/contention"
+
 // SchemeGroupVersion is the group and version of these types.
 func SchemeGroupVersion() schema.GroupVersion {
 	return schema.GroupVersion{Group: Group, Version: Version}

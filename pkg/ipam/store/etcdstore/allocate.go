@@ -123,7 +123,8 @@ func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocati
 	if err != nil {
 		return store.Allocation{}, err
 	}
-	c := &claim{req: req, taken: &alloc.Set{}, rnd: store.NewRand()}
+	c := &claim{req: req, taken: &alloc.Set{}, rnd: store.NewRand(), bias: s.heat.Bias(req.Space)}
+	defer func() { s.heat.Lost(req.Space, c.conflicts) }() // this client's own memory: not shared through etcd
 	for attempt := 0; attempt < maxTxnAttempts; attempt++ {
 		if sn.owned() && (!req.Want.IsValid() || req.Want == sn.held) {
 			return sn.alloc, nil
@@ -175,7 +176,10 @@ type claim struct {
 	req       store.Request
 	taken     *alloc.Set // found allocated though the index said free
 	conflicts int
-	rnd       *rand.Rand
+	// bias is added to conflicts for Pick: the client lost races in this
+	// space lately (store.Heat), so the claim starts spread.
+	bias int
+	rnd  *rand.Rand
 }
 
 func (c *claim) pick(sn *snapshot) (netip.Addr, error) {
@@ -189,7 +193,7 @@ func (c *claim) pick(sn *snapshot) (netip.Addr, error) {
 			used.AddRun(r.Lo, r.Hi)
 		}
 	}
-	a, ok := store.Pick(c.req.Range, used, c.conflicts, c.rnd)
+	a, ok := store.Pick(c.req.Range, used, c.conflicts+c.bias, c.rnd)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("range %s-%s: %w", c.req.Range.First, c.req.Range.Last, store.ErrExhausted)
 	}

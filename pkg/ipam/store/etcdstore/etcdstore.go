@@ -35,6 +35,7 @@ type Store struct {
 	backoff store.Backoff
 
 	requests, claimConflicts, indexConflicts atomic.Int64
+	heat                                     store.Heat
 }
 
 var _ store.Store = (*Store)(nil)

@@ -31,9 +31,14 @@ type claim struct {
 	used      *alloc.Set  // index plus the addresses found taken
 	taken     []alloc.Num // found taken: added to the index at the end
 	conflicts int
-	rebuilt   bool
-	rnd       *rand.Rand
-	att       *v1.IPAttachment
+	// bias is added to conflicts for Pick: the client lost races in this
+	// space lately (store.Heat), so the claim starts spread.
+	bias int
+	// noted is how many of the conflicts went to store.Heat already.
+	noted   int
+	rebuilt bool
+	rnd     *rand.Rand
+	att     *v1.IPAttachment
 	// prior is the address an existing attachment pointed at: its
 	// IPAllocation may be ours from an earlier, interrupted ADD.
 	prior netip.Addr
@@ -59,8 +64,9 @@ func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocati
 	if err != nil {
 		return store.Allocation{}, err
 	}
-	c := &claim{req: req, key: req.Key(), idx: idx, used: idx.set, rnd: store.NewRand()}
+	c := &claim{req: req, key: req.Key(), idx: idx, used: idx.set, rnd: store.NewRand(), bias: s.heat.Bias(req.Space)}
 	defer s.release(c, false)
+	defer s.noteLosses(c) // a failed claim's; a successful one's go with its index write
 	cand, err := s.pick(ctx, c)
 	if err != nil {
 		return store.Allocation{}, err
@@ -82,8 +88,15 @@ func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocati
 	}
 	// The address is held either way: an index that misses it costs the
 	// next allocator that picks it one failed create.
+	s.noteLosses(c)
 	_ = s.mark(ctx, req.Space, append(c.taken, alloc.NumOf(a.Address)), remove)
 	return a, nil
+}
+
+// noteLosses records the races c lost (once) for store.Heat.
+func (s *Store) noteLosses(c *claim) {
+	s.heat.Lost(c.req.Space, c.conflicts-c.noted)
+	c.noted = c.conflicts
 }
 
 // release ends the claim's hold on its candidate; taken says another
@@ -107,7 +120,7 @@ func (s *Store) pick(ctx context.Context, c *claim) (netip.Addr, error) {
 				return netip.Addr{}, err
 			}
 		}
-		if a, ok := store.Pick(c.req.Range, s.withPending(c.req.Space, c.used), c.conflicts, c.rnd); ok {
+		if a, ok := store.Pick(c.req.Range, s.withPending(c.req.Space, c.used), c.conflicts+c.bias, c.rnd); ok {
 			s.release(c, false)
 			s.hold(c.req.Space, alloc.NumOf(a))
 			c.held = a

@@ -70,6 +70,7 @@ func (s *Store) fetchIndex(ctx context.Context, space string) (*spaceIndex, erro
 	if err != nil {
 		return nil, classify(err, "reading ipspace "+spaceName(space))
 	}
+	s.heat.Observe(space, obj.Annotations[v1.AnnotationContention])
 	set := &alloc.Set{}
 	if err := set.UnmarshalBinary(obj.Spec.Index); err != nil {
 		s.logf("ipspace %s: %v; rebuilding it", obj.Name, err)
@@ -110,7 +111,8 @@ func (s *Store) rebuild(ctx context.Context, space string) (*spaceIndex, error) 
 }
 
 // putIndex creates (old nil) or replaces the IPSpace with set, guarded by
-// old's resourceVersion.
+// old's resourceVersion. It carries old's contention level plus this
+// client's lost races not yet written (store.Heat).
 func (s *Store) putIndex(ctx context.Context, space string, old *v1.IPSpace, set *alloc.Set) (*spaceIndex, error) {
 	b, _ := set.MarshalBinary()
 	if len(b) > store.MaxIndexBytes {
@@ -121,6 +123,14 @@ func (s *Store) putIndex(ctx context.Context, space string, old *v1.IPSpace, set
 	obj := &v1.IPSpace{
 		ObjectMeta: metav1.ObjectMeta{Name: spaceName(space), Labels: map[string]string{v1.LabelSpace: store.SpaceID(space)}},
 		Spec:       v1.IPSpaceSpec{Space: space, Index: b, Allocated: int64(set.Count())},
+	}
+	var base string
+	if old != nil {
+		base = old.Annotations[v1.AnnotationContention]
+	}
+	heat, own := s.heat.Export(space, base)
+	if heat != "" {
+		obj.Annotations = map[string]string{v1.AnnotationContention: heat}
 	}
 	out := &v1.IPSpace{}
 	var err error
@@ -133,6 +143,8 @@ func (s *Store) putIndex(ctx context.Context, space string, old *v1.IPSpace, set
 	if err != nil {
 		return nil, err
 	}
+	s.heat.Exported(space, own)
+	s.heat.Observe(space, heat)
 	return &spaceIndex{obj: out, set: set}, nil
 }
 

@@ -36,6 +36,7 @@ type Store struct {
 	Logf func(format string, args ...any)
 
 	requests, claimConflicts, indexConflicts atomic.Int64
+	heat                                     store.Heat
 
 	spacesMu sync.Mutex
 	spaces   map[string]*spaceState // see local.go
