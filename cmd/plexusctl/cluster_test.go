@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"encoding/xml"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/plexus-cni/plexus/internal/buildinfo"
+	"github.com/plexus-cni/plexus/internal/inspect"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
@@ -229,6 +233,27 @@ func TestDoctor(t *testing.T) {
 		}
 		if !strings.Contains(stdout, `"subject": "`+healthy.URL+`/healthz"`) {
 			t.Errorf("no daemon health finding in\n%s", stdout)
+		}
+		if strings.Contains(stdout, `"status": "warn"`) {
+			t.Errorf("a plexusd that does not say its version gets a warning:\n%s", stdout)
+		}
+	})
+	t.Run("another plexusd version", func(t *testing.T) {
+		older := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set(buildinfo.Header, "v0.0.1-older")
+			w.Write([]byte("ok"))
+		}))
+		defer older.Close()
+		confDir, _ := doctorNode(t, env.Kubeconfig, "plexus")
+		stdout, _, _ := runCmd(t, "", "doctor", "--conf-dir", confDir, "--daemon-url", older.URL, "-n", ns, "-o", "json")
+		var findings []inspect.Finding
+		if err := json.Unmarshal([]byte(stdout), &findings); err != nil {
+			t.Fatalf("%v in\n%s", err, stdout)
+		}
+		want := inspect.Finding{Status: inspect.Warn, Check: "version", Subject: older.URL + "/healthz",
+			Message: "plexusctl " + buildinfo.Version + " talks to plexusd at " + older.URL + " v0.0.1-older: versions differ; upgrade the older one"}
+		if !slices.Contains(findings, want) {
+			t.Errorf("want %+v in\n%s", want, stdout)
 		}
 	})
 	t.Run("another config sorts first", func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	"github.com/plexus-cni/plexus/internal/buildinfo"
 	"github.com/plexus-cni/plexus/internal/inspect"
 )
 
@@ -81,6 +82,13 @@ func runLatency(cmd *cobra.Command, g *globalOptions, o *latencyOptions, node st
 	l, err := inspect.ParseLatency(bytes.NewReader(text))
 	if err != nil {
 		return fmt.Errorf("%s: %w", node, err)
+	}
+	who := "plexusd at " + node
+	if viaAPI {
+		who = "plexusd on node " + node
+	}
+	if w := buildinfo.Mismatch("plexusctl", who, l.Version); w != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: "+w)
 	}
 	if o.output != "table" {
 		return writeData(cmd.OutOrStdout(), o.output, l)

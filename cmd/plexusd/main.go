@@ -33,12 +33,15 @@ var commands = []struct{ name, args, what string }{
 	{"run", "[flags]", "install the binaries, keep the plexus CNI configuration and serve CNI requests (the default)"},
 	{"uninstall", "[flags]", "remove the plexus CNI configuration file from --conf-dir; binaries, attachment records\n" +
 		"and the kubeconfig stay, so sandboxes set up by plexus can still be deleted"},
-	{"version", "", "print the version"},
+	{"version", "", "print the version (also --version)"},
 	{"help", "", "print this help"},
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := "run"
+	if len(args) == 1 && (args[0] == "--version" || args[0] == "-version") {
+		args = []string{"version"} // as every plexus binary takes it
+	}
 	if len(args) > 0 && (args[0] == "uninstall" || args[0] == "version" || args[0] == "run" || args[0] == "help") {
 		cmd, args = args[0], args[1:]
 	}

@@ -380,7 +380,7 @@ func (d *Daemon) serveHTTP() (stop func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("metricsAddress %s: %w", d.o.MetricsAddress, err)
 	}
-	srv := &http.Server{Handler: d.httpMux(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	return func() { srv.Close() }, nil
 }

@@ -7,7 +7,19 @@ import (
 	"net/http/pprof"
 	"slices"
 	"strings"
+
+	"github.com/plexus-cni/plexus/internal/buildinfo"
 )
+
+// httpHandler serves httpMux, every answer with plexusd's version in
+// buildinfo.Header (plexusctl doctor compares it with its own).
+func (d *Daemon) httpHandler() http.Handler {
+	mux := d.httpMux()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(buildinfo.Header, buildinfo.Version)
+		mux.ServeHTTP(w, r)
+	})
+}
 
 func (d *Daemon) httpMux() *http.ServeMux {
 	mux := http.NewServeMux()

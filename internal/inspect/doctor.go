@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/plexus-cni/plexus/internal/buildinfo"
 	"github.com/plexus-cni/plexus/internal/config"
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
@@ -21,6 +22,7 @@ import (
 // Finding states.
 const (
 	OK   = "ok"
+	Warn = "warn" // worth a look; does not fail the doctor
 	Fail = "fail"
 	Skip = "skip"
 )
@@ -232,6 +234,9 @@ func daemonCheck(ctx context.Context, o DoctorOptions, conf *config.NetConf, add
 			return
 		}
 		add(OK, "daemon", url, "healthy")
+		if w := buildinfo.Mismatch("plexusctl", "plexusd at "+o.DaemonURL, resp.Header.Get(buildinfo.Header)); w != "" {
+			add(Warn, "version", url, "%s", w)
+		}
 	case conf.DaemonSocket != "":
 		c, err := (&net.Dialer{Timeout: 5 * time.Second}).DialContext(ctx, "unix", conf.DaemonSocket)
 		if err != nil {

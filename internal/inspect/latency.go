@@ -33,8 +33,10 @@ type Phase struct {
 
 // Latency is what a node's plexusd measured of its ADDs.
 type Latency struct {
-	ADDs   uint64  `json:"adds"`
-	Phases []Phase `json:"phases"`
+	// Version is plexusd's (its build-info metric; "" when it has none).
+	Version string  `json:"plexusdVersion,omitempty"`
+	ADDs    uint64  `json:"adds"`
+	Phases  []Phase `json:"phases"`
 	// Own is plexus's own time per ADD: admission wait, plan, record and
 	// status (events run while status is written).
 	Own time.Duration `json:"ownPerADD"`
@@ -57,6 +59,15 @@ func ParseLatency(r io.Reader) (*Latency, error) {
 		return nil, fmt.Errorf("no %s in the metrics: plexusd is older than this plexusctl, or not plexusd", metrics.PhaseMetric)
 	}
 	out := &Latency{}
+	if bi := families[metrics.BuildInfoMetric]; bi != nil {
+		for _, m := range bi.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "version" {
+					out.Version = l.GetValue()
+				}
+			}
+		}
+	}
 	var sums []float64 // each phase's total seconds
 	for _, m := range fam.GetMetric() {
 		h := m.GetHistogram()

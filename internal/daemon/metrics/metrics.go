@@ -15,6 +15,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/plexus-cni/plexus/internal/buildinfo"
 )
 
 // NoNetwork labels a request whose networks are unknown (a failed ADD that
@@ -44,6 +46,9 @@ type Requests struct {
 	inFlight prometheus.Gauge
 	queued   prometheus.Gauge
 }
+
+// BuildInfoMetric carries plexusd's version in its label "version".
+const BuildInfoMetric = "plexusd_build_info"
 
 // New registers the collectors, plus the Go runtime and process ones.
 func New() *Metrics {
@@ -82,10 +87,16 @@ func New() *Metrics {
 			Help: "1 when the plexus CNI configuration is in place and current.",
 		}),
 	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name:        BuildInfoMetric,
+		Help:        "Always 1; its version label is plexusd's version (plexusctl compares it with its own).",
+		ConstLabels: prometheus.Labels{"version": buildinfo.Version},
+	})
+	buildInfo.Set(1)
 	m.ipam = newIPAMRequests()
 	m.pools = newPoolCollector()
 	m.registry.MustRegister(m.duration, m.phases, m.errors, m.inFlight, m.queued, m.cacheSynced, m.confWritten,
-		m.ipam.duration, m.ipam.errors, m.ipam.inFlight, m.ipam.queued, m.pools,
+		m.ipam.duration, m.ipam.errors, m.ipam.inFlight, m.ipam.queued, m.pools, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
