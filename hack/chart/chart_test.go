@@ -14,6 +14,12 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	admissionv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	apiextv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -292,7 +298,55 @@ func render(t *testing.T, values map[string]any) []byte {
 	if err != nil {
 		t.Fatalf("rendering the chart: %v", err)
 	}
+	strict(t, out)
 	return out
+}
+
+// typed are the Go types of the kinds the chart renders.
+var typed = map[string]func() any{
+	"apiextensions.k8s.io/v1 CustomResourceDefinition": func() any { return &apiextv1.CustomResourceDefinition{} },
+	"v1 ConfigMap":                                    func() any { return &corev1.ConfigMap{} },
+	"v1 Service":                                      func() any { return &corev1.Service{} },
+	"v1 ServiceAccount":                               func() any { return &corev1.ServiceAccount{} },
+	"apps/v1 DaemonSet":                               func() any { return &appsv1.DaemonSet{} },
+	"apps/v1 Deployment":                              func() any { return &appsv1.Deployment{} },
+	"policy/v1 PodDisruptionBudget":                   func() any { return &policyv1.PodDisruptionBudget{} },
+	"rbac.authorization.k8s.io/v1 ClusterRole":        func() any { return &rbacv1.ClusterRole{} },
+	"rbac.authorization.k8s.io/v1 ClusterRoleBinding": func() any { return &rbacv1.ClusterRoleBinding{} },
+	"rbac.authorization.k8s.io/v1 Role":               func() any { return &rbacv1.Role{} },
+	"rbac.authorization.k8s.io/v1 RoleBinding":        func() any { return &rbacv1.RoleBinding{} },
+	"admissionregistration.k8s.io/v1 ValidatingWebhookConfiguration": func() any { return &admissionv1.ValidatingWebhookConfiguration{} },
+	"admissionregistration.k8s.io/v1 MutatingWebhookConfiguration":   func() any { return &admissionv1.MutatingWebhookConfiguration{} },
+}
+
+// strict decodes every rendered object into its Go type, refusing unknown
+// fields and wrong types: a misspelt field on a path the comparison with
+// deploy/ does not take (values other than the defaults) fails here.
+func strict(t *testing.T, stream []byte) {
+	t.Helper()
+	for _, doc := range splitDocs(stream) {
+		j, err := yaml.YAMLToJSON([]byte(doc))
+		if err != nil {
+			t.Fatalf("parsing %q: %v", doc, err)
+		}
+		if string(j) == "null" {
+			continue
+		}
+		var tm struct{ APIVersion, Kind string }
+		if err := json.Unmarshal(j, &tm); err != nil {
+			t.Fatal(err)
+		}
+		newObj, ok := typed[tm.APIVersion+" "+tm.Kind]
+		if !ok {
+			t.Errorf("the chart renders a %s %s, a kind this test does not know", tm.APIVersion, tm.Kind)
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(j))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(newObj()); err != nil {
+			t.Errorf("%s %s: %v in\n%s", tm.APIVersion, tm.Kind, err, doc)
+		}
+	}
 }
 
 // parse splits a YAML stream into objects; a ConfigMap's data keys ending
