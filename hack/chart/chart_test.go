@@ -485,3 +485,35 @@ func requireKubectl(t *testing.T) string {
 	}
 	return kubectl
 }
+
+// Every value of values.yaml has its row in charts/plexus/README.md's table
+// (a map whose own path has a row covers its keys).
+func TestValuesDocumented(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(root, "charts", "plexus", "values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var values object
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile(filepath.Join(root, "charts", "plexus", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(prefix string, m object)
+	walk = func(prefix string, m object) {
+		for k, v := range m {
+			p := prefix + k
+			if bytes.Contains(readme, []byte("| `"+p+"` |")) {
+				continue
+			}
+			if sub, ok := v.(object); ok && len(sub) > 0 {
+				walk(p+".", sub)
+				continue
+			}
+			t.Errorf("value %s has no row in charts/plexus/README.md", p)
+		}
+	}
+	walk("", values)
+}
