@@ -263,6 +263,21 @@ func TestValues(t *testing.T) {
 		}
 	})
 
+	t.Run("ipamNamespace", func(t *testing.T) {
+		objs := index(t, parse(t, render(t, map[string]any{"ipamNamespace": "ipam"})))
+		if _, ok := objs["rbac.authorization.k8s.io/v1 RoleBinding ipam/plexus-ipam"]; !ok {
+			t.Errorf("no plexus-ipam RoleBinding in ipam: %v", keys(objs))
+		}
+		cfg := objs["v1 ConfigMap kube-system/plexusd-config"]["data"].(object)["plexusd.json"].(object)
+		if cfg["ipamNamespace"] != "ipam" {
+			t.Errorf("plexusd.json ipamNamespace %v", cfg["ipamNamespace"])
+		}
+		args := strs(container(t, objs, "apps/v1 Deployment kube-system/plexus-controller")["args"])
+		if !slices.Contains(args, "--ipam-namespaces=ipam") {
+			t.Errorf("controller args %q lack --ipam-namespaces=ipam", args)
+		}
+	})
+
 	t.Run("another namespace", func(t *testing.T) {
 		out, err := Render(Options{Chart: filepath.Join(root, "charts", "plexus"), Name: "plexus", Namespace: "plexus-system"})
 		if err != nil {

@@ -40,12 +40,17 @@ imagePullPolicy: {{ . }}
 {{- end }}
 
 {{/*
-plexusd's configuration: config with extraConfig merged over it, and
-metricsAddress from metricsPort unless one of them sets it. A dict, as JSON.
+plexusd's configuration: config with extraConfig merged over it,
+metricsAddress from metricsPort and ipamNamespace (the pool metrics' watch)
+from the value ipamNamespace unless one of them sets it (plexusd's default
+is kube-system). A dict, as JSON.
 */}}
 {{- define "plexus.plexusdConfig" -}}
 {{- $cfg := deepCopy .Values.plexusd.config -}}
 {{- $cfg = mergeOverwrite $cfg (deepCopy .Values.plexusd.extraConfig) -}}
+{{- if and (not (hasKey $cfg "ipamNamespace")) (ne .Values.ipamNamespace "kube-system") -}}
+{{- $_ := set $cfg "ipamNamespace" .Values.ipamNamespace -}}
+{{- end -}}
 {{- if not (hasKey $cfg "metricsAddress") -}}
 {{- $_ := set $cfg "metricsAddress" (printf ":%v" .Values.plexusd.metricsPort) -}}
 {{- end -}}
