@@ -39,6 +39,7 @@ phase() {
 echo "== go vet"
 $GO vet ./...
 $GO -C hack/image vet ./...
+$GO -C hack/chart vet ./...
 $GO build -o "$REPORT" ./hack/testreport
 
 echo "== control plane"
@@ -50,6 +51,8 @@ phase "unit and package integration tests" -count=1 -timeout 15m \
 	-skip '^TestStopStartAPIServer$' $($GO list ./... | grep -v '/test/')
 # hack/image is a module of its own (the image builder).
 phase "image builder tests" -C hack/image -count=1 ./...
+# hack/chart too (Helm's Go packages): charts/plexus against deploy/.
+phase "Helm chart tests" -C hack/chart -count=1 ./...
 
 # test/ holds the end-to-end tests, some of which stop the API server on
 # purpose: one package at a time. The demo, the benchmark and the chaos suite
