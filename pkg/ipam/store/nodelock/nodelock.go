@@ -34,8 +34,11 @@ const (
 )
 
 // DefaultWait bounds how long a call waits for its turn before it runs
-// without one.
-const DefaultWait = 10 * time.Second
+// without one. A turn is a few API requests, but a burst of fifty pods on a
+// loaded node queues them for tens of seconds, and running unlocked then
+// would bring back the races the lock exists to avoid; a stuck holder is
+// bounded by its own request timeout (plexus-ipam's 2 minutes) anyway.
+const DefaultWait = time.Minute
 
 // Locker hands out the per-space locks of one directory.
 type Locker struct {
@@ -89,33 +92,40 @@ func (l *Locker) take(ctx context.Context, space string) (*os.File, error) {
 	if wait <= 0 {
 		wait = DefaultWait
 	}
-	deadline := time.Now().Add(wait)
-	// flock(2) cannot be interrupted by a context: poll, from 200µs up to
-	// 5ms between tries (a turn lasts a few API round trips).
-	pause := 200 * time.Microsecond
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return f, nil
+	// A blocking flock(2) waits in the kernel, costing no CPU however many
+	// wait (polling would: fifty processes of a burst, each waking every
+	// few milliseconds). It cannot be interrupted, so it runs aside: when
+	// the wait is given up, the lock, if it comes later, is dropped at once.
+	got := make(chan error, 1)
+	go func() {
+		for {
+			err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+			if !errors.Is(err, syscall.EINTR) {
+				got <- err
+				return
+			}
 		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
+	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var gaveUp error
+	select {
+	case err := <-got:
+		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("flock %s: %w", name, err)
 		}
-		if time.Now().After(deadline) {
-			f.Close()
-			return nil, fmt.Errorf("%s: %w after %s", name, errWaited, wait)
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, ctx.Err()
-		case <-t.C:
-		}
-		pause = min(2*pause, 5*time.Millisecond)
+		return f, nil
+	case <-ctx.Done():
+		gaveUp = ctx.Err()
+	case <-t.C:
+		gaveUp = fmt.Errorf("%s: %w after %s", name, errWaited, wait)
 	}
+	go func() {
+		<-got
+		f.Close()
+	}()
+	return nil, gaveUp
 }
 
 // Wrap returns s with every call that claims or frees an address of a
