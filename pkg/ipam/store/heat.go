@@ -13,9 +13,11 @@ import (
 // the same index and picks the same lowest free address: each round has one
 // winner, and an allocation loses races until it reaches the spread that
 // Pick starts after StrictConflicts losses. Knowing that the space is
-// contended, a claim starts spread at once (Bias); while it is not (at most
-// one race lost lately: a burst of two allocators on two nodes), claims
-// start from the lowest free address, as before.
+// contended, a claim that lost its first race spreads at once (Bias,
+// Spread) instead of racing for the next lowest addresses; while it is not
+// (at most one race lost lately: a burst of two allocators on two nodes),
+// claims keep to the lowest free addresses, as before. A first candidate is
+// always the lowest free address.
 //
 // The level counts lost races and halves every HeatHalfLife. A store whose
 // index is one shared object (kubestore) shares the level through it: each
@@ -43,7 +45,7 @@ type heatSpace struct {
 // HeatHalfLife is how fast the memory of lost races fades.
 const HeatHalfLife = 2 * time.Second
 
-// heatSpread is the level from which claims start spread.
+// heatSpread is the level from which claims spread after one lost race.
 const heatSpread = 2
 
 func (h *Heat) now() time.Time {
@@ -92,16 +94,28 @@ func (h *Heat) Level(space string) float64 {
 	return decay(s.shared, s.at, now) + decay(s.own, s.ownAt, now)
 }
 
-// Bias returns the lost races a new claim in space starts with, for Pick:
-// 0 while the space is cool, else past StrictConflicts, further the more
-// races were lost lately (a level of 2–3 spreads over the next 16 free
-// addresses, 4–7 over 32, and so on up to Pick's bound).
+// Bias returns the lost races a claim in space adds to its own once it
+// lost one (Spread): 0 while the space is cool, else past StrictConflicts,
+// further the more races were lost lately (a level of 2–3 spreads over the
+// next 16 free addresses, 4–7 over 32, and so on up to Pick's bound).
 func (h *Heat) Bias(space string) int {
 	l := h.Level(space)
 	if l < heatSpread {
 		return 0
 	}
 	return StrictConflicts + int(math.Log2(l))
+}
+
+// Spread returns the conflicts to pass to Pick for a claim that lost lost
+// races in a space of the given Bias. A claim's first candidate is always the
+// lowest free address, so that allocation right after a burst, or in a
+// quiet space, is exact; once it lost a race in a contended space it skips
+// the strict rounds and spreads at once.
+func Spread(lost, bias int) int {
+	if lost == 0 {
+		return 0
+	}
+	return lost + bias
 }
 
 // Observe records the level an index of space carries (its annotation

@@ -41,6 +41,18 @@ func TestHeatBiasAndDecay(t *testing.T) {
 	}
 }
 
+// A claim's first candidate is the lowest free address whatever the
+// space's contention; from its first lost race on, the bias applies.
+func TestSpread(t *testing.T) {
+	for _, c := range []struct{ lost, bias, want int }{
+		{0, 0, 0}, {0, 7, 0}, {1, 0, 1}, {1, 7, 8}, {3, 5, 8},
+	} {
+		if got := Spread(c.lost, c.bias); got != c.want {
+			t.Errorf("Spread(%d, %d) = %d, want %d", c.lost, c.bias, got, c.want)
+		}
+	}
+}
+
 // Two clients share the level through the index they both write: each
 // write carries what it read plus the writer's own losses, once.
 func TestHeatSharedThroughTheIndex(t *testing.T) {

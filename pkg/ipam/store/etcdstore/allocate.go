@@ -176,8 +176,8 @@ type claim struct {
 	req       store.Request
 	taken     *alloc.Set // found allocated though the index said free
 	conflicts int
-	// bias is added to conflicts for Pick: the client lost races in this
-	// space lately (store.Heat), so the claim starts spread.
+	// bias is the space's contention (store.Heat.Bias): from its first
+	// lost race on, the claim spreads at once (store.Spread).
 	bias int
 	rnd  *rand.Rand
 }
@@ -193,7 +193,7 @@ func (c *claim) pick(sn *snapshot) (netip.Addr, error) {
 			used.AddRun(r.Lo, r.Hi)
 		}
 	}
-	a, ok := store.Pick(c.req.Range, used, c.conflicts+c.bias, c.rnd)
+	a, ok := store.Pick(c.req.Range, used, store.Spread(c.conflicts, c.bias), c.rnd)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("range %s-%s: %w", c.req.Range.First, c.req.Range.Last, store.ErrExhausted)
 	}
