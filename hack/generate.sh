@@ -56,13 +56,31 @@ crd_header() {
 	HEADER
 }
 
-# generate OUT writes every generated file under OUT.
+# generate OUT writes every generated file under OUT. The four generators
+# are independent of one another and run side by side.
 generate() {
-	local out=$1 f plural kind
+	local out=$1 f plural kind pid failed=0 pids=()
+	local input=$MODULE/$API
 	cd "$ROOT"
 	"$TOOLS/controller-gen" \
 		object:headerFile="$HEADER" paths="./$API/..." output:object:dir="$out/$API" \
-		crd:crdVersions=v1 output:crd:dir="$out/deploy/crds.tmp"
+		crd:crdVersions=v1 output:crd:dir="$out/deploy/crds.tmp" &
+	pids+=($!)
+	"$TOOLS/client-gen" --go-header-file "$HEADER" \
+		--clientset-name versioned --input-base "" --input "$input" \
+		--output-dir "$out/$CLIENT/clientset" --output-pkg "$MODULE/$CLIENT/clientset" &
+	pids+=($!)
+	"$TOOLS/lister-gen" --go-header-file "$HEADER" \
+		--output-dir "$out/$CLIENT/listers" --output-pkg "$MODULE/$CLIENT/listers" "$input" &
+	pids+=($!)
+	"$TOOLS/informer-gen" --go-header-file "$HEADER" \
+		--versioned-clientset-package "$MODULE/$CLIENT/clientset/versioned" \
+		--listers-package "$MODULE/$CLIENT/listers" \
+		--output-dir "$out/$CLIENT/informers" --output-pkg "$MODULE/$CLIENT/informers" "$input" &
+	pids+=($!)
+	for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+	[[ $failed == 0 ]] || die "a generator failed"
+
 	# controller-gen names the files <group>_<plural>.yaml; plexus has always
 	# used <plural>.<group>.yaml, the CRD's own name.
 	mkdir -p "$out/deploy/crds"
@@ -76,17 +94,6 @@ generate() {
 		} >"$out/deploy/crds/$plural.plexus.dev.yaml"
 	done
 	rm -r "$out/deploy/crds.tmp"
-
-	local input=$MODULE/$API
-	"$TOOLS/client-gen" --go-header-file "$HEADER" \
-		--clientset-name versioned --input-base "" --input "$input" \
-		--output-dir "$out/$CLIENT/clientset" --output-pkg "$MODULE/$CLIENT/clientset"
-	"$TOOLS/lister-gen" --go-header-file "$HEADER" \
-		--output-dir "$out/$CLIENT/listers" --output-pkg "$MODULE/$CLIENT/listers" "$input"
-	"$TOOLS/informer-gen" --go-header-file "$HEADER" \
-		--versioned-clientset-package "$MODULE/$CLIENT/clientset/versioned" \
-		--listers-package "$MODULE/$CLIENT/listers" \
-		--output-dir "$out/$CLIENT/informers" --output-pkg "$MODULE/$CLIENT/informers" "$input"
 }
 
 command -v go >/dev/null || die "go is not on the PATH"
