@@ -22,7 +22,7 @@ IMAGE_ARCHIVE := .cluster/images/plexus.tar
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
-.PHONY: all build chart-crds test unit integration demo bench chaos scale fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet
+.PHONY: all build chart-crds test unit integration demo bench chaos scale fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet generate
 
 all: build
 
@@ -118,6 +118,12 @@ bench: build testbed cluster
 ## fuzz: every fuzz target for FUZZTIME (default 30s) each, one at a time; FUZZ=regexp picks some.
 fuzz:
 	@FUZZTIME=$(FUZZTIME) FUZZPARALLEL=$(FUZZPARALLEL) FUZZ='$(FUZZ)' hack/fuzz.sh
+
+## generate: the DeepCopy methods, the CRDs in deploy/crds (and their copy in charts/plexus/crds) and the typed client in pkg/client,
+## from the API types in pkg/apis (docs/development.md); a test fails when they are stale.
+generate:
+	@hack/generate.sh
+	@$(MAKE) --no-print-directory chart-crds
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

@@ -30,6 +30,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/webhook"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 )
 
 type options struct {
@@ -131,6 +132,12 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	if d.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return err
+	}
+	// The plexus.dev kinds are CRDs, served in JSON only.
+	jsonCfg := rest.CopyConfig(cfg)
+	jsonCfg.ContentType, jsonCfg.AcceptContentTypes = "application/json", "application/json"
+	if d.Plexus, err = plexusclient.NewForConfig(jsonCfg); err != nil {
 		return err
 	}
 	comps, err := components(ctx, d, o)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 )
 
 // Component is one job of the controller.
@@ -36,7 +37,10 @@ type Deps struct {
 	Config  *rest.Config
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
-	Log     *slog.Logger
+	// Plexus is the typed client of the plexus.dev kinds; its
+	// configuration must speak JSON (CRDs have no protobuf).
+	Plexus plexusclient.Interface
+	Log    *slog.Logger
 	// Metrics, when set, records reconciles, frees and admissions.
 	Metrics *metrics.Metrics
 }

@@ -168,7 +168,7 @@ func net1Addresses(t *testing.T, pods []corev1.Pod) []string {
 // plexusd's defaults put it) holds for a CNI network, reservations included.
 func allocations(t *testing.T, env *testbed.Env, network string) []string {
 	t.Helper()
-	gvr := v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations)
+	gvr := v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations)
 	list, err := env.Dynamic.Resource(gvr).Namespace("kube-system").List(t.Context(),
 		metav1.ListOptions{LabelSelector: v1.LabelNetwork + "=" + network})
 	if err != nil {

@@ -55,7 +55,7 @@ spec:
 		t.Fatalf("the pod cannot reach the gateway %s over net1: %v\n%s", extHost, err, out)
 	}
 
-	gvr := v1.SchemeGroupVersion().WithResource(v1.ResourceNetworkDefinitions)
+	gvr := v1.SchemeGroupVersion.WithResource(v1.ResourceNetworkDefinitions)
 	if err := env.Dynamic.Resource(gvr).Delete(t.Context(), ns+"-macvlan", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("deleting the NetworkDefinition: %v", err)
 	}

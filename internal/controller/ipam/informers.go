@@ -58,7 +58,7 @@ func (r *Reclaimer) startInformers(ctx context.Context, stores []namedStore) (ca
 			continue
 		}
 		df := dynamicinformer.NewFilteredDynamicSharedInformerFactory(r.dyn, 0, stores[i].namespace, nil)
-		inf := df.ForResource(v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations)).Informer()
+		inf := df.ForResource(v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations)).Informer()
 		if err := inf.SetTransform(typedAllocation); err != nil {
 			return cacheWorld{}, nil, err
 		}

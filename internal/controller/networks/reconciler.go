@@ -9,8 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/dynamic/dynamicinformer"
@@ -20,6 +18,8 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
+	plexusinformers "github.com/plexus-cni/plexus/pkg/client/informers/externalversions/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
@@ -40,7 +40,8 @@ func NADResource() schema.GroupVersionResource {
 // Reconciler keeps one NAD per NetworkDefinition. It is a leader-only
 // controller.Component.
 type Reconciler struct {
-	dyn     dynamic.Interface
+	dyn     dynamic.Interface // NADs
+	plexus  plexusclient.Interface
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	workers int
@@ -53,7 +54,7 @@ var _ controller.Component = (*Reconciler)(nil)
 
 // New returns the reconciler of NetworkDefinitions.
 func New(d controller.Deps) *Reconciler {
-	return &Reconciler{dyn: d.Dynamic, log: d.Log.With("component", "networks"), metrics: d.Metrics, workers: 2}
+	return &Reconciler{dyn: d.Dynamic, plexus: d.Plexus, log: d.Log.With("component", "networks"), metrics: d.Metrics, workers: 2}
 }
 
 // Name implements controller.Component.
@@ -67,7 +68,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	r.queue = workqueue.NewTypedRateLimitingQueueWithConfig(workqueue.DefaultTypedControllerRateLimiter[string](),
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "networks"})
 	defer r.queue.ShutDown()
-	r.defs = dynamicinformer.NewFilteredDynamicInformer(r.dyn, DefinitionResource(), "", resync, cache.Indexers{}, nil).Informer()
+	r.defs = plexusinformers.NewNetworkDefinitionInformer(r.plexus, resync, cache.Indexers{})
 	r.nads = dynamicinformer.NewFilteredDynamicInformer(r.dyn, NADResource(), metav1.NamespaceAll, resync,
 		cache.Indexers{"owner": ownerIndex}, func(o *metav1.ListOptions) { o.LabelSelector = v1.LabelNetworkDefinition }).Informer()
 	if _, err := r.defs.AddEventHandler(r.handlerFor(func(o metav1.Object) string { return o.GetName() })); err != nil {
@@ -135,15 +136,6 @@ func ownerIndex(obj any) ([]string, error) {
 		return []string{v}, nil
 	}
 	return nil, nil
-}
-
-// fromUnstructured converts a cached object to a NetworkDefinition.
-func fromUnstructured(u *unstructured.Unstructured) (*v1.NetworkDefinition, error) {
-	var def v1.NetworkDefinition
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &def); err != nil {
-		return nil, fmt.Errorf("networkdefinition %s: %w", u.GetName(), err)
-	}
-	return &def, nil
 }
 
 func ignoreNotFound(err error) error {

@@ -2,6 +2,7 @@ package networks
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 )
 
 const waitFor = 30 * time.Second
@@ -26,7 +28,11 @@ func startReconciler(t *testing.T, env *testbed.Env) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	r := New(controller.Deps{Dynamic: env.Dynamic, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	plexus, err := plexusclient.NewForConfig(env.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(controller.Deps{Dynamic: env.Dynamic, Plexus: plexus, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
@@ -215,4 +221,13 @@ func TestConflict(t *testing.T) {
 	if cfg, why := nadConfig(env, ns, "taken"); cfg != mine {
 		t.Errorf("someone else's NAD was overwritten: %s", why)
 	}
+}
+
+// fromUnstructured converts an object the dynamic client read.
+func fromUnstructured(u *unstructured.Unstructured) (*v1.NetworkDefinition, error) {
+	var def v1.NetworkDefinition
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &def); err != nil {
+		return nil, fmt.Errorf("networkdefinition %s: %w", u.GetName(), err)
+	}
+	return &def, nil
 }

@@ -31,10 +31,11 @@ func (r *Reconciler) Sync(ctx context.Context, name string) error {
 	if !exists {
 		return r.deleteOwned(ctx, name, "")
 	}
-	def, err := fromUnstructured(obj.(*unstructured.Unstructured))
-	if err != nil {
-		return err
+	cached, ok := obj.(*v1.NetworkDefinition)
+	if !ok {
+		return fmt.Errorf("networkdefinition %s: cache holds a %T", name, obj)
 	}
+	def := cached.DeepCopy() // the cache's copy is shared: never modified
 	for _, note := range notes(def) {
 		r.log.Warn("deprecated spelling", "networkdefinition", name, "note", note)
 	}
@@ -211,7 +212,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, def *v1.NetworkDefinition,
 	if err != nil {
 		return fmt.Errorf("networkdefinition %s: encoding status: %w", def.Name, err)
 	}
-	_, err = r.dyn.Resource(DefinitionResource()).Patch(ctx, def.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
+	_, err = r.plexus.PlexusV1alpha1().NetworkDefinitions().Patch(ctx, def.Name, types.MergePatchType, patch, metav1.PatchOptions{}, "status")
 	if err != nil {
 		return fmt.Errorf("networkdefinition %s: writing status: %w", def.Name, err)
 	}

@@ -90,7 +90,7 @@ func (w *Watcher) Run(ctx context.Context) {
 func (w *Watcher) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	gvr := v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations)
+	gvr := v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations)
 	_, err := w.client.Resource(gvr).Namespace(w.namespace).List(ctx, metav1.ListOptions{Limit: 1})
 	return err
 }
@@ -108,7 +108,7 @@ func describe(err error) string {
 
 func (w *Watcher) start(ctx context.Context) {
 	nodeSel := v1.LabelNode + "=" + LabelValue(w.node)
-	allocs := dynamicinformer.NewFilteredDynamicInformer(w.client, v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations),
+	allocs := dynamicinformer.NewFilteredDynamicInformer(w.client, v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations),
 		w.namespace, 0, cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = nodeSel }).Informer()
 	_ = allocs.SetTransform(slim)
 	w.mu.Lock()

@@ -43,7 +43,7 @@ func allocation(ns, name, key, node string) *unstructured.Unstructured {
 }
 
 func fakeClient(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
-	gv := v1.SchemeGroupVersion()
+	gv := v1.SchemeGroupVersion
 	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
 		gv.WithResource(v1.ResourceIPSpaces):      "IPSpaceList",
 		gv.WithResource(v1.ResourceIPAllocations): "IPAllocationList",
@@ -73,7 +73,7 @@ func TestPoolsCountThisNode(t *testing.T) {
 		t.Errorf("node allocations %v, want %v", node, wantNode)
 	}
 	// The informer keeps up: a new allocation of this node counts.
-	gvr := v1.SchemeGroupVersion().WithResource(v1.ResourceIPAllocations)
+	gvr := v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations)
 	if _, err := c.Resource(gvr).Namespace("ipam").Create(ctx, allocation("ipam", "a6", "net:b", "node-1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

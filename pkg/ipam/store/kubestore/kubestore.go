@@ -101,7 +101,7 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 	if err := v1.AddToScheme(scheme); err != nil {
 		return nil, fmt.Errorf("registering %s types: %w", v1.Group, err)
 	}
-	gv := v1.SchemeGroupVersion()
+	gv := v1.SchemeGroupVersion
 	cfg.GroupVersion = &gv
 	cfg.APIPath = "/apis"
 	cfg.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
