@@ -29,6 +29,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/logging"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/webhook"
 )
 
@@ -131,6 +132,9 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	if d.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
+		return err
+	}
+	if d.NADs, err = nadclient.NewForConfig(cfg); err != nil {
 		return err
 	}
 	comps, err := components(ctx, d, o)

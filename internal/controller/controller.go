@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 )
 
 // Component is one job of the controller.
@@ -36,7 +37,10 @@ type Deps struct {
 	Config  *rest.Config
 	Client  kubernetes.Interface
 	Dynamic dynamic.Interface
-	Log     *slog.Logger
+	// NADs reads and writes NetworkAttachmentDefinitions (the working
+	// group's typed clientset, speaking JSON: see internal/nadclient).
+	NADs nadclient.Interface
+	Log  *slog.Logger
 	// Metrics, when set, records reconciles, frees and admissions.
 	Metrics *metrics.Metrics
 }
