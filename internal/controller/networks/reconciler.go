@@ -19,6 +19,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
@@ -41,6 +42,7 @@ func NADResource() schema.GroupVersionResource {
 // controller.Component.
 type Reconciler struct {
 	dyn     dynamic.Interface
+	nadCS   nadclient.Interface
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	workers int
@@ -53,7 +55,7 @@ var _ controller.Component = (*Reconciler)(nil)
 
 // New returns the reconciler of NetworkDefinitions.
 func New(d controller.Deps) *Reconciler {
-	return &Reconciler{dyn: d.Dynamic, log: d.Log.With("component", "networks"), metrics: d.Metrics, workers: 2}
+	return &Reconciler{dyn: d.Dynamic, nadCS: d.NADs, log: d.Log.With("component", "networks"), metrics: d.Metrics, workers: 2}
 }
 
 // Name implements controller.Component.
@@ -68,8 +70,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "networks"})
 	defer r.queue.ShutDown()
 	r.defs = dynamicinformer.NewFilteredDynamicInformer(r.dyn, DefinitionResource(), "", resync, cache.Indexers{}, nil).Informer()
-	r.nads = dynamicinformer.NewFilteredDynamicInformer(r.dyn, NADResource(), metav1.NamespaceAll, resync,
-		cache.Indexers{"owner": ownerIndex}, func(o *metav1.ListOptions) { o.LabelSelector = v1.LabelNetworkDefinition }).Informer()
+	r.nads = nadclient.NewInformer(r.nadCS, metav1.NamespaceAll, resync,
+		cache.Indexers{"owner": ownerIndex}, func(o *metav1.ListOptions) { o.LabelSelector = v1.LabelNetworkDefinition })
 	if _, err := r.defs.AddEventHandler(r.handlerFor(func(o metav1.Object) string { return o.GetName() })); err != nil {
 		return fmt.Errorf("networkdefinitions handler: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 )
@@ -26,7 +27,11 @@ func startReconciler(t *testing.T, env *testbed.Env) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	r := New(controller.Deps{Dynamic: env.Dynamic, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	nads, err := nadclient.NewForConfig(env.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(controller.Deps{Dynamic: env.Dynamic, NADs: nads, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
