@@ -20,6 +20,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/nadclient"
+	"github.com/plexus-cni/plexus/internal/nadclient/nadinformer"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
@@ -70,7 +71,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "networks"})
 	defer r.queue.ShutDown()
 	r.defs = dynamicinformer.NewFilteredDynamicInformer(r.dyn, DefinitionResource(), "", resync, cache.Indexers{}, nil).Informer()
-	r.nads = nadclient.NewInformer(r.nadCS, metav1.NamespaceAll, resync,
+	r.nads = nadinformer.New(r.nadCS, metav1.NamespaceAll, resync,
 		cache.Indexers{"owner": ownerIndex}, func(o *metav1.ListOptions) { o.LabelSelector = v1.LabelNetworkDefinition })
 	if _, err := r.defs.AddEventHandler(r.handlerFor(func(o metav1.Object) string { return o.GetName() })); err != nil {
 		return fmt.Errorf("networkdefinitions handler: %w", err)

@@ -26,6 +26,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/devices"
 	"github.com/plexus-cni/plexus/internal/kube"
 	"github.com/plexus-cni/plexus/internal/nadclient"
+	"github.com/plexus-cni/plexus/internal/nadclient/nadinformer"
 	"github.com/plexus-cni/plexus/internal/plan"
 	"github.com/plexus-cni/plexus/internal/plugin"
 	"github.com/plexus-cni/plexus/pkg/nad"
@@ -84,8 +85,8 @@ func New(c Clients, node string, resync time.Duration) *Cache {
 	pods := pf.Core().V1().Pods().Informer()
 	_ = pods.SetTransform(slimPod)
 	// Not through the module's informer factory: it has no transform
-	// option (nadclient.NewInformer says what else it mends).
-	nads := nadclient.NewInformer(c.WatchNADs, metav1.NamespaceAll, resync, cache.Indexers{}, nil)
+	// option (nadinformer.New says what else it mends).
+	nads := nadinformer.New(c.WatchNADs, metav1.NamespaceAll, resync, cache.Indexers{}, nil)
 	_ = nads.SetTransform(dropManagedFields)
 	return &Cache{watch: c.Watch, live: c.Live, liveNADs: c.LiveNADs, node: node, resync: resync,
 		pods: pods, nads: nads, nadList: nadlisters.NewNetworkAttachmentDefinitionLister(nads.GetIndexer()),
