@@ -29,6 +29,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/logging"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/webhook"
 	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 )
@@ -138,6 +139,9 @@ func run(ctx context.Context, o *options) error {
 	jsonCfg := rest.CopyConfig(cfg)
 	jsonCfg.ContentType, jsonCfg.AcceptContentTypes = "application/json", "application/json"
 	if d.Plexus, err = plexusclient.NewForConfig(jsonCfg); err != nil {
+		return err
+	}
+	if d.NADs, err = nadclient.NewForConfig(cfg); err != nil {
 		return err
 	}
 	comps, err := components(ctx, d, o)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/plexus-cni/plexus/internal/inspect"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 )
 
 // clientConfig is kubectl's loading of the kubeconfig: --kubeconfig, else
@@ -56,6 +57,9 @@ func clients(cfg *rest.Config) (inspect.Cluster, error) {
 	}
 	if c.Dynamic, err = dynamic.NewForConfig(cfg); err != nil {
 		return c, fmt.Errorf("client for %s: %w", cfg.Host, err)
+	}
+	if c.NADs, err = nadclient.NewForConfig(cfg); err != nil {
+		return c, err
 	}
 	if c.Metadata, err = metadata.NewForConfig(cfg); err != nil {
 		return c, fmt.Errorf("client for %s: %w", cfg.Host, err)

@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 )
 
@@ -40,7 +41,10 @@ type Deps struct {
 	// Plexus is the typed client of the plexus.dev kinds; its
 	// configuration must speak JSON (CRDs have no protobuf).
 	Plexus plexusclient.Interface
-	Log    *slog.Logger
+	// NADs reads and writes NetworkAttachmentDefinitions (the working
+	// group's typed clientset, speaking JSON: see internal/nadclient).
+	NADs nadclient.Interface
+	Log  *slog.Logger
 	// Metrics, when set, records reconciles, frees and admissions.
 	Metrics *metrics.Metrics
 }

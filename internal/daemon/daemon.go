@@ -36,6 +36,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
 	"github.com/plexus-cni/plexus/internal/ipamlog"
 	"github.com/plexus-cni/plexus/internal/logging"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/plugin"
 	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
@@ -78,7 +79,8 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 	}
 	cs := c.requests
 	d := &Daemon{o: o, log: log, metrics: metrics.New()}
-	d.cache = informer.New(informer.Clients{Watch: c.watch, Dynamic: c.watchDynamic, Live: cs}, o.NodeName, 0)
+	d.cache = informer.New(informer.Clients{Watch: c.watch, WatchNADs: c.watchNADs, Live: cs, LiveNADs: c.requestNADs},
+		o.NodeName, 0)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	if err := informer.CanCacheDRA(ctx, cs); err != nil {
 		log.Infof("DRA ResourceClaims and ResourceSlices are read live, not cached: %v", err)
@@ -164,11 +166,13 @@ func ipamNetwork(req *wire.Request) []string {
 type clients struct {
 	// requests serves the reads on a cache miss, the writes, the events
 	// and CanCacheDRA's lists: each ends within the Timeout.
-	requests kubernetes.Interface
-	// watch and watchDynamic serve the informers' lists and watches (and
+	requests    kubernetes.Interface
+	requestNADs nadclient.Interface
+	// watch, watchNADs and watchDynamic serve the informers' lists and watches (and
 	// poolwatch's probe, under its own context timeout), nothing else: a
 	// request through them is bounded by its context only.
 	watch        kubernetes.Interface
+	watchNADs    nadclient.Interface
 	watchDynamic dynamic.Interface
 }
 
@@ -186,7 +190,15 @@ func newClients(cfg *rest.Config) (*clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dynamic client for %s: %w", cfg.Host, err)
 	}
-	return &clients{requests: cs, watch: wcs, watchDynamic: dyn}, nil
+	nads, err := nadclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	wnads, err := nadclient.NewForConfig(wcfg)
+	if err != nil {
+		return nil, err
+	}
+	return &clients{requests: cs, requestNADs: nads, watch: wcs, watchNADs: wnads, watchDynamic: dyn}, nil
 }
 
 // watchConfig returns a copy of cfg for informers: without Timeout, which

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/plexus-cni/plexus/internal/netstatus"
@@ -76,12 +75,12 @@ func (o DescribeOptions) PodScope(ns string) string {
 // statuses) in the namespaces that can use the network: the network's own
 // namespace under isolation, else every namespace; each pod is read once.
 func Describe(ctx context.Context, c Cluster, ns, name string, o DescribeOptions) (*Network, error) {
-	u, err := c.Dynamic.Resource(NADResource()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	u, err := c.NADs.K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", ns, name, err)
 	}
-	n := &Network{Namespace: ns, Name: name, Pods: []Attachment{}, DefinedBy: u.GetLabels()[v1.LabelNetworkDefinition]}
-	n.Config, _, _ = unstructured.NestedString(u.Object, "spec", "config")
+	n := &Network{Namespace: ns, Name: name, Pods: []Attachment{}, DefinedBy: u.Labels[v1.LabelNetworkDefinition]}
+	n.Config = u.Spec.Config
 	var d *nad.Delegate
 	if strings.TrimSpace(n.Config) != "" {
 		if d, err = nad.Parse([]byte(n.Config), name); err != nil {

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
@@ -45,7 +43,7 @@ func BuildGraph(ctx context.Context, c Cluster, ns string) (*Graph, error) {
 		return nil, err
 	}
 	types := map[string]string{}
-	err = eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
+	err = eachNAD(ctx, c, ns, func(u *nad.NetworkAttachmentDefinition) error {
 		types[u.GetNamespace()+"/"+u.GetName()] = nadTypes(u)
 		return nil
 	})
@@ -59,8 +57,8 @@ func BuildGraph(ctx context.Context, c Cluster, ns string) (*Graph, error) {
 	return NewGraph(scope, pods, types), nil
 }
 
-func nadTypes(u *unstructured.Unstructured) string {
-	cfg, _, _ := unstructured.NestedString(u.Object, "spec", "config")
+func nadTypes(u *nad.NetworkAttachmentDefinition) string {
+	cfg := u.Spec.Config
 	if strings.TrimSpace(cfg) == "" {
 		return "conf dir"
 	}

@@ -9,8 +9,6 @@ import (
 	"sort"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
@@ -204,7 +202,7 @@ type IPAMConfig struct {
 // skipped (lint and describe report them).
 func IPAMConfigs(ctx context.Context, c Cluster, ns string) ([]IPAMConfig, error) {
 	var out []IPAMConfig
-	err := eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
+	err := eachNAD(ctx, c, ns, func(u *nad.NetworkAttachmentDefinition) error {
 		out = append(out, nadIPAMConfigs(u)...)
 		return nil
 	})
@@ -213,8 +211,8 @@ func IPAMConfigs(ctx context.Context, c Cluster, ns string) ([]IPAMConfig, error
 
 // nadIPAMConfigs parses the plexus-ipam and whereabouts configurations of
 // one NAD.
-func nadIPAMConfigs(u *unstructured.Unstructured) []IPAMConfig {
-	raw, _, _ := unstructured.NestedString(u.Object, "spec", "config")
+func nadIPAMConfigs(u *nad.NetworkAttachmentDefinition) []IPAMConfig {
+	raw := u.Spec.Config
 	d, err := nad.Parse([]byte(raw), u.GetName())
 	if strings.TrimSpace(raw) == "" || err != nil {
 		return nil

@@ -7,7 +7,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/pager"
 
@@ -57,9 +56,9 @@ func eachPodMeta(ctx context.Context, c Cluster, ns string, fn func(*metav1.Part
 }
 
 // eachNAD lists the NetworkAttachmentDefinitions of ns ("" for all).
-func eachNAD(ctx context.Context, c Cluster, ns string, fn func(*unstructured.Unstructured) error) error {
+func eachNAD(ctx context.Context, c Cluster, ns string, fn func(*nad.NetworkAttachmentDefinition) error) error {
 	err := each(ctx, c, metav1.ListOptions{}, func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-		return c.Dynamic.Resource(NADResource()).Namespace(ns).List(ctx, o)
+		return c.NADs.K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).List(ctx, o)
 	}, fn)
 	if err != nil {
 		return fmt.Errorf("listing NetworkAttachmentDefinitions%s: %w", inNamespace(ns), err)
@@ -88,11 +87,11 @@ func inNamespace(ns string) string {
 // NADConfigs returns the non-empty configs of the NADs of ns ("" for all).
 func NADConfigs(ctx context.Context, c Cluster, ns string) ([]NetworkConfig, error) {
 	var out []NetworkConfig
-	err := eachNAD(ctx, c, ns, func(u *unstructured.Unstructured) error {
-		cfg, _, _ := unstructured.NestedString(u.Object, "spec", "config")
+	err := eachNAD(ctx, c, ns, func(u *nad.NetworkAttachmentDefinition) error {
+		cfg := u.Spec.Config
 		if strings.TrimSpace(cfg) != "" {
 			out = append(out, NetworkConfig{Source: u.GetNamespace() + "/" + u.GetName(), Config: []byte(cfg),
-				ResourceName: strings.TrimSpace(u.GetAnnotations()[nad.ResourceNameAnnotation])})
+				ResourceName: strings.TrimSpace(u.Annotations[nad.ResourceNameAnnotation])})
 		}
 		return nil
 	})

@@ -7,16 +7,18 @@ import (
 	"strconv"
 	"testing"
 
+	nadfake "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/clientset/versioned/fake"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
-	dynfake "k8s.io/client-go/dynamic/fake"
+
 	"k8s.io/client-go/kubernetes/fake"
 	"k8s.io/client-go/metadata"
 	clienttesting "k8s.io/client-go/testing"
+
+	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
 // page returns the items of namespace ns ("" for all) from Continue (an
@@ -118,14 +120,14 @@ func TestPodsPaged(t *testing.T) {
 // of them attached to it (one twice).
 func describeFixture(t *testing.T) (Cluster, *metaPods, *fake.Clientset) {
 	t.Helper()
-	nadObj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "k8s.cni.cncf.io/v1", "kind": "NetworkAttachmentDefinition",
-		"metadata": map[string]any{"name": "macvlan", "namespace": "ns-a"},
-		"spec":     map[string]any{"config": `{"cniVersion":"1.0.0","type":"macvlan","master":"eth0"}`},
-	}}
-	dyn := dynfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{NADResource(): "NetworkAttachmentDefinitionList"})
-	if err := dyn.Tracker().Create(NADResource(), nadObj, "ns-a"); err != nil {
+	// Created through the client: the fake's tracker files objects given to
+	// NewSimpleClientset under a resource name the client never asks for.
+	nads := nadfake.NewSimpleClientset()
+	_, err := nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions("ns-a").Create(t.Context(), &nad.NetworkAttachmentDefinition{
+		ObjectMeta: metav1.ObjectMeta{Name: "macvlan", Namespace: "ns-a"},
+		Spec:       nad.Spec{Config: `{"cniVersion":"1.0.0","type":"macvlan","master":"eth0"}`},
+	}, metav1.CreateOptions{})
+	if err != nil {
 		t.Fatal(err)
 	}
 	entry := func(net, ifname string) string {
@@ -142,7 +144,7 @@ func describeFixture(t *testing.T) (Cluster, *metaPods, *fake.Clientset) {
 	add(testPod("ns-c", "c1", ""))
 	meta := &metaPods{items: metas, calls: new([]string)}
 	cs := fake.NewClientset()
-	return Cluster{Client: cs, Dynamic: dyn, Metadata: meta, ChunkSize: 2}, meta, cs
+	return Cluster{Client: cs, NADs: nads, Metadata: meta, ChunkSize: 2}, meta, cs
 }
 
 func TestDescribeListsPodsOnce(t *testing.T) {

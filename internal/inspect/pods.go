@@ -21,6 +21,7 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/netstatus"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
@@ -31,6 +32,7 @@ type Cluster struct {
 	Config   *rest.Config
 	Client   kubernetes.Interface
 	Dynamic  dynamic.Interface
+	NADs     nadclient.Interface
 	Metadata metadata.Interface
 	// ChunkSize is the Limit of every list request; 0 lists in one
 	// request.

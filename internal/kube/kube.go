@@ -20,6 +20,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/pkg/nad"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
@@ -27,6 +28,7 @@ import (
 // Client talks to the API server.
 type Client struct {
 	cs      kubernetes.Interface
+	nads    nadclient.Interface
 	confDir string
 	// Component names the event source.
 	Component string
@@ -69,13 +71,19 @@ func NewFromConfig(cfg *rest.Config, opts Options) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
-	return &Client{cs: cs, confDir: opts.ConfDir, Component: "plexus"}, nil
+	nads, err := nadclient.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{cs: cs, nads: nads, confDir: opts.ConfDir, Component: "plexus"}, nil
 }
 
-// NewFromClientset wraps an existing clientset (tests, plexusd's live
-// requests). The client only makes requests; it starts no watch.
-func NewFromClientset(cs kubernetes.Interface, confDir string) *Client {
-	return &Client{cs: cs, confDir: confDir, Component: "plexus"}
+// NewFromClientset wraps existing clientsets (tests, plexusd's live
+// requests): cs for pods, events and claims, nads for the
+// NetworkAttachmentDefinitions. The client only makes requests; it starts
+// no watch.
+func NewFromClientset(cs kubernetes.Interface, nads nadclient.Interface, confDir string) *Client {
+	return &Client{cs: cs, nads: nads, confDir: confDir, Component: "plexus"}
 }
 
 func sanitize(err error) error {
@@ -110,21 +118,12 @@ func (c *Client) GetPod(ctx context.Context, namespace, name string) (*corev1.Po
 // NAD reads a NetworkAttachmentDefinition and resolves its delegate config.
 // It implements plan.Resolver.
 func (c *Client) NAD(ctx context.Context, namespace, name string) (*nad.Delegate, error) {
-	path := fmt.Sprintf("/apis/%s/%s/namespaces/%s/%s/%s", nad.Group, nad.Version, namespace, nad.Resource, name)
-	res := c.cs.CoreV1().RESTClient().Get().AbsPath(path).SetHeader("Accept", "application/json").Do(ctx)
-	// Error, not Raw's error: an error answer is decoded as the API
-	// server's Status, so its message and reason are kept.
-	err := res.Error()
+	obj, err := c.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", namespace, name, nad.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
-	}
-	raw, _ := res.Raw()
-	obj := &nad.NetworkAttachmentDefinition{}
-	if err := json.Unmarshal(raw, obj); err != nil {
-		return nil, fmt.Errorf("decode NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
 	}
 	return nad.FromNAD(obj, c.confDir)
 }

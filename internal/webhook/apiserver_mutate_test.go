@@ -38,7 +38,7 @@ func TestAPIServerMutating(t *testing.T) {
 	registerMutatingManifest(t, env, name, "https://"+l.Addr().String(), ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	comp := NewComponent(controller.Deps{Client: env.Client, Dynamic: env.Dynamic, Log: slog.New(slog.NewTextHandler(t.Output(), nil))},
+	comp := NewComponent(controller.Deps{Client: env.Client, Dynamic: env.Dynamic, NADs: nadClient(t, env.RESTConfig), Log: slog.New(slog.NewTextHandler(t.Output(), nil))},
 		Options{Listener: l, SecretNamespace: ns, SecretName: "webhook-tls", Hosts: []string{"127.0.0.1"}, MutatingConfiguration: name})
 	go func() { done <- comp.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })

@@ -14,9 +14,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/testbed"
 )
 
@@ -108,7 +110,7 @@ func TestAPIServer(t *testing.T) {
 	registerManifest(t, env, name, "https://"+l.Addr().String(), ns)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	comp := NewComponent(controller.Deps{Client: env.Client, Dynamic: env.Dynamic, Log: slog.New(slog.NewTextHandler(t.Output(), nil))},
+	comp := NewComponent(controller.Deps{Client: env.Client, Dynamic: env.Dynamic, NADs: nadClient(t, env.RESTConfig), Log: slog.New(slog.NewTextHandler(t.Output(), nil))},
 		Options{Listener: l, SecretNamespace: ns, SecretName: "webhook-tls", Hosts: []string{"127.0.0.1"}, Configuration: name,
 			Policy: Policy{NamespaceIsolation: true, GlobalNamespaces: []string{"default"}}})
 	go func() { done <- comp.Run(ctx) }()
@@ -176,4 +178,14 @@ func expect(t *testing.T, what string, err error, want string) {
 	case want != "" && !strings.Contains(err.Error(), want):
 		t.Errorf("%s: error %q, want it to contain %q", what, err, want)
 	}
+}
+
+// nadClient is the typed NAD clientset the webhook reads with.
+func nadClient(t *testing.T, cfg *rest.Config) nadclient.Interface {
+	t.Helper()
+	cs, err := nadclient.NewForConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cs
 }

@@ -12,13 +12,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/plexus-cni/plexus/internal/controller"
-	"github.com/plexus-cni/plexus/internal/controller/networks"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
@@ -82,7 +80,7 @@ func (c *Component) Run(ctx context.Context) error {
 			return fmt.Errorf("webhook address %s: %w", c.o.Address, err)
 		}
 	}
-	nads := apiNADs{c.d.Dynamic}
+	nads := apiNADs{c.d.NADs}
 	h := &Handler{V: &Validator{NADs: nads, Policy: c.o.Policy}, I: &Injector{NADs: nads, Policy: c.o.Policy, Log: c.log},
 		Log: c.log, Metrics: c.d.Metrics}
 	srv := &http.Server{Handler: h.Mux(), ReadHeaderTimeout: 10 * time.Second,
@@ -164,7 +162,7 @@ func newSecret(o Options) (*corev1.Secret, error) {
 
 // apiNADs reads NADs from the API server (a fresh GET: a NAD created just
 // before its pod must be found).
-type apiNADs struct{ dyn dynamic.Interface }
+type apiNADs struct{ cs nadclient.Interface }
 
 // NADExists implements NADGetter.
 func (a apiNADs) NADExists(ctx context.Context, ns, name string) (bool, error) {
@@ -178,12 +176,12 @@ func (a apiNADs) NADResourceName(ctx context.Context, ns, name string) (string, 
 	if obj == nil {
 		return "", false, err
 	}
-	return obj.GetAnnotations()[nad.ResourceNameAnnotation], true, nil
+	return obj.Annotations[nad.ResourceNameAnnotation], true, nil
 }
 
 // get returns the NAD ns/name, or nil and no error when it does not exist.
-func (a apiNADs) get(ctx context.Context, ns, name string) (*unstructured.Unstructured, error) {
-	obj, err := a.dyn.Resource(networks.NADResource()).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+func (a apiNADs) get(ctx context.Context, ns, name string) (*nad.NetworkAttachmentDefinition, error) {
+	obj, err := a.cs.K8sCniCncfIoV1().NetworkAttachmentDefinitions(ns).Get(ctx, name, metav1.GetOptions{})
 	switch {
 	case err == nil:
 		return obj, nil

@@ -22,12 +22,16 @@
 package nad
 
 import (
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8scnicncfio "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io"
+	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 )
 
-// API coordinates of the NetworkAttachmentDefinition CRD.
+// API coordinates of the NetworkAttachmentDefinition CRD. The object type
+// itself is the network plumbing working group's (NetworkAttachmentDefinition
+// below); these names are kept for the places that build paths, GVRs and
+// error messages.
 const (
-	Group    = "k8s.cni.cncf.io"
+	Group    = k8scnicncfio.GroupName
 	Version  = "v1"
 	Resource = "network-attachment-definitions"
 	Kind     = "NetworkAttachmentDefinition"
@@ -36,17 +40,14 @@ const (
 	ResourceNameAnnotation = "k8s.v1.cni.cncf.io/resourceName"
 )
 
-// NetworkAttachmentDefinition is the NPWG CRD object (k8s.cni.cncf.io/v1).
-type NetworkAttachmentDefinition struct {
-	metav1.TypeMeta   `json:",inline"`
-	metav1.ObjectMeta `json:"metadata,omitempty"`
-	Spec              Spec `json:"spec"`
-}
+// NetworkAttachmentDefinition is the object type of the working group's
+// client module (k8s.cni.cncf.io/v1), the one its typed clientset, informers
+// and listers hand out. The alias lets callers of this package name it
+// without importing the module; plexus reads its spec.config with Parse.
+type NetworkAttachmentDefinition = nadv1.NetworkAttachmentDefinition
 
-// Spec holds the CNI configuration of a NAD.
-type Spec struct {
-	Config string `json:"config,omitempty"`
-}
+// Spec is the module's NAD spec: the CNI configuration as a JSON string.
+type Spec = nadv1.NetworkAttachmentDefinitionSpec
 
 // Delegate is one network's normalised CNI configuration.
 type Delegate struct {

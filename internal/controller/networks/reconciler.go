@@ -10,13 +10,13 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
+	"github.com/plexus-cni/plexus/internal/nadclient"
+	"github.com/plexus-cni/plexus/internal/nadclient/nadinformer"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 	plexusinformers "github.com/plexus-cni/plexus/pkg/client/informers/externalversions/plexus/v1alpha1"
@@ -40,8 +40,8 @@ func NADResource() schema.GroupVersionResource {
 // Reconciler keeps one NAD per NetworkDefinition. It is a leader-only
 // controller.Component.
 type Reconciler struct {
-	dyn     dynamic.Interface // NADs
 	plexus  plexusclient.Interface
+	nadCS   nadclient.Interface
 	log     *slog.Logger
 	metrics *metrics.Metrics
 	workers int
@@ -54,7 +54,7 @@ var _ controller.Component = (*Reconciler)(nil)
 
 // New returns the reconciler of NetworkDefinitions.
 func New(d controller.Deps) *Reconciler {
-	return &Reconciler{dyn: d.Dynamic, plexus: d.Plexus, log: d.Log.With("component", "networks"), metrics: d.Metrics, workers: 2}
+	return &Reconciler{plexus: d.Plexus, nadCS: d.NADs, log: d.Log.With("component", "networks"), metrics: d.Metrics, workers: 2}
 }
 
 // Name implements controller.Component.
@@ -69,8 +69,8 @@ func (r *Reconciler) Run(ctx context.Context) error {
 		workqueue.TypedRateLimitingQueueConfig[string]{Name: "networks"})
 	defer r.queue.ShutDown()
 	r.defs = plexusinformers.NewNetworkDefinitionInformer(r.plexus, resync, cache.Indexers{})
-	r.nads = dynamicinformer.NewFilteredDynamicInformer(r.dyn, NADResource(), metav1.NamespaceAll, resync,
-		cache.Indexers{"owner": ownerIndex}, func(o *metav1.ListOptions) { o.LabelSelector = v1.LabelNetworkDefinition }).Informer()
+	r.nads = nadinformer.New(r.nadCS, metav1.NamespaceAll, resync,
+		cache.Indexers{"owner": ownerIndex}, func(o *metav1.ListOptions) { o.LabelSelector = v1.LabelNetworkDefinition })
 	if _, err := r.defs.AddEventHandler(r.handlerFor(func(o metav1.Object) string { return o.GetName() })); err != nil {
 		return fmt.Errorf("networkdefinitions handler: %w", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/plexus-cni/plexus/internal/controller"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
@@ -32,7 +33,11 @@ func startReconciler(t *testing.T, env *testbed.Env) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(controller.Deps{Dynamic: env.Dynamic, Plexus: plexus, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	nads, err := nadclient.NewForConfig(env.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(controller.Deps{Dynamic: env.Dynamic, Plexus: plexus, NADs: nads, Log: slog.New(slog.NewTextHandler(t.Output(), nil))})
 	go func() { done <- r.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()

@@ -10,7 +10,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
@@ -91,7 +90,7 @@ func setConditions(st *v1.NetworkDefinitionStatus, gen int64, rendered bool, rea
 // apply creates the rendered NAD, or puts it back as rendered when it was
 // edited.
 func (r *Reconciler) apply(ctx context.Context, def *v1.NetworkDefinition, want Rendered) error {
-	client := r.dyn.Resource(NADResource()).Namespace(want.Namespace)
+	client := r.nadCS.K8sCniCncfIoV1().NetworkAttachmentDefinitions(want.Namespace)
 	cur, err := client.Get(ctx, want.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		_, err = client.Create(ctx, r.desired(def, want, nil), metav1.CreateOptions{FieldManager: "plexus-controller"})
@@ -107,7 +106,7 @@ func (r *Reconciler) apply(ctx context.Context, def *v1.NetworkDefinition, want 
 		return errConflict
 	}
 	upd := r.desired(def, want, cur)
-	if reflect.DeepEqual(upd.Object, cur.Object) {
+	if reflect.DeepEqual(upd, cur) {
 		return nil
 	}
 	_, err = client.Update(ctx, upd, metav1.UpdateOptions{FieldManager: "plexus-controller"})
@@ -126,7 +125,7 @@ func wrapNAD(err error, verb string, r Rendered) error {
 
 // owns reports whether the NAD was rendered from def: it carries def's
 // label or an owner reference to def.
-func owns(def *v1.NetworkDefinition, u *unstructured.Unstructured) bool {
+func owns(def *v1.NetworkDefinition, u *nad.NetworkAttachmentDefinition) bool {
 	if u.GetLabels()[v1.LabelNetworkDefinition] == def.Name {
 		return true
 	}
@@ -141,16 +140,16 @@ func owns(def *v1.NetworkDefinition, u *unstructured.Unstructured) bool {
 // desired returns cur (or a new NAD) with the rendered config, the label
 // and the controller owner reference; other labels, annotations and owner
 // references are kept.
-func (r *Reconciler) desired(def *v1.NetworkDefinition, want Rendered, cur *unstructured.Unstructured) *unstructured.Unstructured {
-	var u *unstructured.Unstructured
+func (r *Reconciler) desired(def *v1.NetworkDefinition, want Rendered, cur *nad.NetworkAttachmentDefinition) *nad.NetworkAttachmentDefinition {
+	var u *nad.NetworkAttachmentDefinition
 	if cur != nil {
 		u = cur.DeepCopy()
 	} else {
-		u = &unstructured.Unstructured{Object: map[string]any{}}
-		u.SetAPIVersion(nad.Group + "/" + nad.Version)
-		u.SetKind(nad.Kind)
-		u.SetNamespace(want.Namespace)
-		u.SetName(want.Name)
+		u = &nad.NetworkAttachmentDefinition{}
+		u.APIVersion = nad.Group + "/" + nad.Version
+		u.Kind = nad.Kind
+		u.Namespace = want.Namespace
+		u.Name = want.Name
 	}
 	labels := u.GetLabels()
 	if labels == nil {
@@ -165,7 +164,7 @@ func (r *Reconciler) desired(def *v1.NetworkDefinition, want Rendered, cur *unst
 		}
 	}
 	u.SetOwnerReferences(refs)
-	u.Object["spec"] = map[string]any{"config": want.Config}
+	u.Spec = nad.Spec{Config: want.Config}
 	return u
 }
 
@@ -184,13 +183,13 @@ func (r *Reconciler) deleteOwned(ctx context.Context, name, keep string) error {
 	}
 	var errs []error
 	for _, obj := range owned {
-		u := obj.(*unstructured.Unstructured)
+		u := obj.(*nad.NetworkAttachmentDefinition)
 		key := u.GetNamespace() + "/" + u.GetName()
 		if key == keep {
 			continue
 		}
 		bg := metav1.DeletePropagationBackground
-		err := r.dyn.Resource(NADResource()).Namespace(u.GetNamespace()).Delete(ctx, u.GetName(),
+		err := r.nadCS.K8sCniCncfIoV1().NetworkAttachmentDefinitions(u.GetNamespace()).Delete(ctx, u.GetName(),
 			metav1.DeleteOptions{PropagationPolicy: &bg, Preconditions: &metav1.Preconditions{UID: ptr(u.GetUID())}})
 		if err = ignoreNotFound(err); err != nil {
 			errs = append(errs, fmt.Errorf("deleting NetworkAttachmentDefinition %s: %w", key, err))

@@ -14,6 +14,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/config"
 	"github.com/plexus-cni/plexus/internal/devices"
 	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	"github.com/plexus-cni/plexus/internal/testbed/poll"
 )
@@ -70,7 +71,7 @@ func TestDRADevicesOnTheAPIServer(t *testing.T) {
 	}
 
 	want := map[string][]string{"plexus.dev/testnic": {"0000:03:00.1"}}
-	live := kube.NewFromClientset(env.Client, "")
+	live := kube.NewFromClientset(env.Client, nil, "")
 	if got, err := devices.ClaimDevices(ctx, live, pod); err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("live: got %v, %v; want %v", got, err, want)
 	}
@@ -78,7 +79,11 @@ func TestDRADevicesOnTheAPIServer(t *testing.T) {
 	if err := CanCacheDRA(ctx, env.Client); err != nil {
 		t.Fatalf("CanCacheDRA with admin credentials: %v", err)
 	}
-	c := New(Clients{Watch: env.Client, Dynamic: env.Dynamic}, node, 0).WithDRA()
+	nads, err := nadclient.NewForConfig(env.RESTConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Clients{Watch: env.Client, WatchNADs: nads}, node, 0).WithDRA()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c.Start(cctx)

@@ -13,15 +13,11 @@ import (
 	"fmt"
 	"time"
 
+	nadlisters "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/client/listers/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -29,6 +25,8 @@ import (
 	"github.com/plexus-cni/plexus/internal/config"
 	"github.com/plexus-cni/plexus/internal/devices"
 	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/nadclient"
+	"github.com/plexus-cni/plexus/internal/nadclient/nadinformer"
 	"github.com/plexus-cni/plexus/internal/plan"
 	"github.com/plexus-cni/plexus/internal/plugin"
 	"github.com/plexus-cni/plexus/pkg/nad"
@@ -44,27 +42,30 @@ const (
 
 // Clients are the cache's API clients.
 type Clients struct {
-	// Watch and Dynamic serve the informers' lists and watches. Their
+	// Watch and WatchNADs serve the informers' lists and watches. Their
 	// configuration must have no Timeout: client-go applies it to the
 	// whole exchange, so it would cut every watch after that long.
-	Watch   kubernetes.Interface
-	Dynamic dynamic.Interface
-	// Live serves the reads on a cache miss and the writes, each bounded
-	// by its configuration's Timeout (nil: Watch).
-	Live kubernetes.Interface
+	Watch     kubernetes.Interface
+	WatchNADs nadclient.Interface
+	// Live and LiveNADs serve the reads on a cache miss and the writes,
+	// each bounded by its configuration's Timeout (nil: Watch, WatchNADs).
+	Live     kubernetes.Interface
+	LiveNADs nadclient.Interface
 }
 
 // Cache holds the node's pods and the NADs, and with WithDRA the
 // ResourceClaims and the node's ResourceSlices.
 type Cache struct {
-	watch  kubernetes.Interface // the informers'
-	live   kubernetes.Interface // the requests'
-	node   string
-	resync time.Duration
-	pods   cache.SharedIndexInformer
-	nads   cache.SharedIndexInformer
-	claims cache.SharedIndexInformer // nil without WithDRA
-	slices cache.SharedIndexInformer // nil without WithDRA
+	watch    kubernetes.Interface // the informers'
+	live     kubernetes.Interface // the requests'
+	liveNADs nadclient.Interface  // the requests' for NADs
+	node     string
+	resync   time.Duration
+	pods     cache.SharedIndexInformer
+	nads     cache.SharedIndexInformer
+	nadList  nadlisters.NetworkAttachmentDefinitionLister
+	claims   cache.SharedIndexInformer // nil without WithDRA
+	slices   cache.SharedIndexInformer // nil without WithDRA
 	// Component names the event source of the writes.
 	Component string
 }
@@ -74,17 +75,22 @@ func New(c Clients, node string, resync time.Duration) *Cache {
 	if c.Live == nil {
 		c.Live = c.Watch
 	}
+	if c.LiveNADs == nil {
+		c.LiveNADs = c.WatchNADs
+	}
 	pf := informers.NewSharedInformerFactoryWithOptions(c.Watch, resync,
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", node).String()
 		}))
 	pods := pf.Core().V1().Pods().Informer()
 	_ = pods.SetTransform(slimPod)
-	gvr := schema.GroupVersionResource{Group: nad.Group, Version: nad.Version, Resource: nad.Resource}
-	nads := dynamicinformer.NewFilteredDynamicInformer(c.Dynamic, gvr, metav1.NamespaceAll, resync,
-		cache.Indexers{}, nil).Informer()
-	_ = nads.SetTransform(slimNAD)
-	return &Cache{watch: c.Watch, live: c.Live, node: node, resync: resync, pods: pods, nads: nads, Component: "plexusd"}
+	// Not through the module's informer factory: it has no transform
+	// option (nadinformer.New says what else it mends).
+	nads := nadinformer.New(c.WatchNADs, metav1.NamespaceAll, resync, cache.Indexers{}, nil)
+	_ = nads.SetTransform(dropManagedFields)
+	return &Cache{watch: c.Watch, live: c.Live, liveNADs: c.LiveNADs, node: node, resync: resync,
+		pods: pods, nads: nads, nadList: nadlisters.NewNetworkAttachmentDefinitionLister(nads.GetIndexer()),
+		Component: "plexusd"}
 }
 
 // WithDRA adds informers for ResourceClaims and for the ResourceSlices of
@@ -166,13 +172,6 @@ func slimPod(obj any) (any, error) {
 	return out, nil
 }
 
-func slimNAD(obj any) (any, error) {
-	if u, ok := obj.(*unstructured.Unstructured); ok {
-		u.SetManagedFields(nil)
-	}
-	return obj, nil
-}
-
 func dropManagedFields(obj any) (any, error) {
 	if m, ok := obj.(metav1.Object); ok {
 		m.SetManagedFields(nil)
@@ -185,7 +184,7 @@ func dropManagedFields(obj any) (any, error) {
 // not given): a cached pod with another UID is stale (a pod of that name
 // was recreated) and is re-read.
 func (c *Cache) API(conf *config.NetConf, podUID string) (plugin.API, error) {
-	live := kube.NewFromClientset(c.live, conf.ConfDir)
+	live := kube.NewFromClientset(c.live, c.liveNADs, conf.ConfDir)
 	live.Component = c.Component
 	return &view{Client: live, c: c, confDir: conf.ConfDir, podUID: podUID}, nil
 }
@@ -212,17 +211,10 @@ func (v *view) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod,
 
 // NAD returns the cached NAD, else one live GET.
 func (v *view) NAD(ctx context.Context, namespace, name string) (*nad.Delegate, error) {
-	obj, ok, err := v.c.nads.GetIndexer().GetByKey(namespace + "/" + name)
-	if err != nil || !ok {
+	// The cached object is shared with the informer: FromNAD only reads it.
+	n, err := v.c.nadList.NetworkAttachmentDefinitions(namespace).Get(name)
+	if err != nil {
 		return v.Client.NAD(ctx, namespace, name)
-	}
-	u, isU := obj.(*unstructured.Unstructured)
-	if !isU {
-		return v.Client.NAD(ctx, namespace, name)
-	}
-	n := &nad.NetworkAttachmentDefinition{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, n); err != nil {
-		return nil, fmt.Errorf("decode NetworkAttachmentDefinition %s/%s: %w", namespace, name, err)
 	}
 	return nad.FromNAD(n, v.confDir)
 }
