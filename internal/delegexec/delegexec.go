@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"runtime"
 	"syscall"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/invoke"
 	"github.com/containernetworking/cni/pkg/types"
@@ -46,7 +47,13 @@ func (c *Exec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []by
 	cmd.Env = environ
 	cmd.Stdin = bytes.NewReader(stdinData)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	// The delegate leads a process group of its own, which the processes
+	// it starts (its IPAM plugin) join: when it fails, is killed, or its
+	// context ends, the whole group is killed before the caller goes on
+	// to roll back, so that no IPAM plugin of it can take an address after
+	// that rollback (Pdeathsig alone reaches the delegate, not its children).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	if c.Root != "" {
 		cmd.Dir = "/"
 		cmd.SysProcAttr.Chroot = c.Root
@@ -56,12 +63,35 @@ func (c *Exec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []by
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	if err := cmd.Run(); err != nil {
+		if cmd.Process != nil {
+			killGroup(cmd.Process.Pid)
+		}
 		return nil, pluginFailure(pluginPath, err, stdout.Bytes(), stderr.Bytes())
 	}
 	if c.Stderr != nil && stderr.Len() > 0 {
 		_, _ = stderr.WriteTo(c.Stderr)
 	}
 	return stdout.Bytes(), nil
+}
+
+// groupGone bounds the wait for a killed group's processes to go (a
+// SIGKILLed process runs no more user code; the wait covers a system call
+// in progress, and zombies that nobody reaps end it by the bound).
+const groupGone = 500 * time.Millisecond
+
+// killGroup SIGKILLs the process group pgid (a failed delegate's children
+// that still run) and waits, up to groupGone, until none is left.
+func killGroup(pgid int) {
+	if syscall.Kill(-pgid, syscall.SIGKILL) != nil {
+		return // no process left in it
+	}
+	deadline := time.Now().Add(groupGone)
+	for time.Now().Before(deadline) {
+		if syscall.Kill(-pgid, 0) != nil {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // FindInPath implements invoke.Exec. The search runs in the runner's

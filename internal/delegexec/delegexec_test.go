@@ -114,3 +114,26 @@ func TestDelegatesDieWithTheirRunner(t *testing.T) {
 		}
 	}
 }
+
+// A delegate that fails leaves no process of its own running: the IPAM
+// plugin it started (here a child that would write a lease a moment later,
+// its output not on the delegate's pipes, which Run would wait for) is
+// killed with it, before the caller rolls back.
+func TestFailedDelegateTakesItsChildrenAlong(t *testing.T) {
+	dir := t.TempDir()
+	lease := filepath.Join(dir, "lease")
+	script := filepath.Join(dir, "delegate.sh")
+	body := "#!/bin/sh\n(sleep 0.5; echo taken > " + lease + ") >/dev/null 2>&1 &\necho '{\"code\":11,\"msg\":\"failed on purpose\"}'\nexit 1\n"
+	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := (&Exec{}).ExecPlugin(context.Background(), script, nil, []string{"PATH=/usr/bin:/bin"})
+	var cniErr *types.Error
+	if !errors.As(err, &cniErr) || cniErr.Code != 11 {
+		t.Fatalf("ExecPlugin: %v, want the delegate's code 11", err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	if _, err := os.Stat(lease); !os.IsNotExist(err) {
+		t.Fatalf("the failed delegate's child went on and wrote %s (%v)", lease, err)
+	}
+}
