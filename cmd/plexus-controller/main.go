@@ -136,9 +136,7 @@ func run(ctx context.Context, o *options) error {
 		return err
 	}
 	// The plexus.dev kinds are CRDs, served in JSON only.
-	jsonCfg := rest.CopyConfig(cfg)
-	jsonCfg.ContentType, jsonCfg.AcceptContentTypes = "application/json", "application/json"
-	if d.Plexus, err = plexusclient.NewForConfig(jsonCfg); err != nil {
+	if d.Plexus, err = plexusclient.NewForConfig(nadclient.JSON(cfg)); err != nil {
 		return err
 	}
 	if d.NADs, err = nadclient.NewForConfig(cfg); err != nil {

@@ -14,8 +14,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -74,24 +77,57 @@ func (c *Exec) ExecPlugin(ctx context.Context, pluginPath string, stdinData []by
 	return stdout.Bytes(), nil
 }
 
-// groupGone bounds the wait for a killed group's processes to go (a
-// SIGKILLed process runs no more user code; the wait covers a system call
-// in progress, and zombies that nobody reaps end it by the bound).
-const groupGone = 500 * time.Millisecond
+// groupGone bounds the wait for a killed group's processes to end.
+const groupGone = 2 * time.Second
 
 // killGroup SIGKILLs the process group pgid (a failed delegate's children
-// that still run) and waits, up to groupGone, until none is left.
+// that still run) and waits, up to groupGone, until none of them runs: a
+// SIGKILLed process runs no more user code, the wait covers a system call
+// in progress. Zombies count as gone (whoever reaps orphans may not).
 func killGroup(pgid int) {
 	if syscall.Kill(-pgid, syscall.SIGKILL) != nil {
 		return // no process left in it
 	}
-	deadline := time.Now().Add(groupGone)
-	for time.Now().Before(deadline) {
-		if syscall.Kill(-pgid, 0) != nil {
-			return
-		}
+	for deadline := time.Now().Add(groupGone); groupRuns(pgid) && time.Now().Before(deadline); {
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// groupRuns reports whether a process of group pgid runs (is not a zombie).
+func groupRuns(pgid int) bool {
+	procs, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, p := range procs {
+		pid, err := strconv.Atoi(p.Name())
+		if err != nil {
+			continue
+		}
+		if state, pgrp, ok := procStat(pid); ok && pgrp == pgid && state != 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
+// procStat reads a process's state and process group from /proc.
+func procStat(pid int) (state byte, pgrp int, ok bool) {
+	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	// "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndex(stat, []byte(") "))
+	if i < 0 {
+		return 0, 0, false
+	}
+	f := strings.Fields(string(stat[i+2:]))
+	if len(f) < 3 {
+		return 0, 0, false
+	}
+	pgrp, err = strconv.Atoi(f[2])
+	return f[0][0], pgrp, err == nil
 }
 
 // FindInPath implements invoke.Exec. The search runs in the runner's

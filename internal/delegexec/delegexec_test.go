@@ -121,9 +121,11 @@ func TestDelegatesDieWithTheirRunner(t *testing.T) {
 // killed with it, before the caller rolls back.
 func TestFailedDelegateTakesItsChildrenAlong(t *testing.T) {
 	dir := t.TempDir()
-	lease := filepath.Join(dir, "lease")
+	lease, pidFile := filepath.Join(dir, "lease"), filepath.Join(dir, "child.pid")
 	script := filepath.Join(dir, "delegate.sh")
-	body := "#!/bin/sh\n(sleep 0.5; echo taken > " + lease + ") >/dev/null 2>&1 &\necho '{\"code\":11,\"msg\":\"failed on purpose\"}'\nexit 1\n"
+	// The child records its pid; the delegate fails once it has.
+	body := "#!/bin/sh\nsh -c 'echo $$ > " + pidFile + "; sleep 30; echo taken > " + lease + "' >/dev/null 2>&1 &\n" +
+		"while [ ! -s " + pidFile + " ]; do :; done\necho '{\"code\":11,\"msg\":\"failed on purpose\"}'\nexit 1\n"
 	if err := os.WriteFile(script, []byte(body), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -132,8 +134,19 @@ func TestFailedDelegateTakesItsChildrenAlong(t *testing.T) {
 	if !errors.As(err, &cniErr) || cniErr.Code != 11 {
 		t.Fatalf("ExecPlugin: %v, want the delegate's code 11", err)
 	}
-	time.Sleep(1500 * time.Millisecond)
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if state, _, ok := procStat(pid); ok && state != 'Z' {
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatalf("the failed delegate's child (pid %d) still runs after ExecPlugin returned", pid)
+	}
 	if _, err := os.Stat(lease); !os.IsNotExist(err) {
-		t.Fatalf("the failed delegate's child went on and wrote %s (%v)", lease, err)
+		t.Fatalf("the failed delegate's child wrote %s (%v)", lease, err)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"text/tabwriter"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/plexus-cni/plexus/internal/netstatus"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
@@ -41,11 +40,6 @@ type Attachment struct {
 	Interface string   `json:"interface"`
 	IPs       []string `json:"ips,omitempty"`
 	MAC       string   `json:"mac,omitempty"`
-}
-
-// NADResource is the NetworkAttachmentDefinition resource.
-func NADResource() schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: nad.Group, Version: nad.Version, Resource: nad.Resource}
 }
 
 // DescribeOptions say which namespaces' pods can use a network.

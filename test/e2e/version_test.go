@@ -26,7 +26,7 @@ func TestEveryBinaryReportsTheVersion(t *testing.T) {
 		}
 		cmd := exec.Command(bin, "--version")
 		cmd.Env = []string{"PATH=/usr/bin:/bin"} // no CNI_COMMAND: the plugins say who they are
-		out, err := cmd.CombinedOutput()        // the CNI plugins print it on stderr, as skel does
+		out, err := cmd.CombinedOutput()         // the CNI plugins print it on stderr, as skel does
 		if err != nil {
 			t.Errorf("%s --version: %v\n%s", name, err, out)
 			continue

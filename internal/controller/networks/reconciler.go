@@ -9,7 +9,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 
@@ -20,22 +19,11 @@ import (
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
 	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 	plexusinformers "github.com/plexus-cni/plexus/pkg/client/informers/externalversions/plexus/v1alpha1"
-	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
 // resync re-checks every definition and owned NAD now and then, in case an
 // event was missed.
 const resync = 10 * time.Minute
-
-// DefinitionResource is the NetworkDefinition resource.
-func DefinitionResource() schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: v1.Group, Version: v1.Version, Resource: v1.ResourceNetworkDefinitions}
-}
-
-// NADResource is the NetworkAttachmentDefinition resource.
-func NADResource() schema.GroupVersionResource {
-	return schema.GroupVersionResource{Group: nad.Group, Version: nad.Version, Resource: nad.Resource}
-}
 
 // Reconciler keeps one NAD per NetworkDefinition. It is a leader-only
 // controller.Component.

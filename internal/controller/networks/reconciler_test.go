@@ -49,11 +49,11 @@ func createDef(t *testing.T, env *testbed.Env, name string, spec v1.NetworkDefin
 	t.Helper()
 	def := &v1.NetworkDefinition{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
 	u := toUnstructured(t, def)
-	if _, err := env.Dynamic.Resource(DefinitionResource()).Create(t.Context(), u, metav1.CreateOptions{}); err != nil {
+	if _, err := env.Dynamic.Resource(v1.SchemeGroupVersion.WithResource(v1.ResourceNetworkDefinitions)).Create(t.Context(), u, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("creating networkdefinition %s: %v", name, err)
 	}
 	t.Cleanup(func() {
-		err := env.Dynamic.Resource(DefinitionResource()).Delete(context.Background(), name, metav1.DeleteOptions{})
+		err := env.Dynamic.Resource(v1.SchemeGroupVersion.WithResource(v1.ResourceNetworkDefinitions)).Delete(context.Background(), name, metav1.DeleteOptions{})
 		if err != nil && !apierrors.IsNotFound(err) {
 			t.Errorf("deleting networkdefinition %s: %v", name, err)
 		}
@@ -74,7 +74,7 @@ func toUnstructured(t *testing.T, def *v1.NetworkDefinition) *unstructured.Unstr
 
 func updateSpec(t *testing.T, env *testbed.Env, name string, mutate func(*v1.NetworkDefinitionSpec)) {
 	t.Helper()
-	c := env.Dynamic.Resource(DefinitionResource())
+	c := env.Dynamic.Resource(v1.SchemeGroupVersion.WithResource(v1.ResourceNetworkDefinitions))
 	u, err := c.Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -106,7 +106,7 @@ func eventually(t *testing.T, what string, cond func() (bool, string)) {
 
 // nadConfig returns the NAD's spec.config, or "" and the reason it has none.
 func nadConfig(env *testbed.Env, ns, name string) (string, string) {
-	u, err := env.Dynamic.Resource(NADResource()).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+	u, err := env.Dynamic.Resource(testbed.NADResource()).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return "", err.Error()
 	}
@@ -116,13 +116,13 @@ func nadConfig(env *testbed.Env, ns, name string) (string, string) {
 
 func nadGone(env *testbed.Env, ns, name string) func() (bool, string) {
 	return func() (bool, string) {
-		_, err := env.Dynamic.Resource(NADResource()).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
+		_, err := env.Dynamic.Resource(testbed.NADResource()).Namespace(ns).Get(context.Background(), name, metav1.GetOptions{})
 		return apierrors.IsNotFound(err), "NAD still there"
 	}
 }
 
 func condition(env *testbed.Env, name, typ string) (*metav1.Condition, *v1.NetworkDefinition) {
-	u, err := env.Dynamic.Resource(DefinitionResource()).Get(context.Background(), name, metav1.GetOptions{})
+	u, err := env.Dynamic.Resource(v1.SchemeGroupVersion.WithResource(v1.ResourceNetworkDefinitions)).Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		return nil, nil
 	}
@@ -162,7 +162,7 @@ func TestS3(t *testing.T) {
 	eventually(t, "NAD rendered", func() (bool, string) { cfg, why := nadConfig(env, tomcat, "macvlan-network"); return cfg == want, why })
 	eventually(t, "Rendered=True", conditionIs(env, defName, v1.ConditionRendered, metav1.ConditionTrue, tomcat+"/macvlan-network"))
 	eventually(t, "Invalid=False", conditionIs(env, defName, v1.ConditionInvalid, metav1.ConditionFalse, ""))
-	list, err := env.Dynamic.Resource(NADResource()).Namespace(tomcat).List(t.Context(), metav1.ListOptions{})
+	list, err := env.Dynamic.Resource(testbed.NADResource()).Namespace(tomcat).List(t.Context(), metav1.ListOptions{})
 	if err != nil || len(list.Items) != 1 || list.Items[0].GetName() != "macvlan-network" {
 		t.Fatalf("listing NADs in %s: %v, %d items; want macvlan-network", tomcat, err, len(list.Items))
 	}
@@ -174,7 +174,7 @@ func TestS3(t *testing.T) {
 		u := list.Items[0].DeepCopy()
 		u.Object["spec"] = map[string]any{"config": `{"cniVersion":"0.3.1","type":"bridge"}`}
 		u.SetLabels(nil)
-		if _, err := env.Dynamic.Resource(NADResource()).Namespace(tomcat).Update(t.Context(), u, metav1.UpdateOptions{}); err != nil {
+		if _, err := env.Dynamic.Resource(testbed.NADResource()).Namespace(tomcat).Update(t.Context(), u, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "edit reverted", func() (bool, string) { cfg, why := nadConfig(env, tomcat, "macvlan-network"); return cfg == want, why })
@@ -206,7 +206,7 @@ func TestS3(t *testing.T) {
 	})
 
 	t.Run("removing the declaration removes the NAD", func(t *testing.T) {
-		if err := env.Dynamic.Resource(DefinitionResource()).Delete(t.Context(), defName, metav1.DeleteOptions{}); err != nil {
+		if err := env.Dynamic.Resource(v1.SchemeGroupVersion.WithResource(v1.ResourceNetworkDefinitions)).Delete(t.Context(), defName, metav1.DeleteOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, "NAD deleted", nadGone(env, other, "moved"))
