@@ -18,7 +18,8 @@
 # .testbed; PLEXUS_TESTBED_BIN overrides the binaries' directory); nothing
 # is written there. The private test bed lives in CHAOS_DIR (default
 # .testbed/chaos of this checkout); the logs (the reclaimer's, plexusd's,
-# plexus's, the test bed's) stay in CHAOS_DIR/logs.
+# plexus's, the test bed's) stay in CHAOS_DIR/logs. PLEXUS_READY_TIMEOUT
+# (default here 300 s) bounds each start of etcd or the API server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -28,6 +29,9 @@ CHAOS=$(realpath -m "${CHAOS_DIR:-.testbed/chaos}")
 export PLEXUS_TESTBED_BIN=${PLEXUS_TESTBED_BIN:-$TB/bin}
 export PLEXUS_TESTBED_DIR=$CHAOS/bed
 export CHAOS_LOG_DIR=$CHAOS/logs
+# A store restarted mid-run starts on a machine the run keeps loaded: at a
+# load of 40 on 2 cores the API server once needed more than 60 s.
+export PLEXUS_READY_TIMEOUT=${PLEXUS_READY_TIMEOUT:-300}
 mkdir -p "$CHAOS_LOG_DIR"
 rm -f "$CHAOS_LOG_DIR"/controller-*.log
 

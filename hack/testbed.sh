@@ -47,7 +47,9 @@ KUBECONFIG_OUT=$TB/kubeconfig
 ENV_OUT=$TB/env
 CRDS=$ROOT/deploy/crds
 
-READY_TIMEOUT=60 # seconds to wait for etcd / kube-apiserver readiness
+# Seconds to wait for etcd / kube-apiserver readiness; hack/chaos.sh, which
+# restarts them on a machine its own load keeps busy, waits longer.
+READY_TIMEOUT=${PLEXUS_READY_TIMEOUT:-60}
 
 CNI_PLUGINS_MOD=github.com/containernetworking/plugins
 CNI_PLUGINS=(

@@ -50,6 +50,17 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	if err := store.Save(rec); err != nil {
 		return nil, cnierr.Wrap(cnierr.IOFailure, err)
 	}
+	// The mark outlives this ADD only if its runner dies: DEL then stops
+	// what the delegates left running (see cache.Lock).
+	if err := store.MarkAdding(r.args.ContainerID); err != nil {
+		forgetAfterRollback(r, store, rec, err)
+		return nil, cnierr.Wrap(cnierr.IOFailure, err)
+	}
+	defer func() {
+		if err := store.Added(r.args.ContainerID); err != nil {
+			r.log.Errorf("%v", err)
+		}
+	}()
 	if err := writeDeviceInfo(r.conf.DeviceInfoDir, atts); err != nil {
 		forgetAfterRollback(r, store, rec, err)
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/attach"
 	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/delegexec"
 	"github.com/plexus-cni/plexus/internal/plan"
 )
 
@@ -19,6 +20,16 @@ import (
 // is idempotent. A corrupt record is moved aside and reported.
 func (p *Plugin) del(ctx context.Context, r *request) error {
 	store := r.store()
+	if store.Adding(r.args.ContainerID) {
+		// This process holds the sandbox's lock: the ADD that left the
+		// mark had its runner killed, and may have left an IPAM plugin
+		// running that would take an address after this DEL.
+		n, err := delegexec.Reap(r.args.ContainerID)
+		if err != nil {
+			return cnierr.Wrap(cnierr.TryAgainLater, err)
+		}
+		r.log.Infof("DEL after an interrupted ADD: stopped %d processes it left running", n)
+	}
 	rec, err := store.Load(r.args.ContainerID)
 	if errors.Is(err, cache.ErrCorrupt) {
 		return p.delCorrupt(ctx, r, store, err)
@@ -41,7 +52,10 @@ func (p *Plugin) del(ctx context.Context, r *request) error {
 	if err := removeDeviceInfo(rec.DeviceInfoFiles()); err != nil {
 		return cnierr.Wrap(cnierr.IOFailure, err)
 	}
-	return cnierr.Wrap(cnierr.IOFailure, store.Remove(r.args.ContainerID))
+	if err := store.Remove(r.args.ContainerID); err != nil {
+		return cnierr.Wrap(cnierr.IOFailure, err)
+	}
+	return cnierr.Wrap(cnierr.IOFailure, store.Unlink(r.args.ContainerID))
 }
 
 // delCorrupt moves the unreadable record aside, tears down what can still be
@@ -86,7 +100,10 @@ func (p *Plugin) delDerived(ctx context.Context, r *request) error {
 	if err := r.runner().Del(ctx, r.sandbox(), run); err != nil {
 		return err
 	}
-	return cnierr.Wrap(cnierr.IOFailure, removeDeviceInfo(rec.DeviceInfoFiles()))
+	if err := removeDeviceInfo(rec.DeviceInfoFiles()); err != nil {
+		return cnierr.Wrap(cnierr.IOFailure, err)
+	}
+	return cnierr.Wrap(cnierr.IOFailure, r.store().Unlink(r.args.ContainerID))
 }
 
 func fromRecord(rec *cache.Record) ([]attach.Attachment, error) {

@@ -9,7 +9,9 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"github.com/plexus-cni/plexus/internal/attach"
+	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/cnierr"
+	"github.com/plexus-cni/plexus/internal/delegexec"
 )
 
 // status implements CNI STATUS: plexus can serve ADDs when the readiness
@@ -89,12 +91,7 @@ func (p *Plugin) gcRecords(ctx context.Context, r *request, valid map[string]boo
 			continue
 		}
 		if !valid[id] {
-			sb := attach.Sandbox{ContainerID: id, NetNS: rec.NetNS, Args: rec.Args}
-			if err := r.runner().Del(ctx, sb, run); err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			errs = append(errs, removeDeviceInfo(rec.DeviceInfoFiles()), store.Remove(id))
+			errs = append(errs, p.gcSandbox(ctx, r, store, rec, run))
 			continue
 		}
 		for _, a := range run {
@@ -112,4 +109,25 @@ func (p *Plugin) gcRecords(ctx context.Context, r *request, valid map[string]boo
 type networkGC struct {
 	list  *libcni.NetworkConfigList
 	valid []types.GCAttachment
+}
+
+// gcSandbox tears down and forgets a recorded sandbox the runtime no longer
+// lists, in its turn, as a DEL would.
+func (p *Plugin) gcSandbox(ctx context.Context, r *request, store *cache.Store, rec *cache.Record, run []attach.Attachment) error {
+	id := rec.ContainerID
+	unlock, err := store.Lock(ctx, id)
+	if err != nil {
+		return cnierr.Wrap(cnierr.TryAgainLater, err)
+	}
+	defer unlock()
+	if store.Adding(id) {
+		if _, err := delegexec.Reap(id); err != nil {
+			return cnierr.Wrap(cnierr.TryAgainLater, err)
+		}
+	}
+	sb := attach.Sandbox{ContainerID: id, NetNS: rec.NetNS, Args: rec.Args}
+	if err := r.runner().Del(ctx, sb, run); err != nil {
+		return err
+	}
+	return errors.Join(removeDeviceInfo(rec.DeviceInfoFiles()), store.Remove(id), store.Unlink(id))
 }

@@ -55,6 +55,8 @@ type Plugin struct {
 	Devices func(c *config.NetConf, api API) DeviceFinder
 	// Phases, when set, is told how long each phase of an ADD took.
 	Phases PhaseObserver
+
+	ops ops // the ADDs running, which a DEL of their sandbox cancels
 }
 
 // The phases of an ADD that Phases hears of. PhaseDelegate is one

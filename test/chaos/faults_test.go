@@ -269,9 +269,10 @@ func (b *kubeBackend) stopStart(down time.Duration) error {
 }
 
 // testbedScript runs hack/testbed.sh on the test bed PLEXUS_TESTBED_DIR
-// names (the private one hack/chaos.sh started).
+// names (the private one hack/chaos.sh started), for longer than the
+// script's own readiness bound (PLEXUS_READY_TIMEOUT).
 func testbedScript(arg string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(intEnv("PLEXUS_READY_TIMEOUT", 60)+120)*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, filepath.Join(testbed.Root(), "hack", "testbed.sh"), arg).CombinedOutput()
 	if err != nil {
