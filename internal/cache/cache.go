@@ -29,6 +29,12 @@ type Record struct {
 	PodUID      string       `json:"podUID,omitempty"`
 	Args        [][2]string  `json:"cniArgs,omitempty"`
 	Attachments []Attachment `json:"attachments"`
+	// Config, IfName and CNIPath are the ADD's stdin, CNI_IFNAME and
+	// CNI_PATH: with them plexusd attaches networks to the running
+	// sandbox (hot-plug) as that ADD would have.
+	Config  json.RawMessage `json:"config,omitempty"`
+	IfName  string          `json:"ifname,omitempty"`
+	CNIPath string          `json:"cniPath,omitempty"`
 }
 
 // Attachment is one delegate of the sandbox.
@@ -42,6 +48,15 @@ type Attachment struct {
 	DeviceID string `json:"deviceID,omitempty"`
 	// DeviceInfoFile is the attachment's device-info file, removed by DEL.
 	DeviceInfoFile string `json:"deviceInfoFile,omitempty"`
+	// Selection is the identity of the annotation entry that asked for
+	// the attachment (plan.SelectionKey); "" for configured networks.
+	Selection string `json:"selection,omitempty"`
+	// Pending marks an attachment a hot-plug is adding: until it is done,
+	// a restarted plexusd deletes it again before anything else.
+	Pending bool `json:"pending,omitempty"`
+	// Status holds the attachment's network-status entries once a hot-plug
+	// has rebuilt the pod's network-status from the record.
+	Status json.RawMessage `json:"status,omitempty"`
 }
 
 // Store reads and writes records under one directory.

@@ -213,7 +213,8 @@ func prepare(r *request, atts []plan.Attachment) ([]attach.Attachment, *cache.Re
 	rec := &cache.Record{
 		ContainerID: r.args.ContainerID, NetNS: r.args.Netns,
 		PodNS: r.pod.Namespace, PodName: r.pod.Name, PodUID: r.pod.UID,
-		Args: r.sandbox().Args,
+		Args:   r.sandbox().Args,
+		Config: r.args.StdinData, IfName: r.args.IfName, CNIPath: r.args.Path,
 	}
 	for i, a := range atts {
 		list, err := libcni.ConfListFromBytes(a.Delegate.Conflist)
@@ -226,6 +227,9 @@ func prepare(r *request, atts []plan.Attachment) ([]attach.Attachment, *cache.Re
 			CapabilityArgs: a.CapabilityArgs, Default: a.Default,
 			DeviceID: a.DeviceID, DeviceInfoFile: a.DeviceInfoFile,
 		})
+		if a.Selection != nil {
+			rec.Attachments[i].Selection = plan.SelectionKey(a.Selection)
+		}
 	}
 	return run, rec, nil
 }
