@@ -27,6 +27,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/config"
+	"github.com/plexus-cni/plexus/internal/daemon/hotplug"
 	"github.com/plexus-cni/plexus/internal/daemon/informer"
 	"github.com/plexus-cni/plexus/internal/daemon/install"
 	"github.com/plexus-cni/plexus/internal/daemon/metrics"
@@ -35,6 +36,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/daemon/server"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
 	"github.com/plexus-cni/plexus/internal/ipamlog"
+	"github.com/plexus-cni/plexus/internal/kube"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/plugin"
@@ -57,9 +59,13 @@ type Daemon struct {
 	cache     *informer.Cache
 	server    *server.Server
 	pools     *poolwatch.Watcher
+	hotplug   *hotplug.Loop // nil with --hotplug=false
 
 	stopping atomic.Bool
 }
+
+// hotplugWorkers hot-plug that many pods at once (each pod one at a time).
+const hotplugWorkers = 4
 
 // New builds the daemon from its options; nothing runs until Run.
 func New(o *options.Options, log *logging.Logger) (*Daemon, error) {
@@ -107,6 +113,15 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 			Networks: ipamNetwork, Recorder: d.metrics.IPAM()}
 	}
 	d.server = server.New(cniHandler{p}, so)
+	if o.Hotplug {
+		events := kube.NewFromClientset(cs, c.requestNADs, "")
+		events.Component = "plexusd"
+		d.hotplug = hotplug.New(hotplug.Loop{Replug: p, CNIDir: o.CNIDir, Pods: d.cache.Pods().GetIndexer(),
+			Events: events, Metrics: d.metrics, Log: log})
+		if _, err := d.cache.Pods().AddEventHandler(d.hotplug.Handler()); err != nil {
+			return nil, fmt.Errorf("hot-plug: %w", err)
+		}
+	}
 	if o.IPAMNamespace != "" {
 		ns := o.IPAMNamespace
 		if ns == "*" {
@@ -326,6 +341,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { installerDone <- d.installer.Run(bg, options.Seconds(d.o.ResyncSeconds)) }()
 	if d.pools != nil {
 		go d.pools.Run(bg)
+	}
+	if d.hotplug != nil {
+		go func() {
+			if d.cache.WaitForSync(bg) {
+				d.hotplug.Run(bg, hotplugWorkers)
+			}
+		}()
 	}
 	l, err := server.Listen(d.o.SocketPath)
 	if err != nil {

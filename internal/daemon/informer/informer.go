@@ -138,6 +138,9 @@ func (c *Cache) Start(ctx context.Context) {
 	}
 }
 
+// Pods is the informer of this node's pods (hot-plug watches it).
+func (c *Cache) Pods() cache.SharedIndexInformer { return c.pods }
+
 // Synced reports, per resource, whether its cache has synced.
 func (c *Cache) Synced() map[string]bool {
 	out := map[string]bool{}

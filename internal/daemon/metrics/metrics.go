@@ -34,6 +34,7 @@ type Metrics struct {
 	queued      prometheus.Gauge
 	cacheSynced *prometheus.GaugeVec
 	confWritten prometheus.Gauge
+	hotplug     *prometheus.CounterVec
 	ipam        *Requests
 	pools       *poolCollector
 }
@@ -86,6 +87,10 @@ func New() *Metrics {
 			Name: "plexusd_conf_file_written",
 			Help: "1 when the plexus CNI configuration is in place and current.",
 		}),
+		hotplug: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plexusd_hotplug_operations_total",
+			Help: "Hot-plug work on running pods: op add or remove (one per interface), or replug (an attempt), by result ok or error.",
+		}, []string{"op", "result"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        BuildInfoMetric,
@@ -95,7 +100,7 @@ func New() *Metrics {
 	buildInfo.Set(1)
 	m.ipam = newIPAMRequests()
 	m.pools = newPoolCollector()
-	m.registry.MustRegister(m.duration, m.phases, m.errors, m.inFlight, m.queued, m.cacheSynced, m.confWritten,
+	m.registry.MustRegister(m.duration, m.phases, m.errors, m.inFlight, m.queued, m.cacheSynced, m.confWritten, m.hotplug,
 		m.ipam.duration, m.ipam.errors, m.ipam.inFlight, m.ipam.queued, m.pools, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -158,6 +163,13 @@ func (m *Metrics) CacheSynced(resource string, synced bool) {
 
 // ConfWritten sets whether the configuration file is in place.
 func (m *Metrics) ConfWritten(ok bool) { m.confWritten.Set(boolValue(ok)) }
+
+// Hotplug counts n hot-plug operations op with result.
+func (m *Metrics) Hotplug(op, result string, n int) {
+	if n > 0 {
+		m.hotplug.WithLabelValues(op, result).Add(float64(n))
+	}
+}
 
 func newIPAMRequests() *Requests {
 	return &Requests{

@@ -75,6 +75,10 @@ type Options struct {
 	// see the host's files (a host-local dataDir, a device plugin's state)
 	// as they do when the runtime runs them. Empty: plexusd's own root.
 	DelegateRoot string `json:"delegateRoot"`
+	// Hotplug applies changes of a running pod's networks annotation to
+	// its sandbox (internal/daemon/hotplug); a pod opts out with the
+	// annotation plexus.dev/hotplug: "false".
+	Hotplug bool `json:"hotplug"`
 
 	// PluginConfig holds extra keys of the plexus plugin entry in the
 	// written configuration (multusNamespace, namespaceIsolation, …); it
@@ -114,6 +118,7 @@ func Defaults(getenv func(string) string) Options {
 		IPAMQueueLength:         256,
 		IPAMNamespace:           "kube-system",
 		IPAMDefaults:            true,
+		Hotplug:                 true,
 	}
 }
 
@@ -176,6 +181,7 @@ func bind(s *cliflags.Set, o *Options) {
 	fs.IntVar(&o.QueueLength, key("queueLength"), o.QueueLength, "CNI requests that may wait; beyond, code 11")
 	fs.IntVar(&o.RequestTimeoutSeconds, key("requestTimeoutSeconds"), o.RequestTimeoutSeconds, "bound of one CNI request")
 	fs.IntVar(&o.ShutdownTimeoutSeconds, key("shutdownTimeoutSeconds"), o.ShutdownTimeoutSeconds, "how long SIGTERM waits for requests in flight")
+	fs.BoolVar(&o.Hotplug, key("hotplug"), o.Hotplug, "attach and remove networks of running pods when their networks annotation changes (a pod opts out with plexus.dev/hotplug: \"false\")")
 
 	fs = s.Group("IPAM")
 	fs.BoolVar(&o.ServeIPAM, key("serveIPAM"), o.ServeIPAM, "run plexus-ipam requests of the delegates in plexusd (exports PLEXUS_DAEMON_SOCKET)")
