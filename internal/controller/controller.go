@@ -35,11 +35,13 @@ type Component interface {
 
 // Deps are what components are built from.
 type Deps struct {
-	Config  *rest.Config
-	Client  kubernetes.Interface
+	Config *rest.Config
+	Client kubernetes.Interface
+	// Dynamic creates the NetworkAttachmentDefinition CRD (nadcrd).
 	Dynamic dynamic.Interface
-	// Plexus is the typed client of the plexus.dev kinds; its
-	// configuration must speak JSON (CRDs have no protobuf).
+	// Plexus is the typed client of the plexus.dev kinds (the networks
+	// reconciler's objects, the IPAM reclaimer's IPAllocation caches);
+	// its configuration must speak JSON (CRDs have no protobuf).
 	Plexus plexusclient.Interface
 	// NADs reads and writes NetworkAttachmentDefinitions (the working
 	// group's typed clientset, speaking JSON: see internal/nadclient).

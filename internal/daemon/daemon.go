@@ -20,7 +20,6 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -40,6 +39,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/plugin"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 	ipamplugin "github.com/plexus-cni/plexus/pkg/ipam/plugin"
 )
 
@@ -127,7 +127,7 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 		if ns == "*" {
 			ns = metav1.NamespaceAll
 		}
-		d.pools = poolwatch.New(c.watchDynamic, ns, o.NodeName, 0, log)
+		d.pools = poolwatch.New(c.watchPlexus, ns, o.NodeName, 0, log)
 		d.metrics.SetPoolSource(d.pools.Pools)
 	}
 	return d, nil
@@ -183,12 +183,13 @@ type clients struct {
 	// and CanCacheDRA's lists: each ends within the Timeout.
 	requests    kubernetes.Interface
 	requestNADs nadclient.Interface
-	// watch, watchNADs and watchDynamic serve the informers' lists and watches (and
-	// poolwatch's probe, under its own context timeout), nothing else: a
-	// request through them is bounded by its context only.
-	watch        kubernetes.Interface
-	watchNADs    nadclient.Interface
-	watchDynamic dynamic.Interface
+	// watch, watchNADs and watchPlexus serve the informers' lists and
+	// watches (and poolwatch's probe, under its own context timeout),
+	// nothing else: a request through them is bounded by its context only.
+	// watchPlexus is the typed plexus.dev clientset, speaking JSON.
+	watch       kubernetes.Interface
+	watchNADs   nadclient.Interface
+	watchPlexus plexusclient.Interface
 }
 
 func newClients(cfg *rest.Config) (*clients, error) {
@@ -201,9 +202,10 @@ func newClients(cfg *rest.Config) (*clients, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}
-	dyn, err := dynamic.NewForConfig(wcfg)
+	// The plexus.dev kinds are CRDs, served in JSON only.
+	wplexus, err := plexusclient.NewForConfig(nadclient.JSON(wcfg))
 	if err != nil {
-		return nil, fmt.Errorf("dynamic client for %s: %w", cfg.Host, err)
+		return nil, fmt.Errorf("plexus.dev client for %s: %w", cfg.Host, err)
 	}
 	nads, err := nadclient.NewForConfig(cfg)
 	if err != nil {
@@ -213,7 +215,7 @@ func newClients(cfg *rest.Config) (*clients, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clients{requests: cs, requestNADs: nads, watch: wcs, watchNADs: wnads, watchDynamic: dyn}, nil
+	return &clients{requests: cs, requestNADs: nads, watch: wcs, watchNADs: wnads, watchPlexus: wplexus}, nil
 }
 
 // watchConfig returns a copy of cfg for informers: without Timeout, which

@@ -22,6 +22,7 @@ import (
 	ctlipam "github.com/plexus-cni/plexus/internal/controller/ipam"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	"github.com/plexus-cni/plexus/internal/testbed/faults"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/etcdstore"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
@@ -121,7 +122,9 @@ func (r *run) reclaimer(hook func() error, resync time.Duration, observe func(ct
 		logf = os.Stderr
 	}
 	log := slog.New(slog.NewTextHandler(logf, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	deps := controller.Deps{Config: rs.config, Client: r.env.Client, Dynamic: r.env.Dynamic, Log: log}
+	// The allocation caches read through an unhooked client, like the pod
+	// and node caches (r.env.Client).
+	deps := controller.Deps{Config: rs.config, Client: r.env.Client, Plexus: plexusclient.NewForConfigOrDie(r.env.RESTConfig), Log: log}
 	opts := ctlipam.Options{Namespaces: rs.namespaces, Etcd: rs.etcd, Resync: resync, Observe: observe}
 	opts.Grace = r.cfg.grace
 	return ctlipam.New(deps, opts)

@@ -7,23 +7,21 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
 	"k8s.io/client-go/tools/cache"
 
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	"github.com/plexus-cni/plexus/pkg/client/informers/externalversions"
 )
 
 // The caches keep only what decisions read: on a large cluster the pods
 // alone would otherwise cost hundreds of megabytes. Pods keep their
 // identity, node and phase; nodes are watched as metadata (a node's status
 // is most of its size and changes all the time); StatefulSets keep their
-// replicas and ordinals; IPAllocations become typed objects without
-// managed fields.
+// replicas and ordinals; IPAllocations (read through the typed plexus.dev
+// clientset) keep their spec and identity, without managed fields.
 
 // startInformers starts the caches and returns the world they answer and
 // their sync functions; allocation caches are set on the kubernetes
@@ -57,18 +55,16 @@ func (r *Reclaimer) startInformers(ctx context.Context, stores []namedStore) (ca
 		if stores[i].namespace == "" {
 			continue
 		}
-		df := dynamicinformer.NewFilteredDynamicSharedInformerFactory(r.dyn, 0, stores[i].namespace, nil)
-		inf := df.ForResource(v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations)).Informer()
-		if err := inf.SetTransform(typedAllocation); err != nil {
-			return cacheWorld{}, nil, err
-		}
+		pf := externalversions.NewSharedInformerFactoryWithOptions(r.plexus, 0, externalversions.WithNamespace(stores[i].namespace),
+			externalversions.WithTransform(slimAllocation))
+		inf := pf.Plexus().V1alpha1().IPAllocations().Informer()
 		handlers = append(handlers, struct {
 			inf cache.SharedIndexInformer
 			h   cache.ResourceEventHandler
 		}{inf, cache.ResourceEventHandlerFuncs{AddFunc: r.allocationAdded, UpdateFunc: func(_, o any) { r.allocationAdded(o) }}})
 		synced = append(synced, inf.HasSynced)
 		stores[i].cache = inf.GetStore()
-		df.Start(ctx.Done())
+		pf.Start(ctx.Done())
 	}
 	for _, h := range handlers {
 		if _, err := h.inf.AddEventHandler(h.h); err != nil {
@@ -101,19 +97,13 @@ func slimObject(obj any) (any, error) {
 	return obj, nil // a tombstone or an object already slimmed
 }
 
-// typedAllocation is the transform of the IPAllocation caches: the typed
-// object without managed fields and annotations. An object that does not
-// convert stays as it is (an error here would stop the informer); the
-// passes skip it and the resync's listing reports it.
-func typedAllocation(obj any) (any, error) {
-	u, ok := obj.(*unstructured.Unstructured)
+// slimAllocation is the transform of the IPAllocation caches: the object
+// without managed fields, annotations and labels (its spec is what
+// decisions read).
+func slimAllocation(obj any) (any, error) {
+	a, ok := obj.(*v1.IPAllocation)
 	if !ok {
-		return obj, nil
+		return obj, nil // a tombstone
 	}
-	a := &v1.IPAllocation{}
-	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, a); err != nil {
-		return obj, nil //nolint:nilerr // see above
-	}
-	a.ObjectMeta = slimMeta(a)
-	return a, nil
+	return &v1.IPAllocation{TypeMeta: a.TypeMeta, ObjectMeta: slimMeta(a), Spec: a.Spec}, nil
 }

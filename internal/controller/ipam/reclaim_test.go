@@ -19,7 +19,6 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -27,6 +26,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	"github.com/plexus-cni/plexus/internal/testbed"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
@@ -130,7 +130,7 @@ func (w *world) start() {
 	cfg := rest.CopyConfig(w.env.RESTConfig)
 	cfg.WrapTransport = w.requests.wrap
 	w.metrics = metrics.New()
-	d := controller.Deps{Config: cfg, Client: kubernetes.NewForConfigOrDie(cfg), Dynamic: dynamic.NewForConfigOrDie(cfg),
+	d := controller.Deps{Config: cfg, Client: kubernetes.NewForConfigOrDie(cfg), Plexus: plexusclient.NewForConfigOrDie(cfg),
 		Log: slog.New(slog.NewTextHandler(testWriter{w.t}, nil)), Metrics: w.metrics}
 	o := w.opts
 	o.Policy, o.Resync, o.MinInterval = Policy{Grace: time.Minute, StickyTTL: time.Hour}, time.Hour, time.Millisecond

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -16,6 +15,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/controller"
 	"github.com/plexus-cni/plexus/internal/controller/metrics"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/etcdstore"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
@@ -104,7 +104,8 @@ type Report struct {
 // Reclaimer is the leader-only component.
 type Reclaimer struct {
 	client kubernetes.Interface
-	dyn    dynamic.Interface
+	// plexus feeds the IPAllocation caches (Deps.Plexus).
+	plexus plexusclient.Interface
 	cfg    *rest.Config
 	log    *slog.Logger
 	opts   Options
@@ -121,7 +122,7 @@ var _ controller.Component = (*Reclaimer)(nil)
 // New returns the reclaimer.
 func New(d controller.Deps, o Options) *Reclaimer {
 	o.defaults()
-	return &Reclaimer{client: d.Client, dyn: d.Dynamic, cfg: d.Config, log: d.Log.With("component", "ipam"), opts: o,
+	return &Reclaimer{client: d.Client, plexus: d.Plexus, cfg: d.Config, log: d.Log.With("component", "ipam"), opts: o,
 		metrics: d.Metrics, signal: make(chan struct{}, 1)}
 }
 
@@ -319,7 +320,7 @@ func (r *Reclaimer) allocations(ctx context.Context, s namedStore, kind PassKind
 	for _, o := range objs {
 		obj, ok := o.(*v1.IPAllocation)
 		if !ok {
-			continue // not convertible: the resync's listing logs it
+			continue // the typed informer stores nothing else
 		}
 		if a, err := kubestore.AllocationOf(obj); err == nil {
 			out = append(out, a)

@@ -1,13 +1,13 @@
 // Package poolwatch follows this node's plexus-ipam allocations for
-// plexusd's metric plexusd_ipam_node_allocations: an informer of the
-// IPAllocations labelled with this node (a server-side label selector),
-// in the namespace the IPAM objects live in (or all namespaces). Only the
-// fields the metric needs are kept. plexusd watches no IPSpace: every ADD
-// and DEL rewrites one, so a watch of them in every plexusd would send
-// each allocation to every node; the cluster-wide pool usage is
-// plexus-controller's. While the CRD is not served (or not readable) the
-// watcher looks again now and then and reports nothing; readiness never
-// depends on it.
+// plexusd's metric plexusd_ipam_node_allocations: an informer (of the typed
+// plexus.dev clientset, pkg/client) of the IPAllocations labelled with this
+// node (a server-side label selector), in the namespace the IPAM objects
+// live in (or all namespaces). Only the fields the metric needs are kept.
+// plexusd watches no IPSpace: every ADD and DEL rewrites one, so a watch of
+// them in every plexusd would send each allocation to every node; the
+// cluster-wide pool usage is plexus-controller's. While the CRD is not
+// served (or not readable) the watcher looks again now and then and
+// reports nothing; readiness never depends on it.
 package poolwatch
 
 import (
@@ -19,15 +19,14 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/validation"
-	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/tools/cache"
 
 	"github.com/plexus-cni/plexus/internal/daemon/metrics"
 	"github.com/plexus-cni/plexus/internal/logging"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	plexusclient "github.com/plexus-cni/plexus/pkg/client/clientset/versioned"
+	"github.com/plexus-cni/plexus/pkg/client/informers/externalversions"
 )
 
 // DefaultRetry is how often the watcher looks for the CRD while absent.
@@ -39,7 +38,8 @@ const probeTimeout = 30 * time.Second
 
 // Watcher keeps the informer; Pools reads it.
 type Watcher struct {
-	client dynamic.Interface
+	// client's configuration must speak JSON (CRDs have no protobuf).
+	client plexusclient.Interface
 	// namespace holds the IPAM objects ("": all namespaces).
 	namespace string
 	node      string
@@ -52,7 +52,7 @@ type Watcher struct {
 
 // New returns a watcher of namespace ("" for all) for node; Run starts it.
 // retry 0 is DefaultRetry.
-func New(client dynamic.Interface, namespace, node string, retry time.Duration, log *logging.Logger) *Watcher {
+func New(client plexusclient.Interface, namespace, node string, retry time.Duration, log *logging.Logger) *Watcher {
 	if retry <= 0 {
 		retry = DefaultRetry
 	}
@@ -90,8 +90,7 @@ func (w *Watcher) Run(ctx context.Context) {
 func (w *Watcher) probe(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
-	gvr := v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations)
-	_, err := w.client.Resource(gvr).Namespace(w.namespace).List(ctx, metav1.ListOptions{Limit: 1})
+	_, err := w.client.PlexusV1alpha1().IPAllocations(w.namespace).List(ctx, metav1.ListOptions{Limit: 1})
 	return err
 }
 
@@ -108,34 +107,25 @@ func describe(err error) string {
 
 func (w *Watcher) start(ctx context.Context) {
 	nodeSel := v1.LabelNode + "=" + LabelValue(w.node)
-	allocs := dynamicinformer.NewFilteredDynamicInformer(w.client, v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations),
-		w.namespace, 0, cache.Indexers{}, func(o *metav1.ListOptions) { o.LabelSelector = nodeSel }).Informer()
-	_ = allocs.SetTransform(slim)
+	f := externalversions.NewSharedInformerFactoryWithOptions(w.client, 0, externalversions.WithNamespace(w.namespace),
+		externalversions.WithTweakListOptions(func(o *metav1.ListOptions) { o.LabelSelector = nodeSel }),
+		externalversions.WithTransform(slim))
+	allocs := f.Plexus().V1alpha1().IPAllocations().Informer()
 	w.mu.Lock()
 	w.allocs = allocs
 	w.mu.Unlock()
-	go allocs.RunWithContext(ctx)
+	f.StartWithContext(ctx)
 }
 
 // slim keeps the metadata the metric needs and spec.space.
 func slim(obj any) (any, error) {
-	u, ok := obj.(*unstructured.Unstructured)
+	a, ok := obj.(*v1.IPAllocation)
 	if !ok {
 		return obj, nil
 	}
-	spec := map[string]any{}
-	if v, found, _ := unstructured.NestedFieldNoCopy(u.Object, "spec", "space"); found {
-		spec["space"] = v
-	}
-	out := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
-	out.SetAPIVersion(u.GetAPIVersion())
-	out.SetKind(u.GetKind())
-	out.SetNamespace(u.GetNamespace())
-	out.SetName(u.GetName())
-	out.SetResourceVersion(u.GetResourceVersion())
-	out.SetUID(u.GetUID())
-	out.SetLabels(u.GetLabels())
-	return out, nil
+	return &v1.IPAllocation{TypeMeta: a.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{Namespace: a.Namespace, Name: a.Name, ResourceVersion: a.ResourceVersion, UID: a.UID, Labels: a.Labels},
+		Spec:       v1.IPAllocationSpec{Space: a.Spec.Space}}, nil
 }
 
 // Synced reports whether the informer runs and has synced.
@@ -157,16 +147,11 @@ func (w *Watcher) Pools() map[metrics.PoolKey]int64 {
 	}
 	want := LabelValue(w.node)
 	for _, obj := range allocs.GetStore().List() {
-		if u, ok := obj.(*unstructured.Unstructured); ok && u.GetLabels()[v1.LabelNode] == want {
-			node[key(u)]++
+		if a, ok := obj.(*v1.IPAllocation); ok && a.Labels[v1.LabelNode] == want {
+			node[metrics.PoolKey{Namespace: a.Namespace, Space: a.Spec.Space}]++
 		}
 	}
 	return node
-}
-
-func key(u *unstructured.Unstructured) metrics.PoolKey {
-	space, _, _ := unstructured.NestedString(u.Object, "spec", "space")
-	return metrics.PoolKey{Namespace: u.GetNamespace(), Space: space}
 }
 
 // LabelValue is the value of the node label plexus-ipam's Kubernetes store

@@ -11,43 +11,33 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
 	"k8s.io/client-go/rest"
+	k8stesting "k8s.io/client-go/testing"
 
 	"github.com/plexus-cni/plexus/internal/daemon/metrics"
 	"github.com/plexus-cni/plexus/internal/testbed/poll"
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	plexusfake "github.com/plexus-cni/plexus/pkg/client/clientset/versioned/fake"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
 )
 
-func space(ns, name, key string, allocated int64) *unstructured.Unstructured {
-	u := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": v1.Group + "/" + v1.Version, "kind": "IPSpace",
-		"metadata": map[string]any{"namespace": ns, "name": name},
-		"spec":     map[string]any{"space": key, "allocated": allocated, "index": "AAAA"},
-	}}
-	return u
+func space(ns, name, key string, allocated int64) *v1.IPSpace {
+	return &v1.IPSpace{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+		Spec: v1.IPSpaceSpec{Space: key, Allocated: allocated, Index: []byte{0, 0, 0}}}
 }
 
-func allocation(ns, name, key, node string) *unstructured.Unstructured {
-	return &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": v1.Group + "/" + v1.Version, "kind": "IPAllocation",
-		"metadata": map[string]any{"namespace": ns, "name": name, "labels": map[string]any{v1.LabelNode: LabelValue(node)}},
-		"spec":     map[string]any{"space": key, "address": "198.51.100.1", "node": node},
-	}}
+func allocation(ns, name, key, node string) *v1.IPAllocation {
+	return &v1.IPAllocation{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Labels: map[string]string{v1.LabelNode: LabelValue(node)},
+			Annotations: map[string]string{"note": "dropped"}},
+		Spec: v1.IPAllocationSpec{Space: key, Address: "198.51.100.1", Node: node, ContainerID: "c-" + name, IfName: "net1"},
+	}
 }
 
-func fakeClient(objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
-	gv := v1.SchemeGroupVersion
-	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		gv.WithResource(v1.ResourceIPSpaces):      "IPSpaceList",
-		gv.WithResource(v1.ResourceIPAllocations): "IPAllocationList",
-	}, objs...)
+func fakeClient(objs ...runtime.Object) *plexusfake.Clientset {
+	return plexusfake.NewSimpleClientset(objs...)
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -73,8 +63,7 @@ func TestPoolsCountThisNode(t *testing.T) {
 		t.Errorf("node allocations %v, want %v", node, wantNode)
 	}
 	// The informer keeps up: a new allocation of this node counts.
-	gvr := v1.SchemeGroupVersion.WithResource(v1.ResourceIPAllocations)
-	if _, err := c.Resource(gvr).Namespace("ipam").Create(ctx, allocation("ipam", "a6", "net:b", "node-1"), metav1.CreateOptions{}); err != nil {
+	if _, err := c.PlexusV1alpha1().IPAllocations("ipam").Create(ctx, allocation("ipam", "a6", "net:b", "node-1"), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitUntil(t, "the new allocation counts", func() bool {
@@ -82,10 +71,32 @@ func TestPoolsCountThisNode(t *testing.T) {
 	})
 	// plexusd watches no IPSpace: each ADD rewrites one, and a watch of
 	// them in every plexusd would send each ADD to every node.
+	// The informer asks the server for this node's allocations only.
+	wantSel := v1.LabelNode + "=" + LabelValue("node-1")
+	informed := 0
 	for _, a := range c.Actions() {
 		if a.GetResource().Resource == v1.ResourceIPSpaces {
 			t.Errorf("the watcher touched the IPSpaces: %s", a.GetVerb())
 		}
+		var sel string
+		switch a := a.(type) {
+		case k8stesting.ListAction:
+			if a.GetListRestrictions().Labels.Empty() {
+				continue // the probe
+			}
+			sel = a.GetListRestrictions().Labels.String()
+		case k8stesting.WatchAction:
+			sel = a.GetWatchRestrictions().Labels.String()
+		default:
+			continue
+		}
+		informed++
+		if sel != wantSel || a.GetNamespace() != "ipam" {
+			t.Errorf("%s of %s in %q with selector %q, want %q in ipam", a.GetVerb(), a.GetResource().Resource, a.GetNamespace(), sel, wantSel)
+		}
+	}
+	if informed < 2 {
+		t.Errorf("%d selected lists and watches, want the informer's list and watch", informed)
 	}
 }
 
@@ -95,45 +106,47 @@ func TestSlimKeepsSpaceAndLabels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := out.(*unstructured.Unstructured)
-	spec := u.Object["spec"].(map[string]any)
-	if len(spec) != 1 || spec["space"] != "net:a" || u.GetLabels()[v1.LabelNode] != "node-1" {
-		t.Errorf("slim: spec %v labels %v", spec, u.GetLabels())
+	a := out.(*v1.IPAllocation)
+	if a.Spec != (v1.IPAllocationSpec{Space: "net:a"}) || a.Labels[v1.LabelNode] != "node-1" || a.Name != "a1" || a.Namespace != "ipam" {
+		t.Errorf("slim: spec %+v labels %v", a.Spec, a.Labels)
+	}
+	if a.Annotations != nil {
+		t.Errorf("slim kept the annotations %v", a.Annotations)
 	}
 }
 
-// absent answers every list with NotFound, as the API server does for a
-// resource whose CRD is not installed.
-type absent struct{ dynamic.Interface }
-
-func (absent) Resource(gvr schema.GroupVersionResource) dynamic.NamespaceableResourceInterface {
-	return absentResource{gvr: gvr}
-}
-
-type absentResource struct {
-	dynamic.NamespaceableResourceInterface
-	gvr schema.GroupVersionResource
-}
-
-func (a absentResource) Namespace(string) dynamic.ResourceInterface { return a }
-
-func (a absentResource) List(context.Context, metav1.ListOptions) (*unstructured.UnstructuredList, error) {
-	return nil, apierrors.NewNotFound(a.gvr.GroupResource(), "")
+// absent returns a client that answers every list with NotFound, as the
+// API server does for a resource whose CRD is not installed.
+func absent() *plexusfake.Clientset {
+	c := fakeClient()
+	c.PrependReactor("list", "*", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewNotFound(a.GetResource().GroupResource(), "")
+	})
+	return c
 }
 
 func TestCRDsAbsent(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
-	w := New(absent{}, "ipam", "node-1", time.Millisecond, nil)
+	c := absent()
+	w := New(c, "ipam", "node-1", time.Millisecond, nil)
 	done := make(chan struct{})
 	go func() {
 		w.Run(ctx)
 		close(done)
 	}()
+	// The watcher looks again and again, and starts no informer.
+	waitUntil(t, "three looks for the CRD", func() bool { return len(c.Actions()) >= 3 })
 	if node := w.Pools(); len(node) != 0 || w.Synced() {
 		t.Errorf("without CRDs: %v synced %v", node, w.Synced())
 	}
 	cancel()
 	<-done
+	for _, a := range c.Actions() {
+		if a.GetVerb() != "list" || a.GetResource().Resource != v1.ResourceIPAllocations || a.GetNamespace() != "ipam" {
+			t.Errorf("without CRDs the watcher did %s %s in %q; want only lists of %s in ipam",
+				a.GetVerb(), a.GetResource().Resource, a.GetNamespace(), v1.ResourceIPAllocations)
+		}
+	}
 }
 
 // LabelValue is the Kubernetes store's node label rule: the store's List
