@@ -12,7 +12,7 @@
 # without plexusd's /ipam (PLEXUS_BENCH_IPAMD_PODS, default 100); then
 # plexus-ipam on each store (PLEXUS_BENCH_IPAM_PODS, default 1000). Last, on
 # the real cluster (started if it is not up): S7 throughput, pod startup with
-# and without net1, plexusd's memory.
+# and without net1, hot-plug latency (p50/p99 over 50 changes), plexusd's memory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . hack/lib.sh
@@ -37,6 +37,6 @@ echo
 echo "== plexus-ipam: 1000 pods' IPAM through the binary, 50 at a time, first ADD to last"
 run_test_binary ./test/bench TestBenchIPAMPods PLEXUS_BENCH=1
 echo
-echo "== the real cluster: S7 throughput (plexus's net1 against macvlans made by hand), pod startup, plexusd memory"
+echo "== the real cluster: S7 throughput (plexus's net1 against macvlans made by hand), pod startup, hot-plug latency, plexusd memory"
 ensure_cluster
-run_test_binary ./test/cluster '(TestBenchS7Throughput|TestBenchPodStartup)' PLEXUS_BENCH=1
+run_test_binary ./test/cluster '(TestBenchS7Throughput|TestBenchPodStartup|TestBenchHotplugLatency)' PLEXUS_BENCH=1
