@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -13,6 +14,7 @@ import (
 	admregv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
@@ -156,6 +158,28 @@ func TestAPIServer(t *testing.T) {
 			_, err := pods.Create(t.Context(), testPod(ns, tt.name, tt.networks), metav1.CreateOptions{})
 			expect(t, "pod "+tt.name, err, tt.want)
 		}
+	})
+	t.Run("pod updates (hot-plug)", func(t *testing.T) {
+		pods := env.Client.CoreV1().Pods(ns)
+		if _, err := pods.Create(t.Context(), testPod(ns, "running", "good"), metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		patch := func(networks string) error {
+			body := fmt.Sprintf(`{"metadata":{"annotations":{"k8s.v1.cni.cncf.io/networks":%q}}}`, networks)
+			_, err := pods.Patch(t.Context(), "running", types.MergePatchType, []byte(body), metav1.PatchOptions{})
+			return err
+		}
+		expect(t, "a bad change of a running pod's networks", patch("good,absent"),
+			"networks[1]: NetworkAttachmentDefinition "+ns+"/absent not found")
+		expect(t, "a good change", patch("good,good"), "")
+		// Updates that leave the annotation alone are not sent: with the
+		// NAD gone, a label change still goes through, a networks change not.
+		if err := nads.Delete(t.Context(), "good", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := pods.Patch(t.Context(), "running", types.MergePatchType, []byte(`{"metadata":{"labels":{"touched":"yes"}}}`), metav1.PatchOptions{})
+		expect(t, "a label change", err, "")
+		expect(t, "a networks change naming the deleted NAD", patch("good"), "networks[0]: NetworkAttachmentDefinition "+ns+"/good not found")
 	})
 
 	t.Run("server down: NADs fail closed, pods open", func(t *testing.T) {
