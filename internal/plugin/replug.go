@@ -24,6 +24,10 @@ import (
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
+// ErrRecordPredatesHotplug: the sandbox was added by a plexus without
+// hot-plug, whose record lacks what a hot-plug needs.
+var ErrRecordPredatesHotplug = errors.New("its record was written by a plexus without hot-plug; recreate the pod to change its networks")
+
 // Replugged says what a hot-plug did: the interfaces it attached and
 // removed ("net2 (ns/name)").
 type Replugged struct {
@@ -61,8 +65,7 @@ func (p *Plugin) Replug(ctx context.Context, cniDir string, pod *corev1.Pod) (*R
 		return nil, err // deleted meanwhile, or a corrupt record DEL deals with
 	}
 	if len(rec.Config) == 0 {
-		return nil, cnierr.New(cnierr.InvalidNetConfig,
-			"sandbox %s: its record was written by a plexus without hot-plug; recreate the pod to change its networks", id)
+		return nil, fmt.Errorf("sandbox %s: %w", id, ErrRecordPredatesHotplug)
 	}
 	r, err := p.load(&skel.CmdArgs{ContainerID: id, Netns: rec.NetNS, IfName: rec.IfName, Path: rec.CNIPath,
 		Args: encodeCNIArgs(rec.Args), StdinData: rec.Config})

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -56,6 +57,9 @@ type Loop struct {
 	Timeout time.Duration
 
 	q workqueue.TypedRateLimitingInterface[string]
+	// changed holds the keys queued for a change of the annotation (not
+	// only to resume at start).
+	changed *sync.Map
 }
 
 // New returns a Loop; Handler feeds it and Run works it.
@@ -66,6 +70,7 @@ func New(l Loop) *Loop {
 	if l.Timeout == 0 {
 		l.Timeout = 2 * time.Minute
 	}
+	l.changed = &sync.Map{}
 	return &l
 }
 
@@ -75,7 +80,9 @@ func (l *Loop) Handler() cache.ResourceEventHandler {
 		old, ok1 := o.(*corev1.Pod)
 		pod, ok2 := n.(*corev1.Pod)
 		if ok1 && ok2 && old.Annotations[netselect.NetworksAnnotation] != pod.Annotations[netselect.NetworksAnnotation] {
-			l.q.Add(pod.Namespace + "/" + pod.Name)
+			key := pod.Namespace + "/" + pod.Name
+			l.changed.Store(key, true)
+			l.q.Add(key)
 		}
 	}}
 }
@@ -102,16 +109,26 @@ func (l *Loop) next(ctx context.Context) bool {
 		return false
 	}
 	defer l.q.Done(key)
-	if err := l.sync(ctx, key); err != nil {
+	_, changed := l.changed.LoadAndDelete(key)
+	err := l.sync(ctx, key, changed)
+	switch {
+	case errors.Is(err, errFinal):
+		l.q.Forget(key)
+	case err != nil:
+		l.changed.Store(key, changed)
 		l.q.AddRateLimited(key)
-		return true
+	default:
+		l.q.Forget(key)
 	}
-	l.q.Forget(key)
 	return true
 }
 
-// sync brings one pod's sandbox in line with its annotation.
-func (l *Loop) sync(ctx context.Context, key string) error {
+// errFinal ends the retries of a key.
+var errFinal = errors.New("not retried")
+
+// sync brings one pod's sandbox in line with its annotation; changed says
+// the annotation changed (the key is not only resumed at start).
+func (l *Loop) sync(ctx context.Context, key string, changed bool) error {
 	obj, ok, err := l.Pods.GetByKey(key)
 	if err != nil || !ok {
 		return nil // deleted: the sandbox's DEL tears down
@@ -133,6 +150,14 @@ func (l *Loop) sync(ctx context.Context, key string) error {
 			l.Log.Infof("hot-plug of %s: added %v, removed %v in %v", key, out.Added, out.Removed, time.Since(start).Round(time.Millisecond))
 		}
 		return nil
+	}
+	if errors.Is(err, plugin.ErrRecordPredatesHotplug) {
+		// A pod added before the upgrade: said once, when its annotation
+		// changes; nothing to resume at start. Retrying cannot help.
+		if !changed {
+			return nil
+		}
+		err = errors.Join(err, errFinal)
 	}
 	l.Metrics.Hotplug("replug", "error", 1)
 	l.Log.Errorf("hot-plug of %s: %v (retried with backoff; a change of the annotation retries at once)", key, err)

@@ -3,6 +3,8 @@ package hotplug
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -120,5 +122,32 @@ func TestLoopQueuesChangesAndRetriesFailures(t *testing.T) {
 	}
 	if w.metrics["add/ok"] != 2 || w.metrics["replug/error"] != 2 {
 		t.Fatalf("metrics %v", w.metrics)
+	}
+}
+
+// A pod added by a plexus without hot-plug: resumed at start it is left
+// alone; when its annotation changes, one warning says why, no retries.
+func TestLoopRecordWithoutHotplug(t *testing.T) {
+	legacy := fmt.Errorf("sandbox x: %w", plugin.ErrRecordPredatesHotplug)
+	w := &fakeWorld{fail: map[string]error{"a": legacy, "a,b": legacy}, metrics: map[string]int{}, called: make(chan struct{}, 10)}
+	pods := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	_ = pods.Add(pod("a", nil))
+	l := New(Loop{Replug: w, Pods: pods, Events: w, Metrics: w, Log: logging.New(logging.Options{})})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx, 1)
+	w.wait(t) // resumed at start
+	changed := pod("a,b", nil)
+	_ = pods.Update(changed)
+	l.Handler().OnUpdate(pod("a", nil), changed)
+	w.wait(t)
+	time.Sleep(1500 * time.Millisecond) // past the first backoff step
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.calls) != 2 {
+		t.Fatalf("Replug calls %v, want the resume and the change, no retry", w.calls)
+	}
+	if len(w.events) != 1 || !strings.Contains(w.events[0].Message, "without hot-plug") {
+		t.Fatalf("events %+v, want one warning naming the old record", w.events)
 	}
 }
