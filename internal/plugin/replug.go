@@ -15,6 +15,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/plexus-cni/plexus/internal/attach"
 	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/delegexec"
@@ -73,8 +74,8 @@ func (p *Plugin) Replug(ctx context.Context, cniDir string, pod *corev1.Pod) (*R
 		return nil, err
 	}
 	defer r.log.Close()
-	if store.Adding(id) {
-		if rec, err = p.resume(ctx, r, store, rec); err != nil || rec == nil {
+	if adding := store.Adding(id); adding || hasPending(rec) {
+		if rec, err = p.resume(ctx, r, store, rec, adding); err != nil {
 			return nil, err
 		}
 	}
@@ -87,14 +88,17 @@ func (p *Plugin) Replug(ctx context.Context, cniDir string, pod *corev1.Pod) (*R
 	return out, err
 }
 
-// resume finishes a hot-plug whose runner died: what it left running is
-// stopped and its pending attachments deleted. A mark without pending
-// attachments is a sandbox ADD's that never finished: the runtime deletes
-// that sandbox, hot-plug leaves it alone (nil record).
-func (p *Plugin) resume(ctx context.Context, r *request, store *cache.Store, rec *cache.Record) (*cache.Record, error) {
+// resume finishes a hot-plug that did not finish: its runner died (the
+// mark stays: what it left running is stopped first) or its rollback
+// failed. Its pending attachments are deleted and dropped from the record.
+// A mark without pending attachments (a sandbox ADD's whose runner died:
+// the runtime deletes that sandbox) is only cleared.
+func (p *Plugin) resume(ctx context.Context, r *request, store *cache.Store, rec *cache.Record, adding bool) (*cache.Record, error) {
 	id := rec.ContainerID
-	if _, err := delegexec.Reap(id); err != nil {
-		return nil, cnierr.Wrap(cnierr.TryAgainLater, err)
+	if adding {
+		if _, err := delegexec.Reap(id); err != nil {
+			return nil, cnierr.Wrap(cnierr.TryAgainLater, err)
+		}
 	}
 	var pending []cache.Attachment
 	kept := *rec
@@ -106,21 +110,27 @@ func (p *Plugin) resume(ctx context.Context, r *request, store *cache.Store, rec
 			kept.Attachments = append(kept.Attachments, a)
 		}
 	}
-	if len(pending) == 0 {
-		return nil, nil
+	if len(pending) > 0 {
+		run, err := fromRecord(&cache.Record{ContainerID: id, Attachments: pending})
+		if err != nil {
+			return nil, err
+		}
+		if err := r.runner().Del(ctx, r.sandbox(), run); err != nil {
+			return nil, fmt.Errorf("deleting what an unfinished hot-plug attached: %w", err)
+		}
+		r.log.Infof("hot-plug resumed: deleted %d attachments an unfinished one left pending", len(pending))
+		if err := store.Save(&kept); err != nil {
+			return nil, cnierr.Wrap(cnierr.IOFailure, err)
+		}
 	}
-	run, err := fromRecord(&cache.Record{ContainerID: id, Attachments: pending})
-	if err != nil {
-		return nil, err
-	}
-	if err := r.runner().Del(ctx, r.sandbox(), run); err != nil {
-		return nil, fmt.Errorf("deleting what an interrupted hot-plug attached: %w", err)
-	}
-	r.log.Infof("hot-plug resumed: deleted %d attachments an interrupted one left pending", len(pending))
-	if err := errors.Join(store.Save(&kept), store.Added(id)); err != nil {
+	if err := store.Added(id); err != nil {
 		return nil, cnierr.Wrap(cnierr.IOFailure, err)
 	}
 	return &kept, nil
+}
+
+func hasPending(rec *cache.Record) bool {
+	return slices.ContainsFunc(rec.Attachments, func(a cache.Attachment) bool { return a.Pending })
 }
 
 func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec *cache.Record, pod *corev1.Pod) (*Replugged, error) {
@@ -235,15 +245,18 @@ func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec
 	for j, w := range change.Added {
 		addedAt[w] = j
 	}
+	// A rollback that failed leaves additions attached: they stay in the
+	// record, pending, for the next try (or the sandbox's DEL) to delete.
+	var rb *attach.RollbackError
+	undone := err != nil && !errors.As(err, &rb)
 	for w := range wanted {
 		if ri, ok := change.Kept[w]; ok {
 			final.Attachments = append(final.Attachments, rec.Attachments[recIdx[ri]])
-		} else if err == nil {
-			final.Attachments = append(final.Attachments, addRec.Attachments[addedAt[w]])
+		} else if !undone {
+			a := addRec.Attachments[addedAt[w]]
+			a.Pending = err != nil
+			final.Attachments = append(final.Attachments, a)
 		}
-	}
-	for i := range final.Attachments {
-		final.Attachments[i].Pending = false
 	}
 	out := &Replugged{}
 	for _, a := range removed {
