@@ -111,10 +111,11 @@ func TestHotplugRunningPod(t *testing.T) {
 
 	env.Kubectl(t, "-n", ns, "patch", "deployment/hp", "--type=merge", "-p",
 		`{"spec":{"template":{"metadata":{"annotations":{"`+networksAnnotation+`":"blue,blue"}}}}}`)
+	// The rollout is over when the first pod is gone, not only terminating
+	// (its address is freed by its DEL).
 	var pod corev1.Pod
 	poll.Until(t, podLimit, "the Deployment's new pod replaced the first", func() (bool, string) {
-		pods := runningPods(t, env, ns, "app=hp", 1)
-		pod = pods[0]
+		pod = exactPods(t, env, ns, "app=hp", 1)[0]
 		return pod.UID != first.UID, "still the first pod"
 	})
 	pod = waitInterfaces(t, env, ns, pod.Name, "eth0", "net1", "net2")
@@ -130,9 +131,10 @@ func TestHotplugRunningPod(t *testing.T) {
 	}
 	waitEvent(t, env, ns, pod.Name, "AddedInterface", "net3")
 	net1, net2, net3 := addressOf(t, &after, "net1"), addressOf(t, &after, "net2"), addressOf(t, &after, "net3")
-	if held := allocations(t, env, network); !slices.Equal(held, sorted(net1, net2, net3)) {
-		t.Fatalf("the store holds %v, the pod %v", held, []string{net1, net2, net3})
-	}
+	poll.Until(t, podLimit, "the store holds the pod's three addresses", func() (bool, string) {
+		held := allocations(t, env, network)
+		return slices.Equal(held, sorted(net1, net2, net3)), fmt.Sprintf("the store holds %v, the pod %v", held, []string{net1, net2, net3})
+	})
 
 	annotateNetworks(t, env, ns, pod.Name, "blue,blue")
 	after = waitInterfaces(t, env, ns, pod.Name, "eth0", "net2", "net3")
