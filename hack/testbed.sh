@@ -470,9 +470,9 @@ start_cluster_components() {
 apply_crds() {
 	local files=("$CRDS"/*.yaml)
 	[[ -e ${files[0]} ]] || return 0
-	# The shared NAD CRD has a kustomization of its own (deploy/ leaves it
-	# out so that deleting plexus never deletes it).
-	files+=("$CRDS/nad/network-attachment-definitions.k8s.cni.cncf.io.yaml")
+	# The shared NAD and IPAMClaim CRDs have kustomizations of their own
+	# (deploy/ leaves them out so that deleting plexus never deletes them).
+	files+=("$CRDS/nad/network-attachment-definitions.k8s.cni.cncf.io.yaml" "$CRDS/ipamclaim/ipamclaims.k8s.cni.cncf.io.yaml")
 	local args=()
 	for f in "${files[@]}"; do args+=(-f "$f"); done
 	"$BIN/kubectl" --kubeconfig="$KUBECONFIG_OUT" apply "${args[@]}" >/dev/null ||

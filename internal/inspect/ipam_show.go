@@ -34,8 +34,11 @@ type PoolHolder struct {
 	Interface string    `json:"interface"`
 	Node      string    `json:"node,omitempty"`
 	Created   time.Time `json:"created"`
-	// Reserved: a sticky address kept for the pod name, held by no pod.
+	// Reserved: a sticky address kept for the pod name, or for its
+	// IPAMClaim, held by no pod.
 	Reserved bool `json:"reserved,omitempty"`
+	// Claim is the IPAMClaim ("namespace/name") the address belongs to.
+	Claim string `json:"claim,omitempty"`
 }
 
 // FindPool returns the pool named name (in storeName, when not empty).
@@ -111,6 +114,9 @@ func ShowPool(ctx context.Context, c Cluster, p *IPAMPool) (*PoolDetail, error) 
 			Node: a.Node, Created: a.Created.UTC(), Reserved: a.Reserved()}
 		if a.PodName != "" {
 			h.Pod = a.PodNamespace + "/" + a.PodName
+		}
+		if a.Claim != "" {
+			h.Claim = a.PodNamespace + "/" + a.Claim
 		}
 		d.Holders = append(d.Holders, h)
 	}
@@ -241,13 +247,13 @@ func (d *PoolDetail) WriteText(w io.Writer, now time.Time) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "ADDRESS\tPOD\tCONTAINER\tINTERFACE\tNODE\tAGE")
+	fmt.Fprintln(tw, "ADDRESS\tPOD\tCONTAINER\tINTERFACE\tNODE\tCLAIM\tAGE")
 	for _, h := range d.Holders {
 		pod := dash(h.Pod)
 		if h.Reserved {
 			pod += " (reserved)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", h.Address, pod, short(h.Container), h.Interface, dash(h.Node), age(now.Sub(h.Created)))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", h.Address, pod, short(h.Container), h.Interface, dash(h.Node), dash(h.Claim), age(now.Sub(h.Created)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -225,6 +225,13 @@ func selectionAttachment(sel *netselect.Selection, i int, res resolved) (Attachm
 			return Attachment{}, cnierr.Wrap(cnierr.InvalidNetConfig, fmt.Errorf("%s.cni-args: %w", field, err))
 		}
 	}
+	// The claim goes to the delegates as args.cni, where an IPAM plugin
+	// that knows IPAMClaims (plexus-ipam) reads it.
+	if sel.IPAMClaimReference != "" {
+		if d, err = d.WithCNIArgs(map[string]any{"ipam-claim-reference": sel.IPAMClaimReference}); err != nil {
+			return Attachment{}, cnierr.Wrap(cnierr.InvalidNetConfig, fmt.Errorf("%s.ipam-claim-reference: %w", field, err))
+		}
+	}
 	caps, err := capabilityArgs(sel, d, field)
 	if err != nil {
 		return Attachment{}, err

@@ -56,6 +56,8 @@ type World interface {
 	Pod(namespace, name string) (*corev1.Pod, error)
 	NodeExists(name string) (bool, error)
 	StatefulSet(namespace, name string) (*appsv1.StatefulSet, error)
+	// ClaimExists reports whether the IPAMClaim exists.
+	ClaimExists(namespace, name string) (bool, error)
 }
 
 // Policy holds the durations decisions use.
@@ -116,6 +118,9 @@ func gone(a store.Allocation, why string) Verdict {
 // within the grace period, and while a StatefulSet wants its ordinal (up
 // to the TTL).
 func decideReservation(a store.Allocation, w World, now time.Time, p Policy) (Verdict, error) {
+	if a.Claim != "" {
+		return decideClaim(a, w)
+	}
 	pod, err := w.Pod(a.PodNamespace, a.PodName)
 	if err != nil {
 		return Verdict{Action: Keep, Reason: "pod unknown"}, err
@@ -175,4 +180,19 @@ func wantsOrdinal(s *appsv1.StatefulSet, ordinal int) bool {
 		start = int(s.Spec.Ordinals.Start)
 	}
 	return ordinal >= start && ordinal < start+replicas
+}
+
+// decideClaim keeps an IPAMClaim's reservation while the claim exists,
+// however long; once it is gone the addresses are freed (no grace period:
+// a claim is not recreated under a pod's feet, and freeing acts only on a
+// reservation that still holds the address).
+func decideClaim(a store.Allocation, w World) (Verdict, error) {
+	exists, err := w.ClaimExists(a.PodNamespace, a.Claim)
+	if err != nil {
+		return Verdict{Action: Keep, Reason: "IPAMClaim unknown"}, err
+	}
+	if exists {
+		return Verdict{Action: Keep, Reason: "its IPAMClaim exists"}, nil
+	}
+	return Verdict{Action: Free, Reason: "its IPAMClaim is gone"}, nil
 }

@@ -18,8 +18,9 @@ import (
 type fakeWorld struct {
 	pods  map[string]*corev1.Pod
 	nodes map[string]bool
-	sets  map[string]*appsv1.StatefulSet
-	err   error
+	sets   map[string]*appsv1.StatefulSet
+	claims map[string]bool
+	err    error
 }
 
 func (w fakeWorld) Pod(ns, name string) (*corev1.Pod, error) { return w.pods[ns+"/"+name], w.err }
@@ -27,6 +28,7 @@ func (w fakeWorld) NodeExists(n string) (bool, error)        { return w.nodes[n]
 func (w fakeWorld) StatefulSet(ns, name string) (*appsv1.StatefulSet, error) {
 	return w.sets[ns+"/"+name], w.err
 }
+func (w fakeWorld) ClaimExists(ns, name string) (bool, error) { return w.claims[ns+"/"+name], w.err }
 
 func pod(name, uid, node string, phase corev1.PodPhase) *corev1.Pod {
 	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, UID: types.UID(uid)},
@@ -48,7 +50,8 @@ func TestDecide(t *testing.T) {
 			"ns/orphan": pod("orphan", "u-orphan", "gone", corev1.PodRunning), "ns/db-0": pod("db-0", "u-new", "n1", corev1.PodRunning),
 		},
 		nodes: map[string]bool{"n1": true},
-		sets:  map[string]*appsv1.StatefulSet{"ns/db": sts("db", 2), "ns/small": sts("small", 1)},
+		sets:   map[string]*appsv1.StatefulSet{"ns/db": sts("db", 2), "ns/small": sts("small", 1)},
+		claims: map[string]bool{"ns/vm1.net.net1": true},
 	}
 	held := func(name, uid string, created time.Time, sticky bool) store.Allocation {
 		return store.Allocation{Holder: store.Holder{ContainerID: "c-" + name, IfName: "net1", PodNamespace: "ns", PodName: name,
@@ -56,6 +59,14 @@ func TestDecide(t *testing.T) {
 	}
 	resv := func(name string, created time.Time) store.Allocation {
 		return store.Allocation{Holder: store.Reservation(store.Holder{IfName: "net1", PodNamespace: "ns", PodName: name}, created)}
+	}
+	claimed := func(name, claim string, created time.Time) store.Allocation {
+		a := held(name, "u-"+name, created, true)
+		a.Claim = claim
+		return a
+	}
+	claimResv := func(claim string, created time.Time) store.Allocation {
+		return store.Allocation{Holder: store.Reservation(store.Holder{IfName: "net1", PodNamespace: "ns", PodName: "virt-launcher-x", Claim: claim}, created)}
 	}
 	tests := []struct {
 		name string
@@ -82,6 +93,11 @@ func TestDecide(t *testing.T) {
 		{"reservation, not a StatefulSet name", resv("solo", old), Free},
 		{"reservation within grace", resv("solo", fresh), Keep},
 		{"reservation expired", resv("db-1", now.Add(-3*time.Hour)), Free},
+		{"claimed, pod deleted", claimed("virt-launcher-a", "vm1.net.net1", old), Reserve},
+		{"claimed, pod running", claimed("run", "vm1.net.net1", old), Keep},
+		{"claim's reservation, claim exists, long past the TTL", claimResv("vm1.net.net1", now.Add(-30*time.Hour)), Keep},
+		{"claim's reservation, claim deleted", claimResv("vm2.net.net1", old), Free},
+		{"claim's reservation, claim deleted a moment ago", claimResv("vm2.net.net1", fresh), Free},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

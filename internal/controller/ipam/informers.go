@@ -7,6 +7,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/metadata/metadatainformer"
@@ -37,6 +38,14 @@ func (r *Reclaimer) startInformers(ctx context.Context, stores []namedStore) (ca
 	nodes := mf.ForResource(corev1.SchemeGroupVersion.WithResource("nodes")).Informer()
 	if err := nodes.SetTransform(slimObject); err != nil {
 		return cacheWorld{}, nil, err
+	}
+	// A deleted IPAMClaim frees its reservation at once (decideClaim asks
+	// the API server whether the claim exists). Not waited for: the CRD
+	// may be missing (--ensure-nad-crd=false), and claims are confirmed
+	// live anyway.
+	claims := mf.ForResource(schema.GroupVersionResource{Group: "k8s.cni.cncf.io", Version: "v1alpha1", Resource: "ipamclaims"}).Informer()
+	if _, err := claims.AddEventHandler(cache.ResourceEventHandlerFuncs{DeleteFunc: r.poke}); err != nil {
+		return cacheWorld{}, nil, fmt.Errorf("ipam informer handler: %w", err)
 	}
 	handlers := []struct {
 		inf cache.SharedIndexInformer

@@ -44,6 +44,10 @@ func (w cacheWorld) StatefulSet(ns, name string) (*appsv1.StatefulSet, error) {
 	return s, nil
 }
 
+// ClaimExists answers "no" from the caches, which do not hold IPAMClaims:
+// a claim's reservation is then always confirmed with the API server.
+func (w cacheWorld) ClaimExists(ns, name string) (bool, error) { return false, nil }
+
 // liveWorld reads from the API server: a decision to free made from the
 // caches is confirmed with it, so that a cache that has not seen a new pod
 // or node yet never frees an address. Within one pass a node is read once
@@ -157,4 +161,16 @@ func (p *poolCounts) read() map[metrics.PoolKey]int64 {
 		}
 	}
 	return out
+}
+
+func (w *liveWorld) ClaimExists(ns, name string) (bool, error) {
+	err := w.c.CoreV1().RESTClient().Get().
+		AbsPath("/apis/k8s.cni.cncf.io/v1alpha1/namespaces", ns, "ipamclaims", name).Do(w.ctx).Error()
+	switch {
+	case apierrors.IsNotFound(err):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("reading IPAMClaim %s/%s: %w", ns, name, err)
+	}
+	return true, nil
 }

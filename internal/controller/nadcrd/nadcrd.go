@@ -1,8 +1,10 @@
-// Package nadcrd makes sure the NetworkAttachmentDefinition CRD exists:
-// plexus-controller creates it when it is missing, and never updates or
-// deletes it. The CRD is shared with Multus, so deploy/ does not carry it
-// (`kubectl delete -k deploy/` must never delete it, and every NAD with
-// it); creating it here keeps `kubectl apply -k deploy/` a whole install.
+// Package nadcrd makes sure the NPWG's shared CRDs exist, the
+// NetworkAttachmentDefinition's and the IPAMClaim's: plexus-controller
+// creates each when it is missing, and never updates or deletes it. They
+// are shared with Multus and OVN-Kubernetes, so deploy/ does not carry them
+// (`kubectl delete -k deploy/` must never delete one, and every object of
+// its kind with it); creating them here keeps `kubectl apply -k deploy/` a
+// whole install.
 package nadcrd
 
 import (
@@ -19,6 +21,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"sigs.k8s.io/yaml"
 
+	"github.com/plexus-cni/plexus/deploy/crds/ipamclaim"
 	"github.com/plexus-cni/plexus/deploy/crds/nad"
 	"github.com/plexus-cni/plexus/internal/controller"
 )
@@ -47,36 +50,47 @@ func (c *Component) Name() string { return "nad-crd" }
 // the webhook of every replica reads NADs.
 func (c *Component) LeaderOnly() bool { return false }
 
-// Run creates the CRD when it is missing, then returns.
+// Run creates each CRD when it is missing, then returns.
 func (c *Component) Run(ctx context.Context) error {
-	obj, err := Object()
-	if err != nil {
-		return err
-	}
-	return wait.PollUntilContextCancel(ctx, c.retry, true, func(ctx context.Context) (bool, error) {
-		created, err := Ensure(ctx, c.dyn, obj)
-		switch {
-		case err != nil:
-			c.log.Warn("cannot create the NetworkAttachmentDefinition CRD; retrying", "crd", nad.Name, "error", err)
-			return false, nil
-		case created:
-			c.log.Info("created the NetworkAttachmentDefinition CRD (it was missing)", "crd", nad.Name)
-		default:
-			c.log.Debug("the NetworkAttachmentDefinition CRD exists", "crd", nad.Name)
+	for _, src := range [][]byte{nad.CRD, ipamclaim.CRD} {
+		obj, err := decode(src)
+		if err != nil {
+			return err
 		}
-		return true, nil
-	})
+		err = wait.PollUntilContextCancel(ctx, c.retry, true, func(ctx context.Context) (bool, error) {
+			created, err := Ensure(ctx, c.dyn, obj)
+			switch {
+			case err != nil:
+				c.log.Warn("cannot create a shared CRD; retrying", "crd", obj.GetName(), "error", err)
+				return false, nil
+			case created:
+				c.log.Info("created a shared CRD (it was missing)", "crd", obj.GetName())
+			default:
+				c.log.Debug("the shared CRD exists", "crd", obj.GetName())
+			}
+			return true, nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
-// Object decodes the embedded CRD.
-func Object() (*unstructured.Unstructured, error) {
-	js, err := yaml.YAMLToJSON(nad.CRD)
+// Object decodes the embedded NetworkAttachmentDefinition CRD.
+func Object() (*unstructured.Unstructured, error) { return decode(nad.CRD) }
+
+// ClaimObject decodes the embedded IPAMClaim CRD.
+func ClaimObject() (*unstructured.Unstructured, error) { return decode(ipamclaim.CRD) }
+
+func decode(src []byte) (*unstructured.Unstructured, error) {
+	js, err := yaml.YAMLToJSON(src)
 	if err != nil {
-		return nil, fmt.Errorf("embedded CRD %s: %w", nad.Name, err)
+		return nil, fmt.Errorf("embedded CRD: %w", err)
 	}
 	obj := &unstructured.Unstructured{}
 	if err := obj.UnmarshalJSON(js); err != nil {
-		return nil, fmt.Errorf("embedded CRD %s: %w", nad.Name, err)
+		return nil, fmt.Errorf("embedded CRD: %w", err)
 	}
 	return obj, nil
 }

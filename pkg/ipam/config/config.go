@@ -45,6 +45,10 @@ type Conf struct {
 	// its namespace and name, which the next pod of that name takes over
 	// (a StatefulSet pod keeps its address across recreation).
 	Sticky bool
+	// Claim is the IPAMClaim the pod's network selection names
+	// (args.cni "ipam-claim-reference", which plexus passes on): the
+	// addresses belong to the claim, in the pod's namespace.
+	Claim string
 	// Slots yield one address each, in order.
 	Slots  []Slot
 	Routes []*types.Route
@@ -129,7 +133,8 @@ type netConf struct {
 	} `json:"runtimeConfig"`
 	Args struct {
 		CNI struct {
-			IPs []string `json:"ips"`
+			IPs   []string `json:"ips"`
+			Claim string   `json:"ipam-claim-reference"`
 		} `json:"cni"`
 	} `json:"args"`
 }
@@ -152,6 +157,7 @@ func (l Loader) Load(stdin []byte, args Args) (*Conf, error) {
 		return nil, err
 	}
 	c.CNIVersion, c.Name, c.Pod, c.ValidAttachments = nc.CNIVersion, nc.Name, args, nc.ValidAttachments
+	c.Claim = nc.Args.CNI.Claim
 	if len(c.DNS.Nameservers) == 0 && c.DNS.Domain == "" && len(c.DNS.Search) == 0 {
 		c.DNS = nc.DNS
 	}

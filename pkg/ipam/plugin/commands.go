@@ -19,6 +19,11 @@ import (
 // context of its own: a cancelled request leaves nothing allocated.
 func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	args := r.args
+	claim, err := r.resolveClaim(ctx)
+	if err != nil {
+		r.log.Errorf("ADD %s/%s: %v", args.ContainerID, args.IfName, err)
+		return nil, err
+	}
 	var got []store.Allocation
 	var ranges []*alloc.Range
 	for i := range r.conf.Slots {
@@ -30,6 +35,11 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 		}
 		got, ranges = append(got, a), append(ranges, rg)
 		r.log.Infof("ADD %s/%s: %s in %q (pod %s/%s, node %s)", args.ContainerID, args.IfName, a.Address, a.Space, a.PodNamespace, a.PodName, a.Node)
+	}
+	if err := r.recordClaim(ctx, claim, got); err != nil {
+		r.log.Errorf("ADD %s/%s: %v", args.ContainerID, args.IfName, err)
+		r.undo(ctx, len(r.conf.Slots)-1)
+		return nil, err
 	}
 	return r.result(got, ranges), nil
 }
@@ -64,7 +74,7 @@ func (r *request) undo(ctx context.Context, failed int) {
 func (p *Plugin) allocSlot(ctx context.Context, r *request, i int) (store.Allocation, *alloc.Range, error) {
 	slot := r.conf.Slots[i]
 	h := store.Holder{ContainerID: r.args.ContainerID, IfName: r.args.IfName, Network: r.conf.Name,
-		PodNamespace: r.conf.Pod.PodNamespace, PodName: r.conf.Pod.PodName, PodUID: r.conf.Pod.PodUID, Node: r.node, Created: p.Now().UTC(), Sticky: r.conf.Sticky}
+		PodNamespace: r.conf.Pod.PodNamespace, PodName: r.conf.Pod.PodName, PodUID: r.conf.Pod.PodUID, Node: r.node, Created: p.Now().UTC(), Sticky: r.conf.Sticky || r.conf.Claim != "", Claim: r.conf.Claim}
 	for _, rg := range slot.Ranges {
 		if slot.Want.IsValid() && !rg.Subnet.Contains(slot.Want) {
 			continue
@@ -197,9 +207,10 @@ func (p *Plugin) gc(ctx context.Context, r *request) error {
 	return nil
 }
 
-// gcOne frees a, or reserves it for its pod name on a sticky network.
+// gcOne frees a, or reserves it for its pod name on a sticky network
+// (for its claim when it has one).
 func (p *Plugin) gcOne(ctx context.Context, r *request, a store.Allocation) error {
-	if r.conf.Sticky && a.PodName != "" {
+	if (r.conf.Sticky || a.Claim != "") && a.PodName != "" {
 		return store.Reserve(ctx, r.st, a, p.Now().UTC())
 	}
 	return r.st.FreeHeld(ctx, a)

@@ -256,6 +256,9 @@ type sharedStore struct {
 	release func()
 }
 
+// Unwrap returns the cached store (store.ClaimsOf).
+func (s *sharedStore) Unwrap() store.Store { return s.Store }
+
 // Close implements store.Store.
 func (s *sharedStore) Close() error {
 	s.once.Do(s.release)

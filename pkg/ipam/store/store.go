@@ -59,6 +59,10 @@ type Holder struct {
 	// turns the allocation into a reservation for the pod's namespace and
 	// name instead of freeing it (see Reservation).
 	Sticky bool
+	// Claim names the IPAMClaim (in PodNamespace) the address belongs to:
+	// it outlives every pod that holds it, as a reservation of the claim,
+	// until the claim is deleted (Sticky is set too).
+	Claim string
 }
 
 // Allocation is one allocated address and its holder.

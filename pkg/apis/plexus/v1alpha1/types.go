@@ -125,6 +125,10 @@ type IPAllocationSpec struct {
 	// reservation for its namespace and name (plexus-ipam "sticky").
 	// +optional
 	Sticky bool `json:"sticky,omitempty"`
+	// Claim: the IPAMClaim (in podNamespace) the address belongs to; it
+	// outlives every pod that holds it until the claim is deleted.
+	// +optional
+	Claim string `json:"claim,omitempty"`
 }
 
 // IPAllocationList is a list of IPAllocations.

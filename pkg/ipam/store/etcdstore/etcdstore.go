@@ -157,12 +157,13 @@ type allocRecord struct {
 	Node         string    `json:"node,omitempty"`
 	Created      time.Time `json:"created"`
 	Sticky       bool      `json:"sticky,omitempty"`
+	Claim        string    `json:"claim,omitempty"`
 }
 
 func encodeAlloc(a store.Allocation) string {
 	b, _ := json.Marshal(allocRecord{Space: a.Space, Address: a.Address.String(), Slot: a.Slot, ContainerID: a.ContainerID,
 		IfName: a.IfName, Network: a.Network, PodNamespace: a.PodNamespace, PodName: a.PodName, PodUID: a.PodUID,
-		Node: a.Node, Created: a.Created, Sticky: a.Sticky})
+		Node: a.Node, Created: a.Created, Sticky: a.Sticky, Claim: a.Claim})
 	return string(b)
 }
 
@@ -177,7 +178,7 @@ func decodeAlloc(b []byte) (store.Allocation, error) {
 	}
 	return store.Allocation{Space: r.Space, Slot: r.Slot, Address: addr, Holder: store.Holder{
 		ContainerID: r.ContainerID, IfName: r.IfName, Network: r.Network, PodNamespace: r.PodNamespace,
-		PodName: r.PodName, PodUID: r.PodUID, Node: r.Node, Created: r.Created, Sticky: r.Sticky,
+		PodName: r.PodName, PodUID: r.PodUID, Node: r.Node, Created: r.Created, Sticky: r.Sticky, Claim: r.Claim,
 	}}, nil
 }
 

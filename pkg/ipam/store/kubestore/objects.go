@@ -46,7 +46,7 @@ func toAllocationObject(a store.Allocation) *v1.IPAllocation {
 		Spec: v1.IPAllocationSpec{
 			Space: a.Space, Address: a.Address.String(), Slot: a.Slot, ContainerID: a.ContainerID, IfName: a.IfName,
 			Network: a.Network, PodNamespace: a.PodNamespace, PodName: a.PodName, PodUID: a.PodUID, Node: a.Node,
-			Created: metav1.NewTime(a.Created), Sticky: a.Sticky,
+			Created: metav1.NewTime(a.Created), Sticky: a.Sticky, Claim: a.Claim,
 		},
 	}
 }
@@ -63,7 +63,7 @@ func fromAllocationObject(o *v1.IPAllocation) (store.Allocation, error) {
 	sp := o.Spec
 	return store.Allocation{Space: sp.Space, Slot: sp.Slot, Address: addr, Holder: store.Holder{
 		ContainerID: sp.ContainerID, IfName: sp.IfName, Network: sp.Network, PodNamespace: sp.PodNamespace,
-		PodName: sp.PodName, PodUID: sp.PodUID, Node: sp.Node, Created: sp.Created.UTC(), Sticky: sp.Sticky,
+		PodName: sp.PodName, PodUID: sp.PodUID, Node: sp.Node, Created: sp.Created.UTC(), Sticky: sp.Sticky, Claim: sp.Claim,
 	}}, nil
 }
 

@@ -137,6 +137,9 @@ type locked struct {
 	l *Locker
 }
 
+// Unwrap returns the wrapped store (store.ClaimsOf).
+func (s *locked) Unwrap() store.Store { return s.Store }
+
 // turn runs f under space's lock.
 func turn[T any](ctx context.Context, l *Locker, space string, f func() (T, error)) (T, error) {
 	unlock, err := l.Lock(ctx, space)
