@@ -16,8 +16,8 @@ import (
 
 // fakeWorld is a World of maps.
 type fakeWorld struct {
-	pods  map[string]*corev1.Pod
-	nodes map[string]bool
+	pods   map[string]*corev1.Pod
+	nodes  map[string]bool
 	sets   map[string]*appsv1.StatefulSet
 	claims map[string]bool
 	err    error
@@ -49,7 +49,7 @@ func TestDecide(t *testing.T) {
 			"ns/done": pod("done", "u-done", "n1", corev1.PodSucceeded), "ns/fail": pod("fail", "u-fail", "n1", corev1.PodFailed),
 			"ns/orphan": pod("orphan", "u-orphan", "gone", corev1.PodRunning), "ns/db-0": pod("db-0", "u-new", "n1", corev1.PodRunning),
 		},
-		nodes: map[string]bool{"n1": true},
+		nodes:  map[string]bool{"n1": true},
 		sets:   map[string]*appsv1.StatefulSet{"ns/db": sts("db", 2), "ns/small": sts("small", 1)},
 		claims: map[string]bool{"ns/vm1.net.net1": true},
 	}
