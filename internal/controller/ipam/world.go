@@ -2,6 +2,7 @@ package ipam
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -163,14 +164,21 @@ func (p *poolCounts) read() map[metrics.PoolKey]int64 {
 	return out
 }
 
+// ClaimExists reports a claim that is being deleted (its owner deleted
+// in the foreground, a finalizer pending) as gone: nothing will use it
+// again.
 func (w *liveWorld) ClaimExists(ns, name string) (bool, error) {
-	err := w.c.CoreV1().RESTClient().Get().
-		AbsPath("/apis/k8s.cni.cncf.io/v1alpha1/namespaces", ns, "ipamclaims", name).Do(w.ctx).Error()
+	raw, err := w.c.CoreV1().RESTClient().Get().
+		AbsPath("/apis/k8s.cni.cncf.io/v1alpha1/namespaces", ns, "ipamclaims", name).Do(w.ctx).Raw()
 	switch {
 	case apierrors.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("reading IPAMClaim %s/%s: %w", ns, name, err)
 	}
-	return true, nil
+	var claim metav1.PartialObjectMetadata
+	if err := json.Unmarshal(raw, &claim); err != nil {
+		return false, fmt.Errorf("reading IPAMClaim %s/%s: %w", ns, name, err)
+	}
+	return claim.DeletionTimestamp == nil, nil
 }
