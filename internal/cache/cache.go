@@ -77,9 +77,12 @@ func (s *Store) Path(containerID string) string {
 	return filepath.Join(s.dir, containerID+".json")
 }
 
+// ErrInvalidID is wrapped when a container ID is not one CNI allows.
+var ErrInvalidID = errors.New("not a valid CNI container ID")
+
 func (s *Store) checkID(containerID string) error {
 	if !validID.MatchString(containerID) {
-		return fmt.Errorf("container ID %q: not a valid CNI container ID", containerID)
+		return fmt.Errorf("CNI_CONTAINERID %q: %w", containerID, ErrInvalidID)
 	}
 	return nil
 }

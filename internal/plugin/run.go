@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 
+	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/cnierr"
 )
 
@@ -85,6 +86,9 @@ func (p *Plugin) turn(ctx *context.Context, command string, r *request) (func(),
 		p.ops.cancel(id, errSandboxDeleted)
 	}
 	unlock, err := r.store().Lock(*ctx, id)
+	if errors.Is(err, cache.ErrInvalidID) {
+		return nil, cnierr.Wrap(cnierr.InvalidEnv, err)
+	}
 	if err != nil {
 		return nil, cnierr.Wrap(cnierr.TryAgainLater, err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/skel"
 
+	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
@@ -123,5 +124,19 @@ func TestDelAfterAKilledADDStopsWhatItLeft(t *testing.T) {
 	}
 	if r.store().Adding(args.ContainerID) {
 		t.Error("the ADD's mark outlived the DEL")
+	}
+}
+
+// A container ID CNI does not allow is the runtime's error (code 4), not
+// a reason to try again.
+func TestInvalidContainerIDIsTheEnvironmentsError(t *testing.T) {
+	f := newFixture(t, nil)
+	args := f.args("uid-1")
+	args.ContainerID = "../escape"
+	for _, cmd := range []string{"ADD", "DEL", "CHECK"} {
+		_, _, err := f.p.Do(context.Background(), cmd, args)
+		if e := cnierr.ToCNI(err); e == nil || e.Code != cnierr.InvalidEnv || !strings.Contains(e.Msg, `CNI_CONTAINERID "../escape"`) {
+			t.Errorf("%s with an invalid container ID: %v; want code %d naming CNI_CONTAINERID", cmd, err, cnierr.InvalidEnv)
+		}
 	}
 }
