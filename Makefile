@@ -21,6 +21,13 @@ IMAGE ?= $(IMAGE_REPO):$(VERSION)
 IMAGE_ARCHIVE := .cluster/images/plexus.tar
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+# Read git once per make: a `?=` variable is expanded at every use, so a
+# commit made while `make test` runs would give the image archive one tag
+# and the installed manifests another.
+VERSION := $(VERSION)
+REVISION := $(REVISION)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
+IMAGE := $(IMAGE)
 
 .PHONY: all build chart-crds test unit integration demo bench chaos scale fuzz image testbed testbed-up testbed-down testbed-soak cluster cluster-up cluster-reload cluster-down demo-sim deps clean fmt vet generate
 
