@@ -245,17 +245,20 @@ func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec
 	for j, w := range change.Added {
 		addedAt[w] = j
 	}
-	// A rollback that failed leaves additions attached: they stay in the
-	// record, pending, for the next try (or the sandbox's DEL) to delete.
+	// Failed additions are not recorded, even when their rollback failed
+	// too: the usual cause is a delegate that cannot run at all (its
+	// plugin is missing), whose DEL would fail for ever and then block the
+	// sandbox's DEL, the pod's deletion with it. The rollback's failure is
+	// in the error and the log.
 	var rb *attach.RollbackError
-	undone := err != nil && !errors.As(err, &rb)
+	if errors.As(err, &rb) {
+		r.log.Errorf("hot-plug: rolling back the additions failed too; they are not recorded: %v", rb.Err)
+	}
 	for w := range wanted {
 		if ri, ok := change.Kept[w]; ok {
 			final.Attachments = append(final.Attachments, rec.Attachments[recIdx[ri]])
-		} else if !undone {
-			a := addRec.Attachments[addedAt[w]]
-			a.Pending = err != nil
-			final.Attachments = append(final.Attachments, a)
+		} else if err == nil {
+			final.Attachments = append(final.Attachments, addRec.Attachments[addedAt[w]])
 		}
 	}
 	out := &Replugged{}
