@@ -87,13 +87,20 @@ fuzz_one() {
 	wall=$(($(date +%s) - start))
 	elapsed=$(grep -o 'elapsed: [0-9hms]*' "$log" | tail -n1 | cut -d' ' -f2)
 	execs=$(grep -o 'execs: [0-9]*' "$log" | tail -n1 | cut -d' ' -f2)
-	if [ "$status" -ne 0 ]; then
+	# Go before 1.27 can fail a target at the end of -fuzztime with
+	# "context deadline exceeded" and no failing input (a race in its fuzz
+	# coordinator, go.dev/issue/75804): that is no finding; counted apart.
+	local verdict=ok
+	if [ "$status" -ne 0 ] && grep -q '^    context deadline exceeded$' "$log" && ! grep -q 'Failing input written to' "$log"; then
+		status=0 verdict=flake flaked=$((flaked + 1))
+	elif [ "$status" -ne 0 ]; then
+		verdict=FAIL
 		cat "$log"
 	fi
 	elapsed=$(seconds "${elapsed:-0s}")
 	fuzzed=$((fuzzed + elapsed))
-	printf 'fuzz: %-4s %-26s %-20s %5ds fuzzing %10s execs %5ds wall\n' \
-		"$([ "$status" -eq 0 ] && echo ok || echo FAIL)" "$pkg" "$name" "$elapsed" "${execs:-0}" "$wall"
+	printf 'fuzz: %-5s %-26s %-20s %5ds fuzzing %10s execs %5ds wall\n' \
+		"$verdict" "$pkg" "$name" "$elapsed" "${execs:-0}" "$wall"
 	rm -f "$log"
 	return "$status"
 }
@@ -104,12 +111,12 @@ if [ "${1:-}" = list ]; then
 	exit 0
 fi
 
-failed=0 fuzzed=0 total_start=$(date +%s)
+failed=0 flaked=0 fuzzed=0 total_start=$(date +%s)
 for t in "${TARGETS[@]}"; do
 	if [ -n "$FUZZ" ] && ! [[ $t =~ $FUZZ ]]; then
 		continue
 	fi
 	fuzz_one "$t" || failed=$((failed + 1))
 done
-echo "fuzz: $failed failed; ${fuzzed}s fuzzing in all (FUZZTIME=$FUZZTIME per target), $(($(date +%s) - total_start))s wall with builds"
+echo "fuzz: $failed failed, $flaked ended by Go's deadline race (no failing input); ${fuzzed}s fuzzing in all (FUZZTIME=$FUZZTIME per target), $(($(date +%s) - total_start))s wall with builds"
 [ "$failed" -eq 0 ]
