@@ -134,7 +134,6 @@ func hasPending(rec *cache.Record) bool {
 }
 
 func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec *cache.Record, pod *corev1.Pod) (*Replugged, error) {
-	id := rec.ContainerID
 	var api API
 	if p.NewAPI != nil {
 		var err error
@@ -145,6 +144,30 @@ func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec
 	if api == nil {
 		return nil, cnierr.New(cnierr.InvalidNetConfig, "hot-plug needs the Kubernetes API: the configuration has no kubeconfig")
 	}
+	pl, err := p.planReplug(ctx, r, api, rec, pod)
+	if err != nil || pl == nil {
+		return nil, err
+	}
+	return p.applyReplug(ctx, r, store, rec, api, pod, pl)
+}
+
+// replugPlan is what a hot-plug does to a sandbox's record.
+type replugPlan struct {
+	added      []plan.Attachment   // the new attachments, named
+	addRun     []attach.Attachment // their delegates
+	addRec     []cache.Attachment  // their records
+	removed    []cache.Attachment
+	removedRun []attach.Attachment
+	// done and failed are the record's attachments once the additions
+	// succeeded or failed: the configured networks, then the entries'
+	// attachments in the annotation's order.
+	done, failed []cache.Attachment
+}
+
+// planReplug plans the pod's whole annotation as an ADD would (every check
+// of sandbox creation applies) and compares it with the record
+// (plan.Replan); nil when nothing changes.
+func (p *Plugin) planReplug(ctx context.Context, r *request, api API, rec *cache.Record, pod *corev1.Pod) (*replugPlan, error) {
 	atts, err := p.plan(ctx, r, api, pod)
 	if err != nil {
 		return nil, err
@@ -160,22 +183,20 @@ func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec
 	var recorded []plan.Recorded
 	var recIdx []int // recorded[i] is rec.Attachments[recIdx[i]]
 	var reserved []string
+	pl := &replugPlan{}
 	for i, a := range rec.Attachments {
 		if a.Selection == "" {
 			reserved = append(reserved, a.IfName)
+			pl.done, pl.failed = append(pl.done, a), append(pl.failed, a)
 			continue
 		}
 		recorded = append(recorded, plan.Recorded{Key: a.Selection, IfName: a.IfName})
 		recIdx = append(recIdx, i)
 	}
 	change, err := plan.Replan(recorded, wsel, reserved)
-	if err != nil {
+	if err != nil || change.Empty() {
 		return nil, err
 	}
-	if change.Empty() {
-		return nil, nil
-	}
-	added := make([]plan.Attachment, 0, len(change.Added))
 	for _, w := range change.Added {
 		a := *wanted[w]
 		a.IfName = change.IfNames[w]
@@ -188,30 +209,46 @@ func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec
 			return nil, cnierr.New(cnierr.InvalidNetConfig, "%s.default-route: network %s: the default route of a running pod is not moved; set it at pod creation",
 				field, a.StatusName)
 		}
-		added = append(added, a)
+		pl.added = append(pl.added, a)
 	}
-	run, addRec, err := prepare(r, added)
+	run, addRec, err := prepare(r, pl.added)
 	if err != nil {
 		return nil, err
 	}
-	removed := make([]cache.Attachment, len(change.Removed))
-	for i, ri := range change.Removed {
-		removed[i] = rec.Attachments[recIdx[ri]]
+	pl.addRun, pl.addRec = run, addRec.Attachments
+	for _, ri := range change.Removed {
+		pl.removed = append(pl.removed, rec.Attachments[recIdx[ri]])
 	}
-	removedRun, err := fromRecord(&cache.Record{ContainerID: id, Attachments: removed})
-	if err != nil && len(removed) > 0 {
+	if pl.removedRun, err = fromRecord(&cache.Record{ContainerID: rec.ContainerID, Attachments: pl.removed}); err != nil && len(pl.removed) > 0 {
 		return nil, err
 	}
-	statuses := currentStatus(rec, pod)
-
-	// The record first: the old attachments and the new ones, pending.
-	pending := slices.Clone(rec.Attachments)
-	for _, a := range addRec.Attachments {
-		a.Pending = true
-		pending = append(pending, a)
+	addedAt := map[int]int{} // wanted index → index in added
+	for j, w := range change.Added {
+		addedAt[w] = j
 	}
+	for w := range wanted {
+		if ri, ok := change.Kept[w]; ok {
+			kept := rec.Attachments[recIdx[ri]]
+			pl.done, pl.failed = append(pl.done, kept), append(pl.failed, kept)
+		} else {
+			pl.done = append(pl.done, pl.addRec[addedAt[w]])
+		}
+	}
+	return pl, nil
+}
+
+// applyReplug carries pl out: the record first (the additions pending),
+// removals, then additions (which roll back alone on failure), the final
+// record, network-status and events.
+func (p *Plugin) applyReplug(ctx context.Context, r *request, store *cache.Store, rec *cache.Record, api API, pod *corev1.Pod, pl *replugPlan) (*Replugged, error) {
+	id := rec.ContainerID
+	statuses := currentStatus(rec, pod)
 	withPending := *rec
-	withPending.Attachments = pending
+	withPending.Attachments = slices.Clone(rec.Attachments)
+	for _, a := range pl.addRec {
+		a.Pending = true
+		withPending.Attachments = append(withPending.Attachments, a)
+	}
 	if err := store.Save(&withPending); err != nil {
 		return nil, cnierr.Wrap(cnierr.IOFailure, err)
 	}
@@ -222,72 +259,54 @@ func (p *Plugin) replug(ctx context.Context, r *request, store *cache.Store, rec
 	sb := r.sandbox()
 	// Removals first: a name or an address they free may be what an
 	// addition asks for.
-	if len(removedRun) > 0 {
-		if err := r.runner().Del(ctx, sb, removedRun); err != nil {
+	if len(pl.removedRun) > 0 {
+		if err := r.runner().Del(ctx, sb, pl.removedRun); err != nil {
 			return nil, errors.Join(err, store.Save(rec)) // all recorded still: the next try, or the sandbox's DEL, retries
 		}
 	}
-	var results []types.Result
-	if len(run) > 0 {
-		results, err = r.runner().Add(ctx, sb, run)
-	}
-	// What stays: the configured networks, then the entries' attachments
-	// in the annotation's order; the additions only if they succeeded
-	// (a failed one rolled back alone).
-	final := *rec
-	final.Attachments = nil
-	for _, a := range rec.Attachments {
-		if a.Selection == "" {
-			final.Attachments = append(final.Attachments, a)
-		}
-	}
-	addedAt := map[int]int{} // wanted index → index in added
-	for j, w := range change.Added {
-		addedAt[w] = j
-	}
-	// Failed additions are not recorded, even when their rollback failed
-	// too: the usual cause is a delegate that cannot run at all (its
-	// plugin is missing), whose DEL would fail for ever and then block the
-	// sandbox's DEL, the pod's deletion with it. The rollback's failure is
-	// in the error and the log.
-	var rb *attach.RollbackError
-	if errors.As(err, &rb) {
-		r.log.Errorf("hot-plug: rolling back the additions failed too; they are not recorded: %v", rb.Err)
-	}
-	for w := range wanted {
-		if ri, ok := change.Kept[w]; ok {
-			final.Attachments = append(final.Attachments, rec.Attachments[recIdx[ri]])
-		} else if err == nil {
-			final.Attachments = append(final.Attachments, addRec.Attachments[addedAt[w]])
-		}
-	}
 	out := &Replugged{}
-	for _, a := range removed {
+	for _, a := range pl.removed {
 		out.Removed = append(out.Removed, a.IfName+" ("+a.StatusName+")")
 	}
-	if err != nil { // the additions rolled back alone; the removals stand
+	var results []types.Result
+	var err error
+	if len(pl.addRun) > 0 {
+		results, err = r.runner().Add(ctx, sb, pl.addRun)
+	}
+	final := *rec
+	if err != nil {
+		// Failed additions are not recorded, even when their rollback
+		// failed too: the usual cause is a delegate that cannot run at all
+		// (its plugin is missing), whose DEL would fail for ever and then
+		// block the sandbox's DEL, the pod's deletion with it. The
+		// rollback's failure is in the error and the log. The removals
+		// stand.
+		var rb *attach.RollbackError
+		if errors.As(err, &rb) {
+			r.log.Errorf("hot-plug: rolling back the additions failed too; they are not recorded: %v", rb.Err)
+		}
+		final.Attachments = slices.Clone(pl.failed)
 		keepStatus(&final, statuses)
 		if serr := store.Save(&final); serr != nil {
 			return nil, errors.Join(err, cnierr.Wrap(cnierr.IOFailure, serr))
 		}
-		if len(removed) > 0 {
+		if len(pl.removed) > 0 {
 			err = errors.Join(err, publish(ctx, api, pod, &final, out, statuses))
 		}
 		return out, err
 	}
-	for j, a := range added {
-		entries, berr := netstatus.Build([]netstatus.Source{{Name: a.StatusName, IfName: a.IfName, Result: results[j]}})
-		if berr != nil {
-			return nil, cnierr.Wrap(cnierr.Internal, berr)
+	for j, a := range pl.added {
+		entries, err := netstatus.Build([]netstatus.Source{{Name: a.StatusName, IfName: a.IfName, Result: results[j]}})
+		if err != nil {
+			return nil, cnierr.Wrap(cnierr.Internal, err)
 		}
 		statuses[a.IfName] = entries
+		out.Added = append(out.Added, a.IfName+" ("+a.StatusName+")")
 	}
+	final.Attachments = slices.Clone(pl.done)
 	keepStatus(&final, statuses)
 	if err := store.Save(&final); err != nil {
 		return nil, cnierr.Wrap(cnierr.IOFailure, err)
-	}
-	for _, a := range added {
-		out.Added = append(out.Added, a.IfName+" ("+a.StatusName+")")
 	}
 	return out, publish(ctx, api, pod, &final, out, statuses)
 }
