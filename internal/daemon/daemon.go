@@ -26,6 +26,7 @@ import (
 
 	"github.com/plexus-cni/plexus/internal/cache"
 	"github.com/plexus-cni/plexus/internal/config"
+	"github.com/plexus-cni/plexus/internal/daemon/dhcpd"
 	"github.com/plexus-cni/plexus/internal/daemon/hotplug"
 	"github.com/plexus-cni/plexus/internal/daemon/informer"
 	"github.com/plexus-cni/plexus/internal/daemon/install"
@@ -59,7 +60,8 @@ type Daemon struct {
 	cache     *informer.Cache
 	server    *server.Server
 	pools     *poolwatch.Watcher
-	hotplug   *hotplug.Loop // nil with --hotplug=false
+	hotplug   *hotplug.Loop     // nil with --hotplug=false
+	dhcp      *dhcpd.Supervisor // nil with --dhcp-daemon=off
 
 	stopping atomic.Bool
 }
@@ -101,6 +103,11 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 		events.observe(st)
 	}
 	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr, Exec: newDelegateExec(o, os.Getenv), Phases: d.metrics}
+	if o.DHCPDaemon != string(dhcpd.Off) {
+		if d.dhcp, err = newDHCP(o, log, d.cache, d.metrics); err != nil {
+			return nil, err
+		}
+	}
 	so := server.Options{
 		Concurrency: o.Concurrency, QueueLength: o.QueueLength,
 		RequestTimeout: options.Seconds(o.RequestTimeoutSeconds),
@@ -112,7 +119,7 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 			Concurrency: o.IPAMConcurrency, QueueLength: o.IPAMQueueLength,
 			Networks: ipamNetwork, Recorder: d.metrics.IPAM()}
 	}
-	d.server = server.New(cniHandler{p}, so)
+	d.server = server.New(cniHandler{p: p, deleted: d.dhcpPoke}, so)
 	if o.Hotplug {
 		events := kube.NewFromClientset(cs, c.requestNADs, "")
 		events.Component = "plexusd"
@@ -297,10 +304,17 @@ func NewInstaller(o *options.Options, log *logging.Logger) *install.Installer {
 }
 
 // cniHandler runs a meta-plugin request.
-type cniHandler struct{ p *plugin.Plugin }
+type cniHandler struct {
+	p       *plugin.Plugin
+	deleted func() // after a DEL
+}
 
 func (h cniHandler) Do(ctx context.Context, req server.Request) (types.Result, string, error) {
-	return h.p.Do(ctx, req.Command, req.Args)
+	r, out, err := h.p.Do(ctx, req.Command, req.Args)
+	if req.Command == "DEL" && h.deleted != nil {
+		h.deleted()
+	}
+	return r, out, err
 }
 
 // networks names the networks of a request from its attachment record.
@@ -343,6 +357,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go func() { installerDone <- d.installer.Run(bg, options.Seconds(d.o.ResyncSeconds)) }()
 	if d.pools != nil {
 		go d.pools.Run(bg)
+	}
+	if d.dhcp != nil {
+		go func() {
+			// With the NADs known (a sync that never comes: the records
+			// alone decide).
+			sctx, cancel := context.WithTimeout(bg, options.Seconds(d.o.CacheSyncTimeoutSeconds))
+			d.cache.WaitForSync(sctx)
+			cancel()
+			d.dhcp.Run(bg)
+		}()
 	}
 	if d.hotplug != nil {
 		go func() {

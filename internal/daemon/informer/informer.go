@@ -141,6 +141,9 @@ func (c *Cache) Start(ctx context.Context) {
 // Pods is the informer of this node's pods (hot-plug watches it).
 func (c *Cache) Pods() cache.SharedIndexInformer { return c.pods }
 
+// NADs is the informer of the NADs (the DHCP supervision watches it).
+func (c *Cache) NADs() cache.SharedIndexInformer { return c.nads }
+
 // Synced reports, per resource, whether its cache has synced.
 func (c *Cache) Synced() map[string]bool {
 	out := map[string]bool{}

@@ -3,7 +3,8 @@
 // and network, errors by CNI code, requests in flight and queued (the same
 // for plexus-ipam's requests on /ipam), the state of the informer caches
 // and of the installed configuration, the plexus-ipam allocations held by
-// this node's pods, and where an ADD spends its time (PhaseMetric).
+// this node's pods, where an ADD spends its time (PhaseMetric), and the
+// dhcp daemon plexusd supervises.
 package metrics
 
 import (
@@ -35,6 +36,9 @@ type Metrics struct {
 	cacheSynced *prometheus.GaugeVec
 	confWritten prometheus.Gauge
 	hotplug     *prometheus.CounterVec
+	dhcpUp      prometheus.Gauge
+	dhcpStarts  *prometheus.CounterVec
+	dhcpLeases  *prometheus.CounterVec
 	ipam        *Requests
 	pools       *poolCollector
 }
@@ -91,6 +95,18 @@ func New() *Metrics {
 			Name: "plexusd_hotplug_operations_total",
 			Help: "Hot-plug work on running pods: op add or remove (one per interface), or replug (an attempt), by result ok or error.",
 		}, []string{"op", "result"}),
+		dhcpUp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "plexusd_dhcp_daemon_running",
+			Help: "1 while the dhcp plugin's daemon plexusd supervises runs.",
+		}),
+		dhcpStarts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plexusd_dhcp_daemon_starts_total",
+			Help: "Starts of the dhcp daemon, by reason: start, or restart after it died.",
+		}, []string{"reason"}),
+		dhcpLeases: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "plexusd_dhcp_leases_reacquired_total",
+			Help: "Leases of this node's sandboxes the dhcp daemon was asked to take again after a start, by result ok or error.",
+		}, []string{"result"}),
 	}
 	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        BuildInfoMetric,
@@ -101,6 +117,7 @@ func New() *Metrics {
 	m.ipam = newIPAMRequests()
 	m.pools = newPoolCollector()
 	m.registry.MustRegister(m.duration, m.phases, m.errors, m.inFlight, m.queued, m.cacheSynced, m.confWritten, m.hotplug,
+		m.dhcpUp, m.dhcpStarts, m.dhcpLeases,
 		m.ipam.duration, m.ipam.errors, m.ipam.inFlight, m.ipam.queued, m.pools, buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -170,6 +187,15 @@ func (m *Metrics) Hotplug(op, result string, n int) {
 		m.hotplug.WithLabelValues(op, result).Add(float64(n))
 	}
 }
+
+// DHCPDaemon sets whether the dhcp daemon runs.
+func (m *Metrics) DHCPDaemon(running bool) { m.dhcpUp.Set(boolValue(running)) }
+
+// DHCPDaemonStart counts a start of the dhcp daemon.
+func (m *Metrics) DHCPDaemonStart(reason string) { m.dhcpStarts.WithLabelValues(reason).Inc() }
+
+// DHCPLeaseReacquired counts a lease taken again.
+func (m *Metrics) DHCPLeaseReacquired(result string) { m.dhcpLeases.WithLabelValues(result).Inc() }
 
 func newIPAMRequests() *Requests {
 	return &Requests{

@@ -79,6 +79,14 @@ type Options struct {
 	// its sandbox (internal/daemon/hotplug); a pod opts out with the
 	// annotation plexus.dev/hotplug: "false".
 	Hotplug bool `json:"hotplug"`
+	// DHCPDaemon says when plexusd runs the reference dhcp plugin's
+	// daemon (internal/daemon/dhcpd): auto (while a NAD or a sandbox on
+	// the node uses dhcp IPAM), always, or off (the operator runs one).
+	DHCPDaemon string `json:"dhcpDaemon"`
+	// DHCPBinary is that plugin's binary, run as `dhcp daemon`.
+	DHCPBinary string `json:"dhcpBinary"`
+	// DHCPSocket is where the dhcp plugin dials its daemon, on the node.
+	DHCPSocket string `json:"dhcpSocket"`
 
 	// PluginConfig holds extra keys of the plexus plugin entry in the
 	// written configuration (multusNamespace, namespaceIsolation, …); it
@@ -119,6 +127,9 @@ func Defaults(getenv func(string) string) Options {
 		IPAMNamespace:           "kube-system",
 		IPAMDefaults:            true,
 		Hotplug:                 true,
+		DHCPDaemon:              "auto",
+		DHCPBinary:              filepath.Join(srcDir, "dhcp"),
+		DHCPSocket:              "/run/cni/dhcp.sock",
 	}
 }
 
@@ -182,6 +193,11 @@ func bind(s *cliflags.Set, o *Options) {
 	fs.IntVar(&o.RequestTimeoutSeconds, key("requestTimeoutSeconds"), o.RequestTimeoutSeconds, "bound of one CNI request")
 	fs.IntVar(&o.ShutdownTimeoutSeconds, key("shutdownTimeoutSeconds"), o.ShutdownTimeoutSeconds, "how long SIGTERM waits for requests in flight")
 	fs.BoolVar(&o.Hotplug, key("hotplug"), o.Hotplug, "attach and remove networks of running pods when their networks annotation changes (a pod opts out with plexus.dev/hotplug: \"false\")")
+
+	fs = s.Group("DHCP")
+	fs.StringVar(&o.DHCPDaemon, key("dhcpDaemon"), o.DHCPDaemon, "run the dhcp plugin's daemon: auto (while a NAD or a pod on this node uses dhcp IPAM), always, off")
+	fs.StringVar(&o.DHCPBinary, key("dhcpBinary"), o.DHCPBinary, "the reference dhcp plugin, run as `dhcp daemon` (plexus's image ships it beside plexusd)")
+	fs.StringVar(&o.DHCPSocket, key("dhcpSocket"), o.DHCPSocket, "the dhcp daemon's socket on the node, where the plugin dials it")
 
 	fs = s.Group("IPAM")
 	fs.BoolVar(&o.ServeIPAM, key("serveIPAM"), o.ServeIPAM, "run plexus-ipam requests of the delegates in plexusd (exports PLEXUS_DAEMON_SOCKET)")
@@ -313,6 +329,12 @@ func (o *Options) Validate() error {
 		return fielderr.New("ipamQueueLength", fmt.Sprint(o.IPAMQueueLength), "must be 0 or more")
 	case o.DelegateRoot != "" && !filepath.IsAbs(o.DelegateRoot):
 		return fielderr.New("delegateRoot", o.DelegateRoot, "must be an absolute path")
+	case o.DHCPDaemon != "auto" && o.DHCPDaemon != "always" && o.DHCPDaemon != "off":
+		return fielderr.New("dhcpDaemon", o.DHCPDaemon, "want auto, always or off")
+	case o.DHCPDaemon != "off" && !filepath.IsAbs(o.DHCPSocket):
+		return fielderr.New("dhcpSocket", o.DHCPSocket, "must be an absolute path")
+	case o.DHCPDaemon != "off" && !filepath.IsAbs(o.DHCPBinary):
+		return fielderr.New("dhcpBinary", o.DHCPBinary, "must be an absolute path")
 	}
 	return nil
 }
