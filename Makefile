@@ -37,7 +37,8 @@ all: build
 deps:
 	@hack/deps.sh
 
-## build: the plexus binaries into bin/, and bin/kubectl-plexus (the kubectl plugin) linking to plexusctl.
+## build: the plexus binaries into bin/, bin/kubectl-plexus (the kubectl plugin) linking to plexusctl,
+## and bin/dhcp (the reference dhcp plugin, whose daemon plexusd runs).
 build:
 	@mkdir -p $(BIN)
 	@for b in $(BINARIES); do \
@@ -46,6 +47,12 @@ build:
 		fi; \
 	done
 	@ln -sfn plexusctl $(BIN)/kubectl-plexus # kubectl finds it on the PATH as "kubectl plexus"
+	@# The reference dhcp plugin, whose daemon plexusd runs (the image ships it),
+	@# at the version hack/tools pins for the test bed's plugins.
+	@v=$$($(GO) -C hack/tools list -m -f '{{.Version}}' github.com/containernetworking/plugins) && \
+		CGO_ENABLED=0 $(GO) -C hack/tools build -trimpath \
+		-ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$$v" \
+		-o $(CURDIR)/$(BIN)/dhcp github.com/containernetworking/plugins/plugins/ipam/dhcp
 
 ## image: plexus's image from bin/ as an OCI archive (.cluster/images/plexus.tar),
 ## reproducible, for `ctr -n k8s.io images import`; the Dockerfile builds the same.

@@ -17,6 +17,7 @@ PACKAGES=(
 	curl         # health checks of the control plane's components and kubelets
 	runc         # the cluster tier's container runtime (containerd's runc shim)
 	busybox-static # the cluster tier's toolbox image: a shell, ping, ip
+	dnsmasq-base # the cluster tier's DHCP server on the macvlan segment (test/cluster/dhcp_test.go)
 )
 
 missing=()

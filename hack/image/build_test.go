@@ -277,7 +277,7 @@ func TestBuildRejectsAndLeavesNothing(t *testing.T) {
 		{"docker hub short name", func(o *Options) { o.Name = "plexus/plexus:v1" }, `"plexus/plexus:v1"`},
 		{"no tag", func(o *Options) { o.Name = "plexus.local/plexus" }, `"plexus.local/plexus"`},
 		{"undeclared argument", func(o *Options) { o.Args = map[string]string{"VERSON": "x"} }, `"VERSON"`},
-		{"missing source", func(o *Options) { o.Root = t.TempDir() }, `"bin/plexus"`},
+		{"missing source", func(o *Options) { o.Root = t.TempDir() }, `source "bin/`},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := t.TempDir()
