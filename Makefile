@@ -48,9 +48,9 @@ build:
 	done
 	@ln -sfn plexusctl $(BIN)/kubectl-plexus # kubectl finds it on the PATH as "kubectl plexus"
 	@# The reference dhcp plugin, whose daemon plexusd runs (the image ships it),
-	@# at the version hack/tools pins for the test bed's plugins.
-	@v=$$($(GO) -C hack/tools list -m -f '{{.Version}}' github.com/containernetworking/plugins) && \
-		CGO_ENABLED=0 $(GO) -C hack/tools build -trimpath \
+	@# at the version hack/dhcp/go.mod pins (it says why not hack/tools's).
+	@v=$$($(GO) -C hack/dhcp list -m -f '{{.Version}}' github.com/containernetworking/plugins) && \
+		CGO_ENABLED=0 $(GO) -C hack/dhcp build -trimpath \
 		-ldflags "-s -w -X github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=$$v" \
 		-o $(CURDIR)/$(BIN)/dhcp github.com/containernetworking/plugins/plugins/ipam/dhcp
 
