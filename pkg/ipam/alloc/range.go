@@ -164,21 +164,65 @@ func (r *Range) Next(used *Set, from Num) (Num, bool) {
 
 // Pick returns the skip-th (0-based) free number from the bottom of the
 // range; when fewer are free it returns the highest free one. ok is false
-// when nothing is free.
+// when nothing is free. Like Next, it jumps over whole runs: its cost
+// depends on the runs below the result, not on skip.
 func (r *Range) Pick(used *Set, skip int) (Num, bool) {
-	c, ok := r.Next(used, r.first)
-	for i := 0; ok && i < skip; i++ {
-		next, more := c.Next()
-		if !more {
-			break
+	var c Num
+	found := false
+	left := uint64(max(skip, 0))
+	r.freeRuns(used, func(f Run) bool {
+		found = true
+		if span := f.Hi.Sub(f.Lo).Uint64(); left > span { // span: the run's length minus one
+			left -= span + 1
+			c = f.Hi
+			return true
 		}
-		cand, found := r.Next(used, next)
-		if !found {
-			break
-		}
-		c = cand
+		c, _ = f.Lo.Add(Num{Lo: left})
+		return false
+	})
+	return c, found
+}
+
+// Free returns how many numbers of the range used leaves free, counting no
+// further than limit (so its cost depends on the runs below the limit-th
+// free number, not on the range's size).
+func (r *Range) Free(used *Set, limit uint64) uint64 {
+	var n uint64
+	if limit == 0 {
+		return 0
 	}
-	return c, ok
+	r.freeRuns(used, func(f Run) bool {
+		if span := f.Hi.Sub(f.Lo).Uint64(); span >= limit-n-1 {
+			n = limit
+			return false
+		}
+		n += f.Hi.Sub(f.Lo).Uint64() + 1
+		return true
+	})
+	return n
+}
+
+// freeRuns calls fn with each maximal run of numbers of the range that
+// used leaves free and that are not blocked, lowest first, until fn
+// returns false.
+func (r *Range) freeRuns(used *Set, fn func(Run) bool) {
+	c, ok := r.Next(used, r.first)
+	for ok {
+		hi := r.last
+		for _, s := range []*Set{&r.blocked, used} {
+			if run, found := s.above(c); found && run.Lo.Prev().Less(hi) {
+				hi = run.Lo.Prev()
+			}
+		}
+		if !fn(Run{Lo: c, Hi: hi}) {
+			return
+		}
+		next, more := hi.Next()
+		if !more {
+			return
+		}
+		c, ok = r.Next(used, next)
+	}
 }
 
 // LastAddr returns the highest address of p.

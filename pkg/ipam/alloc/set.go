@@ -36,6 +36,15 @@ func (s *Set) Covering(n Num) (Run, bool) {
 	return Run{}, false
 }
 
+// above returns the lowest run that starts after n, for an n that no run
+// covers.
+func (s *Set) above(n Num) (Run, bool) {
+	if i := s.find(n); i < len(s.runs) && n.Less(s.runs[i].Lo) {
+		return s.runs[i], true
+	}
+	return Run{}, false
+}
+
 // Contains reports whether n is in s.
 func (s *Set) Contains(n Num) bool {
 	_, ok := s.Covering(n)

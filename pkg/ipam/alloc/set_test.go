@@ -149,3 +149,44 @@ func TestRangeAddTo(t *testing.T) {
 		}
 	}
 }
+
+// TestPickAndFreeMatchAScan compares Range.Pick and Range.Free, which jump
+// over runs, with an address-by-address scan of small ranges with
+// exclusions, a gateway and random used addresses.
+func TestPickAndFreeMatchAScan(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 200; round++ {
+		r, err := NewRange(netip.MustParsePrefix("192.0.2.0/26"), netip.MustParseAddr("192.0.2.3"), netip.MustParseAddr("192.0.2.60"),
+			netip.MustParseAddr("192.0.2.10"), []netip.Prefix{netip.MustParsePrefix("192.0.2.20/30"), netip.MustParsePrefix("192.0.2.56/29")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var used Set
+		for i := rng.IntN(60); i > 0; i-- {
+			used.Add(NumOf(netip.AddrFrom4([4]byte{192, 0, 2, byte(rng.IntN(64))})))
+		}
+		var free []Num
+		for c, ok := r.Next(&used, Num{}); ok; {
+			free = append(free, c)
+			next, _ := c.Next()
+			c, ok = r.Next(&used, next)
+		}
+		for limit := uint64(0); limit < 70; limit++ {
+			if got, want := r.Free(&used, limit), min(limit, uint64(len(free))); got != want {
+				t.Fatalf("round %d: Free(limit %d) = %d, want %d (free %v)", round, limit, got, want, free)
+			}
+		}
+		for skip := 0; skip < 70; skip++ {
+			got, ok := r.Pick(&used, skip)
+			if len(free) == 0 {
+				if ok {
+					t.Fatalf("round %d: Pick(%d) = %s in a full range", round, skip, got.Addr())
+				}
+				continue
+			}
+			if want := free[min(skip, len(free)-1)]; !ok || got != want {
+				t.Fatalf("round %d: Pick(%d) = %s, %v; want %s", round, skip, got.Addr(), ok, want.Addr())
+			}
+		}
+	}
+}

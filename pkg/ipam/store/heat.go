@@ -10,14 +10,12 @@ import (
 
 // Heat is what a store client knows of the races lost in each space lately.
 // When many nodes allocate from one space at once, every allocator reads
-// the same index and picks the same lowest free address: each round has one
-// winner, and an allocation loses races until it reaches the spread that
-// Pick starts after StrictConflicts losses. Knowing that the space is
-// contended, a claim that lost its first race spreads at once (Bias,
-// Spread) instead of racing for the next lowest addresses; while it is not
-// (at most one race lost lately: a burst of two allocators on two nodes),
-// claims keep to the lowest free addresses, as before. A first candidate is
-// always the lowest free address.
+// the same index and wants the same lowest free address: each round has one
+// winner, and the losers spread (Pick). How wide they spread depends on how
+// many races were lost lately: a window of free addresses wide enough for
+// a few allocators is too narrow for fifty, whose candidates would collide
+// again. A claim's first candidate is always the lowest free address,
+// whatever the level.
 //
 // The level counts lost races and halves every HeatHalfLife. A store whose
 // index is one shared object (kubestore) shares the level through it: each
@@ -44,9 +42,6 @@ type heatSpace struct {
 
 // HeatHalfLife is how fast the memory of lost races fades.
 const HeatHalfLife = 2 * time.Second
-
-// heatSpread is the level from which claims spread after one lost race.
-const heatSpread = 2
 
 func (h *Heat) now() time.Time {
 	if h.Now != nil {
@@ -94,28 +89,15 @@ func (h *Heat) Level(space string) float64 {
 	return decay(s.shared, s.at, now) + decay(s.own, s.ownAt, now)
 }
 
-// Bias returns the lost races a claim in space adds to its own once it
-// lost one (Spread): 0 while the space is cool, else past StrictConflicts,
-// further the more races were lost lately (a level of 2–3 spreads over the
-// next 16 free addresses, 4–7 over 32, and so on up to Pick's bound).
+// Bias returns the contention of space for Pick: log2 of its level,
+// rounded down (0 below a level of 2). A claim that lost a race spreads
+// over at least 16 free addresses per race lost lately (16<<bias).
 func (h *Heat) Bias(space string) int {
 	l := h.Level(space)
-	if l < heatSpread {
+	if l < 2 {
 		return 0
 	}
-	return StrictConflicts + int(math.Log2(l))
-}
-
-// Spread returns the conflicts to pass to Pick for a claim that lost lost
-// races in a space of the given Bias. A claim's first candidate is always the
-// lowest free address, so that allocation right after a burst, or in a
-// quiet space, is exact; once it lost a race in a contended space it skips
-// the strict rounds and spreads at once.
-func Spread(lost, bias int) int {
-	if lost == 0 {
-		return 0
-	}
-	return lost + bias
+	return int(math.Log2(l))
 }
 
 // Observe records the level an index of space carries (its annotation

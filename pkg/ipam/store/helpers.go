@@ -14,36 +14,69 @@ import (
 	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 )
 
-// maxSpread bounds how far past the lowest free address an allocator that
-// lost a race may pick.
-const maxSpread = 256
-
-// StrictConflicts is how many lost races an allocation takes with the lowest
-// free address as its next candidate before it starts to spread.
-const StrictConflicts = 4
+// The windows of Pick's spread, in free addresses.
+const (
+	// firstSpread is the window after a claim's first lost race in a space
+	// not known to be contended; each further lost race quadruples it.
+	firstSpread = 256
+	// spreadPerLevel is the window per race lost lately in the space
+	// (Heat.Bias): the more allocators collided, the wider they spread.
+	spreadPerLevel = 16
+	// maxSpread bounds the window.
+	maxSpread = 1 << 16
+)
 
 // Pick chooses the next candidate of r not in used (where the caller has
-// added every address it lost a race for). For the first StrictConflicts
-// lost races it is the lowest free address, so sequential allocations and
-// small concurrent bursts (a Deployment scaled up by a few pods, on any
-// nodes) get exactly the lowest addresses, as Whereabouts gives them. After
-// that the n-th further loss draws one of the next 16*2^(n-1) free ones at
-// random (at most maxSpread): a large burst of allocators that all read the
-// same index stops colliding within a few rounds, and the holes it leaves
-// low in the pool are filled by later allocations. A claim in a space known
-// to be contended passes its Heat's Bias in conflicts, and starts spread.
-func Pick(r *alloc.Range, used *alloc.Set, conflicts int, rnd *rand.Rand) (netip.Addr, bool) {
-	skip := 0
-	if n := conflicts - StrictConflicts; n > 0 {
-		spread := maxSpread
-		if n < 5 {
-			spread = 16 << (n - 1)
-		}
-		skip = rnd.IntN(spread)
+// added every address it lost a race for) for a claim that lost lost races
+// so far, in a space of contention bias (Heat.Bias), by a store client
+// whose spread slot is slot (NewSlot).
+//
+// A claim's first candidate is the lowest free address: a lone allocator,
+// and allocations one after another on any nodes, get exactly the lowest
+// addresses, as Whereabouts gives them. A lost race says that other
+// allocators read the same index and want the same addresses; from then on
+// the claim spreads over a window of the lowest free addresses: firstSpread
+// of them after the first lost race, four times as many after each further
+// one, at least spreadPerLevel per race lost lately in the space (2^bias),
+// at most maxSpread, and never more than the range has free. The window's
+// lowest address is left to first candidates (allocators whose index is
+// newer go for it). After the first lost race the candidate is the free
+// address of rank 1 + slot mod (window-1): clients that read the same index
+// have different slots, so their candidates differ, and one client's
+// successive claims land next to each other. After further lost races (the
+// slot's address was taken too) it is drawn at random from the window. The
+// holes the spread leaves low in the pool are filled by later first
+// candidates.
+func Pick(r *alloc.Range, used *alloc.Set, lost, bias int, slot uint64, rnd *rand.Rand) (netip.Addr, bool) {
+	if lost <= 0 {
+		n, ok := r.Pick(used, 0)
+		return n.Addr(), ok
 	}
-	n, ok := r.Pick(used, skip)
+	w := uint64(maxSpread)
+	if steps := 2 * (lost - 1); steps < 16 {
+		w = min(w, firstSpread<<steps)
+	}
+	if bias > 0 {
+		w = max(w, spreadPerLevel<<min(bias, 16))
+	}
+	w = r.Free(used, min(w, maxSpread))
+	if w == 0 {
+		return netip.Addr{}, false
+	}
+	skip := uint64(0)
+	if w > 1 {
+		skip = 1 + slot%(w-1)
+		if lost > 1 {
+			skip = 1 + rnd.Uint64N(w-1)
+		}
+	}
+	n, ok := r.Pick(used, int(skip))
 	return n.Addr(), ok
 }
+
+// NewSlot returns a store client's spread slot for Pick: random, so that
+// clients on different nodes, and processes on one node, differ.
+func NewSlot() uint64 { return rand.Uint64() }
 
 // NewRand returns a random source for Pick and Backoff seeded from the
 // clock and the process.

@@ -123,7 +123,7 @@ func (s *Store) Allocate(ctx context.Context, req store.Request) (store.Allocati
 	if err != nil {
 		return store.Allocation{}, err
 	}
-	c := &claim{req: req, taken: &alloc.Set{}, rnd: store.NewRand(), bias: s.heat.Bias(req.Space)}
+	c := &claim{req: req, taken: &alloc.Set{}, rnd: store.NewRand(), bias: s.heat.Bias(req.Space), slot: s.slot}
 	defer func() { s.heat.Lost(req.Space, c.conflicts) }() // this client's own memory: not shared through etcd
 	for attempt := 0; attempt < maxTxnAttempts; attempt++ {
 		if sn.owned() && (!req.Want.IsValid() || req.Want == sn.held) {
@@ -176,9 +176,10 @@ type claim struct {
 	req       store.Request
 	taken     *alloc.Set // found allocated though the index said free
 	conflicts int
-	// bias is the space's contention (store.Heat.Bias): from its first
-	// lost race on, the claim spreads at once (store.Spread).
+	// bias is the space's contention (store.Heat.Bias): how wide the
+	// claim spreads once it lost a race (store.Pick).
 	bias int
+	slot uint64 // the client's (Store.slot)
 	rnd  *rand.Rand
 }
 
@@ -193,7 +194,7 @@ func (c *claim) pick(sn *snapshot) (netip.Addr, error) {
 			used.AddRun(r.Lo, r.Hi)
 		}
 	}
-	a, ok := store.Pick(c.req.Range, used, store.Spread(c.conflicts, c.bias), c.rnd)
+	a, ok := store.Pick(c.req.Range, used, c.conflicts, c.bias, c.slot, c.rnd)
 	if !ok {
 		return netip.Addr{}, fmt.Errorf("range %s-%s: %w", c.req.Range.First, c.req.Range.Last, store.ErrExhausted)
 	}

@@ -36,6 +36,9 @@ type Store struct {
 
 	requests, claimConflicts, indexConflicts atomic.Int64
 	heat                                     store.Heat
+	// slot is this client's place in the spread of claims that lost a
+	// race (store.Pick).
+	slot uint64
 }
 
 var _ store.Store = (*Store)(nil)
@@ -82,7 +85,7 @@ func New(o Options) (*Store, error) {
 	if o.Prefix == "" {
 		o.Prefix = DefaultPrefix
 	}
-	return &Store{cli: cli, prefix: o.Prefix, backoff: store.Backoff{Base: 500 * time.Microsecond, Max: 5 * time.Millisecond}}, nil
+	return &Store{cli: cli, prefix: o.Prefix, backoff: store.Backoff{Base: 500 * time.Microsecond, Max: 5 * time.Millisecond}, slot: store.NewSlot()}, nil
 }
 
 func tlsConfig(o Options) (*tls.Config, error) {

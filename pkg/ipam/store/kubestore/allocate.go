@@ -31,8 +31,8 @@ type claim struct {
 	used      *alloc.Set  // index plus the addresses found taken
 	taken     []alloc.Num // found taken: added to the index at the end
 	conflicts int
-	// bias is the space's contention (store.Heat.Bias): from its first
-	// lost race on, the claim spreads at once (store.Spread).
+	// bias is the space's contention (store.Heat.Bias): how wide the
+	// claim spreads once it lost a race (store.Pick).
 	bias int
 	// noted is how many of the conflicts went to store.Heat already.
 	noted   int
@@ -120,7 +120,7 @@ func (s *Store) pick(ctx context.Context, c *claim) (netip.Addr, error) {
 				return netip.Addr{}, err
 			}
 		}
-		if a, ok := store.Pick(c.req.Range, s.withPending(c.req.Space, c.used), store.Spread(c.conflicts, c.bias), c.rnd); ok {
+		if a, ok := store.Pick(c.req.Range, s.withPending(c.req.Space, c.used), c.conflicts, c.bias, s.slot, c.rnd); ok {
 			s.release(c, false)
 			s.hold(c.req.Space, alloc.NumOf(a))
 			c.held = a

@@ -37,6 +37,9 @@ type Store struct {
 
 	requests, claimConflicts, indexConflicts atomic.Int64
 	heat                                     store.Heat
+	// slot is this client's place in the spread of claims that lost a
+	// race (store.Pick).
+	slot uint64
 
 	spacesMu sync.Mutex
 	spaces   map[string]*spaceState // see local.go
@@ -124,7 +127,7 @@ func New(cfg *rest.Config, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client for %s: %w", cfg.Host, err)
 	}
-	return &Store{rc: rc, ns: opts.Namespace, backoff: store.DefaultBackoff()}, nil
+	return &Store{rc: rc, ns: opts.Namespace, backoff: store.DefaultBackoff(), slot: store.NewSlot()}, nil
 }
 
 func (s *Store) logf(format string, args ...any) {
