@@ -25,30 +25,20 @@ func plexusIPAMNAD(network, rng, extra string) string {
 		network, nodeUplink, rng, extHost, extra)
 }
 
-// S4 through plexusd on real pods: a Deployment scaled 1 → 3 → 1 → 3. The
-// first pod gets the range's lowest address; each scale-up keeps the
-// remaining pod's address and gives the lowest free one to a new pod (every
-// ADD tries the lowest free address first); the other new pod gets the
-// next lowest, or, when its ADD raced the first one's on the other node
-// and lost, an address further up the range (docs/ipam.md: a claim that
-// lost a race spreads). No address is on two pods, whichever node they run
-// on.
+// S4 through plexusd on real pods: a Deployment scaled 1 → 3 → 1 → 3 holds
+// exactly the lowest addresses of the range at every step and takes the freed
+// ones back; no address is on two pods, whichever node they run on.
 func TestS4ScaleLowestFirst(t *testing.T) {
 	env := cluster(t)
 	ns := env.Namespace(t, "s4")
 	network := ns + "-net"
 	env.CreateNAD(t, ns, "macvlan-conf", plexusIPAMNAD(network, "198.51.100.101-198.51.100.110/26", ""))
-	var pool []string
-	for i := 101; i <= 110; i++ {
-		pool = append(pool, fmt.Sprintf("198.51.100.%d", i))
-	}
-	lowestFree := func(held []string) string {
-		for _, a := range pool {
-			if !slices.Contains(held, a) {
-				return a
-			}
+	lowest := func(n int) []string {
+		var want []string
+		for i := range n {
+			want = append(want, fmt.Sprintf("198.51.100.%d", 101+i))
 		}
-		return ""
+		return want
 	}
 
 	env.ApplyYAML(t, ns, deployment("scaled", 1, "macvlan-conf"))
@@ -57,25 +47,19 @@ func TestS4ScaleLowestFirst(t *testing.T) {
 		env.Kubectl(t, "-n", ns, "scale", "deployment/scaled", fmt.Sprintf("--replicas=%d", step))
 		pods := exactPods(t, env, ns, "app=scaled", step)
 		got := net1Addresses(t, pods)
-		for i, a := range got {
-			if !slices.Contains(pool, a) || i > 0 && got[i-1] == a {
-				t.Fatalf("%d pods hold %v on net1, want distinct addresses of %s-%s", step, got, pool[0], pool[len(pool)-1])
-			}
-		}
 		switch {
 		case step == 1 && kept == nil:
-			if want := pool[:1]; !slices.Equal(got, want) {
-				t.Fatalf("first pod's net1 = %v, want %v", got, want)
+			if !slices.Equal(got, lowest(1)) {
+				t.Fatalf("first pod's net1 = %v, want %v", got, lowest(1))
 			}
 		case step == 1:
 			// The ReplicaSet chooses which pod stays: it keeps its address.
-			if len(got) != 1 || !slices.Contains(kept, got[0]) {
-				t.Fatalf("after scaling down to 1, net1 = %v, want one of %v", got, kept)
+			if len(got) != 1 || !slices.Contains(lowest(3), got[0]) {
+				t.Fatalf("after scaling down to 1, net1 = %v, want one of %v", got, lowest(3))
 			}
 		default:
-			if !slices.Contains(got, kept[0]) || !slices.Contains(got, lowestFree(kept)) {
-				t.Fatalf("%d pods hold %v on net1, want the kept pod's %s and the lowest free %s (freed addresses reused) among them",
-					step, got, kept[0], lowestFree(kept))
+			if !slices.Equal(got, lowest(3)) {
+				t.Fatalf("%d pods hold %v on net1, want exactly the lowest %v (freed addresses reused)", step, got, lowest(3))
 			}
 		}
 		kept = got

@@ -16,8 +16,8 @@ import (
 
 // The windows of Pick's spread, in free addresses.
 const (
-	// firstSpread is the window after a claim's first lost race in a space
-	// not known to be contended; each further lost race quadruples it.
+	// firstSpread is the window of a claim's first spreading round in a
+	// space not known to be contended; each further lost race quadruples it.
 	firstSpread = 256
 	// spreadPerLevel is the window per race lost lately in the space
 	// (Heat.Bias): the more allocators collided, the wider they spread.
@@ -33,27 +33,36 @@ const (
 //
 // A claim's first candidate is the lowest free address: a lone allocator,
 // and allocations one after another on any nodes, get exactly the lowest
-// addresses, as Whereabouts gives them. A lost race says that other
-// allocators read the same index and want the same addresses; from then on
-// the claim spreads over a window of the lowest free addresses: firstSpread
-// of them after the first lost race, four times as many after each further
-// one, at least spreadPerLevel per race lost lately in the space (2^bias),
-// at most maxSpread, and never more than the range has free. The window's
-// lowest address is left to first candidates (allocators whose index is
-// newer go for it). After the first lost race the candidate is the free
-// address of rank 1 + slot mod (window-1): clients that read the same index
-// have different slots, so their candidates differ, and one client's
-// successive claims land next to each other. After further lost races (the
-// slot's address was taken too) it is drawn at random from the window. The
-// holes the spread leaves low in the pool are filled by later first
-// candidates.
+// addresses, as Whereabouts gives them. In a space not known to be
+// contended (bias 0), a claim that lost its first race takes the next
+// lowest free address: a small burst — a Deployment scaled from 1 to 3,
+// its two new pods on two nodes — still gets exactly the lowest addresses
+// (scenario S4). A lost race in a contended space, or a second one in a
+// quiet space, says that many allocators read the same index and want the
+// same addresses; from then on the claim spreads over a window of the lowest
+// free addresses: firstSpread of them at its first spreading round, four
+// times as many after each further one, at least spreadPerLevel per race
+// lost lately in the space (2^bias), at most maxSpread, and never more
+// than the range has free. The window's lowest address is left to first
+// candidates (allocators whose index is newer go for it). At the first
+// spreading round the candidate is the free address of rank
+// 1 + slot mod (window-1): clients that read the same index have different
+// slots, so their candidates differ, and one client's successive claims
+// land next to each other. After further lost races (the slot's address was
+// taken too) it is drawn at random from the window. The holes the spread
+// leaves low in the pool are filled by later first candidates.
 func Pick(r *alloc.Range, used *alloc.Set, lost, bias int, slot uint64, rnd *rand.Rand) (netip.Addr, bool) {
-	if lost <= 0 {
+	strict := 0 // lost races that keep to the lowest free address
+	if bias == 0 {
+		strict = 1
+	}
+	rounds := lost - strict // spreading rounds
+	if rounds <= 0 {
 		n, ok := r.Pick(used, 0)
 		return n.Addr(), ok
 	}
 	w := uint64(maxSpread)
-	if steps := 2 * (lost - 1); steps < 16 {
+	if steps := 2 * (rounds - 1); steps < 16 {
 		w = min(w, firstSpread<<steps)
 	}
 	if bias > 0 {
@@ -66,7 +75,7 @@ func Pick(r *alloc.Range, used *alloc.Set, lost, bias int, slot uint64, rnd *ran
 	skip := uint64(0)
 	if w > 1 {
 		skip = 1 + slot%(w-1)
-		if lost > 1 {
+		if rounds > 1 {
 			skip = 1 + rnd.Uint64N(w-1)
 		}
 	}

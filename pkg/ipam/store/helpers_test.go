@@ -42,10 +42,34 @@ func TestPickFirstCandidateIsTheLowestFree(t *testing.T) {
 	}
 }
 
-// After a lost race, clients that read the same index pick different
-// free addresses (their slots differ) within the first 256 free ones, never
-// the lowest (left to first candidates); one client's successive claims
-// land next to each other.
+// In a quiet space a claim that lost its first race takes the next lowest
+// free address (a Deployment scaled 1 → 3 with its new pods on two nodes
+// gets the two lowest); its second lost race spreads it.
+func TestPickQuietSpaceFirstLostRaceTakesTheNextLowest(t *testing.T) {
+	r := mustRange(t, "198.51.100.0/24")
+	rnd := rand.New(rand.NewPCG(7, 8))
+	used := &alloc.Set{}
+	used.AddRun(alloc.NumOf(netip.MustParseAddr("198.51.100.1")), alloc.NumOf(netip.MustParseAddr("198.51.100.5")))
+	used.Add(alloc.NumOf(netip.MustParseAddr("198.51.100.6"))) // the race it lost
+	for slot := range uint64(50) {
+		if got, ok := Pick(r, used, 1, 0, slot, rnd); !ok || got != netip.MustParseAddr("198.51.100.7") {
+			t.Fatalf("slot %d, quiet space, one lost race: Pick = %v, %v; want the next lowest 198.51.100.7", slot, got, ok)
+		}
+	}
+	spread := map[netip.Addr]bool{}
+	for slot := range uint64(50) {
+		got, _ := Pick(r, used, 2, 0, slot, rnd)
+		spread[got] = true
+	}
+	if len(spread) < 40 || spread[netip.MustParseAddr("198.51.100.7")] {
+		t.Errorf("quiet space, two lost races: 50 slots picked %d distinct addresses, want them spread above the lowest", len(spread))
+	}
+}
+
+// After a lost race in a contended space, clients that read the same index
+// pick different free addresses (their slots differ) within the first 256
+// free ones, never the lowest (left to first candidates); one client's
+// successive claims land next to each other.
 func TestPickSpreadsClientsApartAfterALostRace(t *testing.T) {
 	r := mustRange(t, "10.1.0.0/16")
 	rnd := rand.New(rand.NewPCG(3, 4))
@@ -53,7 +77,7 @@ func TestPickSpreadsClientsApartAfterALostRace(t *testing.T) {
 	used.AddRun(alloc.NumOf(netip.MustParseAddr("10.1.0.1")), alloc.NumOf(netip.MustParseAddr("10.1.0.50")))
 	seen := map[netip.Addr]uint64{}
 	for slot := uint64(0); slot < firstSpread-1; slot++ {
-		got, ok := Pick(r, used, 1, 0, slot+7*(firstSpread-1), rnd) // slots modulo the window
+		got, ok := Pick(r, used, 1, 1, slot+7*(firstSpread-1), rnd) // slots modulo the window
 		if !ok || used.Contains(alloc.NumOf(got)) {
 			t.Fatalf("slot %d: Pick = %v, %v; want a free address", slot, got, ok)
 		}
@@ -65,9 +89,9 @@ func TestPickSpreadsClientsApartAfterALostRace(t *testing.T) {
 			t.Fatalf("slot %d picked the free address of rank %d, want %d", slot, i, slot+1)
 		}
 	}
-	mine, _ := Pick(r, used, 1, 0, 42, rnd)
+	mine, _ := Pick(r, used, 1, 1, 42, rnd)
 	used.Add(alloc.NumOf(mine))
-	if next, _ := Pick(r, used, 1, 0, 42, rnd); next != mine.Next() {
+	if next, _ := Pick(r, used, 1, 1, 42, rnd); next != mine.Next() {
 		t.Fatalf("the client's next spread candidate is %v, want %v, right after its previous one %v", next, mine.Next(), mine)
 	}
 }
@@ -84,7 +108,7 @@ func TestPickWindow(t *testing.T) {
 		lost, bias int
 		window     int
 	}{
-		{1, 0, 256}, {2, 0, 1024}, {3, 0, 4096}, {9, 0, maxSpread},
+		{2, 0, 256}, {3, 0, 1024}, {4, 0, 4096}, {10, 0, maxSpread},
 		{1, 4, 256}, {1, 6, 1024}, {2, 9, 8192}, {1, 30, maxSpread},
 	} {
 		top := 0
@@ -105,7 +129,7 @@ func TestPickWindow(t *testing.T) {
 	used.Add(alloc.NumOf(netip.MustParseAddr("192.0.2.7")))
 	seen := map[netip.Addr]bool{}
 	for slot := uint64(0); slot < 200; slot++ {
-		got, ok := Pick(small, used, 1+int(slot%3), 0, slot, rnd)
+		got, ok := Pick(small, used, 1+int(slot%3), 1, slot, rnd)
 		if !ok || used.Contains(alloc.NumOf(got)) || !netip.MustParsePrefix("192.0.2.0/28").Contains(got) {
 			t.Fatalf("small range, slot %d: Pick = %v, %v; want a free address", slot, got, ok)
 		}
@@ -115,7 +139,7 @@ func TestPickWindow(t *testing.T) {
 		t.Errorf("small range: picked %d distinct addresses, want the 11 free ones above the lowest", len(seen))
 	}
 	used.AddRun(alloc.NumOf(netip.MustParseAddr("192.0.2.1")), alloc.NumOf(netip.MustParseAddr("192.0.2.14")))
-	if got, ok := Pick(small, used, 1, 0, 3, rnd); ok {
+	if got, ok := Pick(small, used, 1, 1, 3, rnd); ok {
 		t.Errorf("full range: Pick = %v, want none", got)
 	}
 }

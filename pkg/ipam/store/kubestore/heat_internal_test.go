@@ -37,19 +37,20 @@ func TestContentionIsSharedThroughTheIndex(t *testing.T) {
 		t.Fatalf("a quiet space gives a bias of %d", b.heat.Bias(space))
 	}
 	// Two addresses taken by allocators whose index writes have not landed
-	// yet (their IPAllocations only): the lowest free one, and the one b's
-	// slot leads to once it lost that (rank 1 + 10 among the free ones
-	// above: .14). b loses both races, then draws a free one.
+	// yet (their IPAllocations only): the lowest free one, and the next
+	// lowest, b's candidate once it lost that in a quiet space. b loses
+	// both races, then spreads to its slot's address (rank 1 + 10 among the
+	// free ones above: .15).
 	b.slot = 10
-	for _, addr := range []string{"10.43.0.2", "10.43.0.14"} {
+	for _, addr := range []string{"10.43.0.2", "10.43.0.3"} {
 		obj := toAllocationObject(store.Allocation{Space: space, Address: netip.MustParseAddr(addr), Holder: store.Holder{ContainerID: "racer-" + addr, IfName: "net1"}})
 		if err := b.create(t.Context(), v1.ResourceIPAllocations, obj, &v1.IPAllocation{}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got, err := b.Allocate(t.Context(), req("second"))
-	if err != nil || !got.Address.IsValid() || got.Address.As4()[3] <= 2 || got.Address.As4()[3] == 14 || b.Stats().ClaimConflicts != 2 {
-		t.Fatalf("second allocation: %v, %v after %d lost races; want a free address after 2", got.Address, err, b.Stats().ClaimConflicts)
+	if err != nil || got.Address != netip.MustParseAddr("10.43.0.15") || b.Stats().ClaimConflicts != 2 {
+		t.Fatalf("second allocation: %v, %v after %d lost races; want 10.43.0.15 after 2", got.Address, err, b.Stats().ClaimConflicts)
 	}
 
 	idx, err := open().fetchIndex(t.Context(), space)
