@@ -11,11 +11,13 @@ import (
 // Heat is what a store client knows of the races lost in each space lately.
 // When many nodes allocate from one space at once, every allocator reads
 // the same index and wants the same lowest free address: each round has one
-// winner, and the losers spread (Pick). How wide they spread depends on how
-// many races were lost lately: a window of free addresses wide enough for
-// a few allocators is too narrow for fifty, whose candidates would collide
-// again. A claim's first candidate is always the lowest free address,
-// whatever the level.
+// winner, and the losers spread (Pick): in a space known to be contended
+// (Bias above 0) at their first lost race, in a quiet one at their second
+// (a burst of two pods on two nodes still gets the two lowest addresses).
+// How wide they spread depends on how many races were lost lately: a window
+// of free addresses wide enough for a few allocators is too narrow for
+// fifty, whose candidates would collide again. A claim's first candidate is
+// always the lowest free address, whatever the level.
 //
 // The level counts lost races and halves every HeatHalfLife. A store whose
 // index is one shared object (kubestore) shares the level through it: each
