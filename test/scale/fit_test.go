@@ -81,3 +81,27 @@ apiserver_longrunning_requests{group="",resource="pods",scope="cluster",subresou
 		t.Errorf("pod watch selectors %q %q, want spec.nodeName=n1", f, l)
 	}
 }
+
+// The node the lost-node phase deletes (the last, simulated) holds a node
+// of the target's size; every other node gets pods too.
+func TestNodeOfGivesTheLostNodeItsThirty(t *testing.T) {
+	nodes := []string{"n1", "n2", "n3", "n4", "n5"}
+	count := map[string]int{}
+	for i := range 200 {
+		count[nodeOf(i, 200, nodes, 2)]++
+	}
+	if count["n5"] != lostPods {
+		t.Errorf("the lost node holds %d pods, want %d", count["n5"], lostPods)
+	}
+	for _, n := range nodes[:4] {
+		if count[n] < 40 {
+			t.Errorf("node %s holds %d pods, want its share of the other 170", n, count[n])
+		}
+	}
+	if got := nodeOf(7, 40, nodes, 2); got != "n3" {
+		t.Errorf("with fewer than 60 pods: pod 7 on %s, want n3 (round robin)", got)
+	}
+	if got := nodeOf(199, 200, nodes[:2], 2); got != "n2" {
+		t.Errorf("no simulated node: pod 199 on %s, want n2 (round robin)", got)
+	}
+}

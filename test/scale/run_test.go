@@ -346,7 +346,7 @@ func (r *sizeRun) createPods() {
 	r.pods = make([]*pod, r.sz.pods)
 	r.parallel(r.sz.pods, 32, func(ctx context.Context, i int) error {
 		name := fmt.Sprintf("p-%05d", i)
-		node := r.nodes[i%len(r.nodes)]
+		node := nodeOf(i, r.sz.pods, r.nodes, r.sz.real)
 		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: r.podNS},
 			Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "c", Image: "pause"}}}}
 		got, err := r.env.Client.CoreV1().Pods(r.podNS).Create(ctx, p, metav1.CreateOptions{})
@@ -362,3 +362,19 @@ func (r *sizeRun) createPods() {
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }
+
+// nodeOf places pod i of n on a node. The last node, the simulated one the
+// lost-node phase deletes, gets the last lostPods pods (the target's node
+// of 30, measured rather than extrapolated); the others are spread round
+// robin over the other nodes. Without a simulated node, or with fewer than
+// twice lostPods pods, all are round robin.
+func nodeOf(i, n int, nodes []string, real int) string {
+	m := len(nodes)
+	if m <= real || m < 2 || n < 2*lostPods {
+		return nodes[i%m]
+	}
+	if i >= n-lostPods {
+		return nodes[m-1]
+	}
+	return nodes[i%(m-1)]
+}
