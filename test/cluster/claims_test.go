@@ -3,6 +3,7 @@ package cluster
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -24,12 +25,17 @@ spec: {network: %q, interface: %q}
 
 // claimPod is a VM-style pod on node whose net1 names claim.
 func claimPod(name, node, claim string) string {
+	return podOnNode(name, node, fmt.Sprintf(`[{"name":"vmnet","ipam-claim-reference":%q}]`, claim))
+}
+
+// podOnNode is a toolbox pod on node with the networks annotation networks.
+func podOnNode(name, node, networks string) string {
 	return fmt.Sprintf(`apiVersion: v1
 kind: Pod
 metadata:
   name: %s
   annotations:
-    k8s.v1.cni.cncf.io/networks: '[{"name":"vmnet","ipam-claim-reference":%q}]'
+    k8s.v1.cni.cncf.io/networks: %s
 spec:
   nodeName: %s
   terminationGracePeriodSeconds: 1
@@ -37,7 +43,7 @@ spec:
     - name: toolbox
       image: %s
       imagePullPolicy: IfNotPresent
-`, name, claim, node, toolbox)
+`, name, strconv.Quote(networks), node, toolbox)
 }
 
 // claimIPs reads a claim's status.ips.

@@ -156,23 +156,6 @@ spec:
 `, ns, nodeUplink)
 }
 
-// dhcpPod is a pod on node with net1 on the DHCP network.
-func dhcpPod(name, node string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Pod
-metadata:
-  name: %s
-  annotations: {k8s.v1.cni.cncf.io/networks: dhcp-network}
-spec:
-  nodeName: %s
-  terminationGracePeriodSeconds: 1
-  containers:
-    - name: toolbox
-      image: %s
-      imagePullPolicy: IfNotPresent
-`, name, node, toolbox)
-}
-
 // S3's SimpleMacvlan with DHCP on real pods against a real DHCP server:
 // plexusd runs the dhcp plugin's daemon on every node once a definition
 // uses DHCP; the pod gets a leased address on net1 and the lease is
@@ -199,7 +182,7 @@ func TestDHCPNetwork(t *testing.T) {
 		})
 	}
 
-	env.ApplyYAML(t, ns, dhcpPod("dhcp-client", "node-1"))
+	env.ApplyYAML(t, ns, podOnNode("dhcp-client", "node-1", "dhcp-network"))
 	p := runningPod(t, env, ns, "dhcp-client")
 	addr := addressOf(t, &p, "net1")
 	if !inRange(addr, dhcpRangeFirst, dhcpRangeLast) {
