@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -263,6 +264,11 @@ func (s *Supervisor) waitReady(ctx context.Context, p Process) bool {
 	return true
 }
 
+// reacquireWorkers take leases again at once: one whose server does not
+// answer waits out the daemon's timeouts, and the others need not wait
+// behind it.
+const reacquireWorkers = 8
+
 // reacquire takes every lease of the node's sandboxes again.
 func (s *Supervisor) reacquire(ctx context.Context) {
 	leases, err := s.World.Leases()
@@ -270,18 +276,31 @@ func (s *Supervisor) reacquire(ctx context.Context) {
 		s.Log.Errorf("DHCP daemon: reading the attachment records to take their leases again: %v", err)
 		return
 	}
-	ok := 0
-	for _, l := range leases {
-		if err := s.World.Reacquire(ctx, l); err != nil {
-			s.Metrics.DHCPLeaseReacquired("error")
-			s.Log.Errorf("DHCP daemon: lease of sandbox %s, %s (network %s) not taken again: %v", l.ContainerID, l.IfName, l.Network, err)
-			continue
-		}
-		ok++
-		s.Metrics.DHCPLeaseReacquired("ok")
+	var ok atomic.Int64
+	work := make(chan Lease)
+	var wg sync.WaitGroup
+	for range min(reacquireWorkers, len(leases)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for l := range work {
+				if err := s.World.Reacquire(ctx, l); err != nil {
+					s.Metrics.DHCPLeaseReacquired("error")
+					s.Log.Errorf("DHCP daemon: lease of sandbox %s, %s (network %s) not taken again: %v", l.ContainerID, l.IfName, l.Network, err)
+					continue
+				}
+				ok.Add(1)
+				s.Metrics.DHCPLeaseReacquired("ok")
+			}
+		}()
 	}
+	for _, l := range leases {
+		work <- l
+	}
+	close(work)
+	wg.Wait()
 	if len(leases) > 0 {
-		s.Log.Infof("DHCP daemon: %d of %d leases of this node's sandboxes taken again", ok, len(leases))
+		s.Log.Infof("DHCP daemon: %d of %d leases of this node's sandboxes taken again", ok.Load(), len(leases))
 	}
 }
 
