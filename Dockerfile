@@ -15,7 +15,7 @@ LABEL org.opencontainers.image.title="plexus" \
 ENV PATH=/usr/local/bin
 # plexusd installs the CNI plugins (plexus, plexus-shim, plexus-ipam,
 # plexus-ipam-local) from its own directory into the node's CNI bin dir:
-# the seven stay together. dhcp is the reference dhcp plugin, whose daemon
-# plexusd runs while the node uses DHCP.
+# the seven plexus binaries stay together. dhcp is the reference dhcp plugin,
+# whose daemon plexusd runs while the node uses DHCP.
 COPY bin/plexus bin/plexus-shim bin/plexus-ipam bin/plexus-ipam-local bin/plexusd bin/plexus-controller bin/plexusctl bin/dhcp /usr/local/bin/
 ENTRYPOINT ["/usr/local/bin/plexusd"]

@@ -1,10 +1,12 @@
 // Package daemon wires plexusd together: it installs the plugin binaries,
 // keeps the plexus CNI configuration and the plugin's kubeconfig current
 // (package install), runs the informer caches (package informer), serves
-// CNI requests from the plexus shim on a unix socket (package server), and
-// serves metrics, health and readiness over HTTP. On SIGTERM it stops
-// accepting requests, lets those in flight finish (bounded), and leaves the
-// configuration file in place, so that no pod ever starts without plexus.
+// CNI requests from the plexus shim on a unix socket (package server),
+// hot-plugs running pods (package hotplug), runs the dhcp plugin's daemon
+// while the node uses DHCP (package dhcpd), and serves metrics, health and
+// readiness over HTTP. On SIGTERM it stops accepting requests, lets those in
+// flight finish (bounded), and leaves the configuration file in place, so
+// that no pod ever starts without plexus.
 package daemon
 
 import (
@@ -360,8 +362,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	if d.dhcp != nil {
 		go func() {
-			// With the NADs known (a sync that never comes: the records
-			// alone decide).
+			// Decide once the NADs are known; caches that do not sync in
+			// time leave the records (the leases held here) to decide.
 			sctx, cancel := context.WithTimeout(bg, options.Seconds(d.o.CacheSyncTimeoutSeconds))
 			d.cache.WaitForSync(sctx)
 			cancel()
