@@ -157,9 +157,9 @@ func freesAt(fs []*figures) (float64, string) {
 	return 1 / perFree, fmt.Sprintf("1 / (%.3g + %.3g·N) s per free", l.a, l.b)
 }
 
-// lostNode extrapolates the lost node's time: its fit in N, plus the
-// frees of the pods a node of 30 has more than the measured one, at the
-// drain's rate.
+// lostNode extrapolates the lost node's time: its fit in N (at least the
+// largest size's), plus the frees of the pods a node of 30 has more than
+// the measured one, at the drain's rate.
 func lostNode(fs []*figures) (float64, string) {
 	var xs, ys []float64
 	for _, f := range fs {
@@ -171,7 +171,11 @@ func lostNode(fs []*figures) (float64, string) {
 	if fps > 0 {
 		extra = max(0, lostPods-mean(fs, func(f *figures) float64 { return float64(f.lostPods) })) / fps
 	}
-	return l.at(targetPods) + extra, fmt.Sprintf("%.3g + %.3g·N, + (30 − pods measured) / frees/s", l.a, l.b)
+	// A line falling with N (noise over sizes whose lost node is alike)
+	// would extrapolate to less than nothing: never below the largest
+	// size's measured time.
+	at := max(l.at(targetPods), ys[len(ys)-1])
+	return at + extra, fmt.Sprintf("max(%.3g + %.3g·N, largest measured), + (30 − pods measured) / frees/s", l.a, l.b)
 }
 
 func num(v float64) string {
