@@ -176,10 +176,7 @@ func TestDHCPNetwork(t *testing.T) {
 
 	env.ApplyYAML(t, ns, dhcpNetworkDefinition(ns))
 	for _, n := range nodes {
-		poll.Until(t, podLimit, "plexusd runs the dhcp daemon on "+n, func() (bool, string) {
-			pids := dhcpDaemons(t, n)
-			return len(pids) == 1, fmt.Sprint(pids)
-		})
+		waitDHCPDaemons(t, n, 1)
 	}
 
 	env.ApplyYAML(t, ns, podOnNode("dhcp-client", "node-1", "dhcp-network"))
@@ -215,16 +212,7 @@ func TestDHCPNetwork(t *testing.T) {
 
 	// The daemon dies mid-lease: plexusd restarts it and has it take the
 	// pod's lease again, so that it is renewed and released as before.
-	old := dhcpDaemons(t, "node-1")
-	pid, _ := strconv.Atoi(old[0])
-	killed := time.Now()
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatalf("killing the dhcp daemon on node-1: %v", err)
-	}
-	poll.Until(t, podLimit, "plexusd restarts the dhcp daemon on node-1", func() (bool, string) {
-		pids := dhcpDaemons(t, "node-1")
-		return len(pids) == 1 && pids[0] != old[0], fmt.Sprint(pids)
-	})
+	killed := killDHCPDaemon(t, "node-1")
 	poll.Until(t, renewLimit, "the restarted daemon renews the lease of "+addr, func() (bool, string) {
 		exp, ok := srv.lease(t, addr)
 		return ok && exp.After(killed.Add(dhcpLeaseTime)), fmt.Sprintf("expires %v (killed %v)", exp, killed)
@@ -239,10 +227,7 @@ func TestDHCPNetwork(t *testing.T) {
 	if err := env.Dynamic.Resource(gvr).Delete(t.Context(), ns+"-dhcp", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("deleting the NetworkDefinition: %v", err)
 	}
-	poll.Until(t, podLimit, "node-2 stops its dhcp daemon", func() (bool, string) {
-		pids := dhcpDaemons(t, "node-2")
-		return len(pids) == 0, fmt.Sprint(pids)
-	})
+	waitDHCPDaemons(t, "node-2", 0)
 	if pids := dhcpDaemons(t, "node-1"); len(pids) != 1 {
 		t.Fatalf("node-1's pod holds a lease and its daemons are %v, want one", pids)
 	}
@@ -256,10 +241,40 @@ func TestDHCPNetwork(t *testing.T) {
 		released := strings.Contains(srv.log(), "DHCPRELEASE(eth0) "+addr)
 		return !ok && released, fmt.Sprintf("lease of %s there: %v; DHCPRELEASE logged: %v", addr, ok, released)
 	})
-	poll.Until(t, podLimit, "node-1 stops its dhcp daemon", func() (bool, string) {
-		pids := dhcpDaemons(t, "node-1")
-		return len(pids) == 0, fmt.Sprint(pids)
+	waitDHCPDaemons(t, "node-1", 0)
+}
+
+// waitDHCPDaemons waits until node runs n dhcp daemons (0 or 1).
+func waitDHCPDaemons(t *testing.T, node string, n int) {
+	t.Helper()
+	what := "plexusd runs the dhcp daemon on " + node
+	if n == 0 {
+		what = node + " stops its dhcp daemon"
+	}
+	poll.Until(t, podLimit, what, func() (bool, string) {
+		pids := dhcpDaemons(t, node)
+		return len(pids) == n, fmt.Sprint(pids)
 	})
+}
+
+// killDHCPDaemon SIGKILLs node's dhcp daemon, waits until plexusd has
+// started another, and returns when it was killed.
+func killDHCPDaemon(t *testing.T, node string) time.Time {
+	t.Helper()
+	old := dhcpDaemons(t, node)
+	if len(old) != 1 {
+		t.Fatalf("dhcp daemons on %s: %v, want one", node, old)
+	}
+	pid, _ := strconv.Atoi(old[0])
+	killed := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("killing the dhcp daemon on %s: %v", node, err)
+	}
+	poll.Until(t, podLimit, "plexusd restarts the dhcp daemon on "+node, func() (bool, string) {
+		pids := dhcpDaemons(t, node)
+		return len(pids) == 1 && pids[0] != old[0], fmt.Sprint(pids)
+	})
+	return killed
 }
 
 // inRange reports whether addr lies in first..last.
