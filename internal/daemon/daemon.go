@@ -105,7 +105,7 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 		events.observe(st)
 	}
 	p := &plugin.Plugin{NewAPI: d.cache.API, Stderr: os.Stderr, Exec: newDelegateExec(o, os.Getenv), Phases: d.metrics}
-	if o.DHCPDaemon != string(dhcpd.Off) {
+	if dhcpd.Mode(o.DHCPDaemon) != dhcpd.Off {
 		if d.dhcp, err = newDHCP(o, log, d.cache, d.metrics); err != nil {
 			return nil, err
 		}

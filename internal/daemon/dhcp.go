@@ -26,11 +26,11 @@ func newDHCP(o *options.Options, log *logging.Logger, c *informer.Cache, m *metr
 	node := &dhcpd.Node{
 		Binary: o.DHCPBinary, Socket: o.DHCPSocket, HostPrefix: o.DelegateRoot,
 		Records: plexuscache.New(filepath.Join(o.CNIDir, "attachments")),
-		NADConfigs: func() [][]byte {
-			var out [][]byte
+		NADConfigs: func() []dhcpd.NADConfig {
+			var out []dhcpd.NADConfig
 			for _, obj := range nads.List() {
 				if n, ok := obj.(*nadv1.NetworkAttachmentDefinition); ok && n.Spec.Config != "" {
-					out = append(out, []byte(n.Spec.Config))
+					out = append(out, dhcpd.NADConfig{Name: n.Name, Config: []byte(n.Spec.Config)})
 				}
 			}
 			return out

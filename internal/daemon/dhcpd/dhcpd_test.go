@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/plexus-cni/plexus/internal/testbed/poll"
 )
 
 // world is a fake node: what uses DHCP, and the daemons it started.
@@ -261,24 +263,18 @@ func TestRunRestartsAndStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	waitFor(t, "the first start", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.procs) == 1 })
+	started := func(n int) func() (bool, string) {
+		return poll.True(func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.procs) == n })
+	}
+	poll.Until(t, 10*time.Second, "the first start", started(1))
 	w.mu.Lock()
 	w.procs[0].die()
 	w.mu.Unlock()
-	waitFor(t, "the restart", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.procs) == 2 })
+	poll.Until(t, 10*time.Second, "the restart", started(2))
 	cancel()
 	<-done
 	if !w.procs[1].stopped {
 		t.Fatal("the daemon runs on after Run returned")
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen", what)
-		}
 	}
 }
 

@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/containernetworking/cni/libcni"
+
 	"github.com/plexus-cni/plexus/internal/cache"
+	"github.com/plexus-cni/plexus/pkg/nad"
 )
 
 // IPAMType is the reference DHCP plugin's IPAM type.
@@ -14,62 +17,43 @@ const IPAMType = "dhcp"
 // its configuration names another (ipam.daemonSocketPath).
 const DefaultSocket = "/run/cni/dhcp.sock"
 
-// netConf is what a network configuration (a NAD's spec.config, a
-// delegate's conflist) says about DHCP: a single configuration's ipam, or
-// a list's plugins.
-type netConf struct {
-	Name       string            `json:"name"`
-	CNIVersion string            `json:"cniVersion"`
-	Plugins    []json.RawMessage `json:"plugins"`
+// Uses reports whether a NAD's spec.config (a configuration or a list;
+// name is the NAD's, the network name when the config has none) has a
+// plugin whose IPAM is the dhcp plugin dialling socket. A config the
+// meta-plugin would refuse uses nothing.
+func Uses(config []byte, name, socket string) bool {
+	d, err := nad.Parse(config, name)
+	return err == nil && len(dhcpConfs(d.Conflist, socket)) > 0
 }
 
-type pluginConf struct {
-	IPAM *struct {
-		Type             string `json:"type"`
-		DaemonSocketPath string `json:"daemonSocketPath"`
-	} `json:"ipam"`
-}
-
-// Uses reports whether the network configuration conf (a configuration or
-// a list) has a plugin whose IPAM is the dhcp plugin dialling socket.
-func Uses(conf []byte, socket string) bool { return len(dhcpConfs(conf, socket)) > 0 }
-
-// dhcpConfs returns, for each plugin of conf whose IPAM is dhcp with the
-// daemon at socket, the configuration that plugin (and so its IPAM
-// plugin) is given: its own object with the list's name and cniVersion,
-// as libcni builds it. The dhcp daemon keys a lease by the container,
-// that name and the interface.
-func dhcpConfs(conf []byte, socket string) [][]byte {
-	var nc netConf
-	if json.Unmarshal(conf, &nc) != nil {
+// dhcpConfs returns, for each plugin of a complete configuration list (a
+// record's, or one nad.Parse normalised) whose IPAM is dhcp with the daemon
+// at socket, the configuration that plugin, and so its IPAM plugin, is
+// given: libcni's, with the list's name and cniVersion. The dhcp daemon
+// keys a lease by the container, that name and the interface.
+func dhcpConfs(conflist []byte, socket string) [][]byte {
+	l, err := libcni.ConfListFromBytes(conflist)
+	if err != nil {
 		return nil
 	}
-	plugins := nc.Plugins
-	if plugins == nil { // a single configuration
-		plugins = []json.RawMessage{conf}
-	}
 	var out [][]byte
-	for _, p := range plugins {
-		var pc pluginConf
-		if json.Unmarshal(p, &pc) != nil || pc.IPAM == nil || pc.IPAM.Type != IPAMType {
+	for _, p := range l.Plugins {
+		if p.Network.IPAM.Type != IPAMType {
 			continue
 		}
-		if s := pc.IPAM.DaemonSocketPath; s != "" && s != socket {
+		var c struct {
+			IPAM struct {
+				DaemonSocketPath string `json:"daemonSocketPath"`
+			} `json:"ipam"`
+		}
+		if json.Unmarshal(p.Bytes, &c) != nil {
+			continue
+		}
+		if s := c.IPAM.DaemonSocketPath; s != "" && s != socket {
 			continue // served by a daemon of the operator's, not this one
 		}
-		var m map[string]any
-		if json.Unmarshal(p, &m) != nil {
-			continue
-		}
-		if nc.Name != "" {
-			m["name"] = nc.Name
-		}
-		if nc.CNIVersion != "" {
-			m["cniVersion"] = nc.CNIVersion
-		}
-		b, err := json.Marshal(m)
-		if err == nil {
-			out = append(out, b)
+		if conf, err := libcni.InjectConf(p, map[string]any{"name": l.Name, "cniVersion": l.CNIVersion}); err == nil {
+			out = append(out, conf.Bytes)
 		}
 	}
 	return out

@@ -23,7 +23,7 @@ func TestUses(t *testing.T) {
 		{"ipam not an object", `{"name":"n","type":"macvlan","ipam":"dhcp"}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Uses([]byte(tc.conf), DefaultSocket); got != tc.want {
+			if got := Uses([]byte(tc.conf), "nad", DefaultSocket); got != tc.want {
 				t.Errorf("Uses(%s) = %v, want %v", tc.conf, got, tc.want)
 			}
 		})

@@ -35,8 +35,9 @@ type Node struct {
 	HostPrefix string
 	// Records are the node's attachment records.
 	Records *cache.Store
-	// NADConfigs lists the spec.config of every NAD (plexusd's cache).
-	NADConfigs func() [][]byte
+	// NADConfigs lists the name and spec.config of every NAD (plexusd's
+	// cache).
+	NADConfigs func() []NADConfig
 	// Log receives the daemon's own output, line by line.
 	Log func(format string, args ...any)
 	// AllocateTimeout bounds one lease taken again (default 1 minute).
@@ -45,13 +46,19 @@ type Node struct {
 
 var _ World = (*Node)(nil)
 
+// NADConfig is a NAD's name and spec.config.
+type NADConfig struct {
+	Name   string
+	Config []byte
+}
+
 // socketPath is the socket as plexusd sees it.
 func (n *Node) socketPath() string { return n.HostPrefix + n.Socket }
 
 // NADsUse implements World.
 func (n *Node) NADsUse() bool {
 	for _, c := range n.NADConfigs() {
-		if Uses(c, n.Socket) {
+		if Uses(c.Config, c.Name, n.Socket) {
 			return true
 		}
 	}

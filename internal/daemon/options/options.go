@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/plexus-cni/plexus/internal/cliflags"
+	"github.com/plexus-cni/plexus/internal/daemon/dhcpd"
 	"github.com/plexus-cni/plexus/internal/daemon/install"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/pkg/fielderr"
@@ -127,9 +128,9 @@ func Defaults(getenv func(string) string) Options {
 		IPAMNamespace:           "kube-system",
 		IPAMDefaults:            true,
 		Hotplug:                 true,
-		DHCPDaemon:              "auto",
+		DHCPDaemon:              string(dhcpd.Auto),
 		DHCPBinary:              filepath.Join(srcDir, "dhcp"),
-		DHCPSocket:              "/run/cni/dhcp.sock",
+		DHCPSocket:              dhcpd.DefaultSocket,
 	}
 }
 
@@ -329,11 +330,21 @@ func (o *Options) Validate() error {
 		return fielderr.New("ipamQueueLength", fmt.Sprint(o.IPAMQueueLength), "must be 0 or more")
 	case o.DelegateRoot != "" && !filepath.IsAbs(o.DelegateRoot):
 		return fielderr.New("delegateRoot", o.DelegateRoot, "must be an absolute path")
-	case o.DHCPDaemon != "auto" && o.DHCPDaemon != "always" && o.DHCPDaemon != "off":
+	}
+	return o.validateDHCP()
+}
+
+// validateDHCP checks the dhcp daemon's options (its paths only when it may
+// run).
+func (o *Options) validateDHCP() error {
+	mode, err := dhcpd.ParseMode(o.DHCPDaemon)
+	switch {
+	case err != nil:
 		return fielderr.New("dhcpDaemon", o.DHCPDaemon, "want auto, always or off")
-	case o.DHCPDaemon != "off" && !filepath.IsAbs(o.DHCPSocket):
+	case mode == dhcpd.Off:
+	case !filepath.IsAbs(o.DHCPSocket):
 		return fielderr.New("dhcpSocket", o.DHCPSocket, "must be an absolute path")
-	case o.DHCPDaemon != "off" && !filepath.IsAbs(o.DHCPBinary):
+	case !filepath.IsAbs(o.DHCPBinary):
 		return fielderr.New("dhcpBinary", o.DHCPBinary, "must be an absolute path")
 	}
 	return nil
