@@ -92,11 +92,16 @@ func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
 
 // count returns the requests whose "METHOD path" has prefix and suffix.
 func (l *requestLog) count(prefix, suffix string) int {
+	return l.countIf(func(k string) bool { return strings.HasPrefix(k, prefix) && strings.HasSuffix(k, suffix) })
+}
+
+// countIf counts the requests ("VERB path") that match.
+func (l *requestLog) countIf(match func(string) bool) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := 0
 	for k, v := range l.n {
-		if strings.HasPrefix(k, prefix) && strings.HasSuffix(k, suffix) {
+		if match(k) {
 			n += v
 		}
 	}
@@ -400,6 +405,12 @@ func TestReclaimerEventPassesReadTheCache(t *testing.T) {
 	w.start()
 	allocLists := func() int { return w.requests.count("GET /apis/plexus.dev/", "/ipallocations") }
 	listsAtStart := allocLists()
+	allocReads := func() int {
+		return w.requests.countIf(func(k string) bool {
+			return strings.HasPrefix(k, "GET /apis/plexus.dev/") && strings.Contains(k, "/ipallocations/")
+		})
+	}
+	readsAtStart := allocReads()
 
 	w.deletePod("gone")
 	w.eventually("deleted pod", w.freed(gone))
@@ -422,6 +433,9 @@ func TestReclaimerEventPassesReadTheCache(t *testing.T) {
 	}
 	if n := allocLists() - listsAtStart; n != 0 {
 		t.Errorf("event passes listed the allocations %d times; want 0 (the cache answers until the resync)", n)
+	}
+	if n := allocReads() - readsAtStart; n != 0 {
+		t.Errorf("freeing %d allocations read them %d times; want 0 (their deletes are guarded by the cached resourceVersion)", len(onLost)+1, n)
 	}
 	if n, passes := w.requests.count("GET /api/v1/nodes/"+lost, ""), w.passCount.Load()-passesBefore; n > int(passes) {
 		t.Errorf("the lost node was read %d times in %d passes for %d pods; want one read per pass at most", n, passes, len(onLost))

@@ -309,21 +309,33 @@ func (r *Reclaimer) pass(ctx context.Context, stores []namedStore, world cacheWo
 	return rep
 }
 
+// listed is an allocation a pass decides about, with the IPAllocation
+// it was read from when it came from a cache (nil otherwise).
+type listed struct {
+	a   store.Allocation
+	obj *v1.IPAllocation
+}
+
 // allocations returns what a pass of kind decides about in s: the cache
 // of a Kubernetes store, except in a resync pass, which lists the store.
-func (r *Reclaimer) allocations(ctx context.Context, s namedStore, kind PassKind) ([]store.Allocation, error) {
+func (r *Reclaimer) allocations(ctx context.Context, s namedStore, kind PassKind) ([]listed, error) {
 	if kind == ResyncPass || s.cache == nil {
-		return s.st.List(ctx, store.Filter{})
+		all, err := s.st.List(ctx, store.Filter{})
+		out := make([]listed, len(all))
+		for i, a := range all {
+			out[i].a = a
+		}
+		return out, err
 	}
 	objs := s.cache.List()
-	out := make([]store.Allocation, 0, len(objs))
+	out := make([]listed, 0, len(objs))
 	for _, o := range objs {
 		obj, ok := o.(*v1.IPAllocation)
 		if !ok {
 			continue // the typed informer stores nothing else
 		}
 		if a, err := kubestore.AllocationOf(obj); err == nil {
-			out = append(out, a)
+			out = append(out, listed{a, obj})
 		}
 	}
 	return out, nil
@@ -331,8 +343,14 @@ func (r *Reclaimer) allocations(ctx context.Context, s namedStore, kind PassKind
 
 // job is an allocation the caches say to free or reserve.
 type job struct {
-	a store.Allocation
+	listed
 	v Verdict
+}
+
+// listedFreer frees an IPAllocation as a cache showed it, one read fewer
+// than FreeHeld (kubestore.Store.FreeListed).
+type listedFreer interface {
+	FreeListed(ctx context.Context, obj *v1.IPAllocation) error
 }
 
 // sweep decides about every allocation of one store from the caches,
@@ -348,7 +366,8 @@ func (r *Reclaimer) sweep(ctx context.Context, s namedStore, kind PassKind, worl
 	held := map[string]uint64{}
 	now := r.opts.Now()
 	var jobs []job
-	for _, a := range allocs {
+	for _, l := range allocs {
+		a := l.a
 		held[a.Space]++
 		v, err := Decide(a, world, now, r.opts.Policy)
 		if err != nil {
@@ -358,7 +377,7 @@ func (r *Reclaimer) sweep(ctx context.Context, s namedStore, kind PassKind, worl
 		}
 		rep.recheck(v.Recheck)
 		if v.Action != Keep {
-			jobs = append(jobs, job{a, v})
+			jobs = append(jobs, job{l, v})
 		}
 	}
 	var mu sync.Mutex // guards rep and held
@@ -366,7 +385,7 @@ func (r *Reclaimer) sweep(ctx context.Context, s namedStore, kind PassKind, worl
 		j := jobs[i]
 		v, err := confirm(j, live, now, r.opts.Policy)
 		if err == nil && v.Action != Keep {
-			if err = r.act(ctx, s, j.a, v); err != nil {
+			if err = r.act(ctx, s, j.listed, v); err != nil {
 				r.log.Warn("reclaiming failed", "store", s.name, "address", j.a.Address, "space", j.a.Space, "error", err)
 			}
 		} else if err != nil {
@@ -430,11 +449,17 @@ func forEach(n, workers int, f func(int)) {
 	wg.Wait()
 }
 
-func (r *Reclaimer) act(ctx context.Context, s namedStore, a store.Allocation, v Verdict) error {
+// act frees or reserves l.
+func (r *Reclaimer) act(ctx context.Context, s namedStore, l listed, v Verdict) error {
+	a := l.a
 	var err error
-	if v.Action == Reserve {
+	lf, cached := s.st.(listedFreer)
+	switch {
+	case v.Action == Reserve:
 		err = store.Reserve(ctx, s.st, a, r.opts.Now().UTC())
-	} else {
+	case cached && l.obj != nil:
+		err = lf.FreeListed(ctx, l.obj)
+	default:
 		err = s.st.FreeHeld(ctx, a)
 	}
 	if err == nil {

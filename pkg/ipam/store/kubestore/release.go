@@ -110,6 +110,22 @@ func (s *Store) FreeHeld(ctx context.Context, a store.Allocation) error {
 	return s.freeAllocation(ctx, a, obj)
 }
 
+// FreeListed frees the allocation obj as a list or an informer cache
+// showed it, without reading it again: its delete is guarded by obj's UID
+// and resourceVersion, so only the object that was read is freed. One
+// that changed since is read and freed as FreeHeld does, if obj's key
+// still holds it. It spares the reclaimer one request per free.
+func (s *Store) FreeListed(ctx context.Context, obj *v1.IPAllocation) error {
+	a, err := fromAllocationObject(obj)
+	if err != nil {
+		return err
+	}
+	if err = s.freeAllocation(ctx, a, obj); apierrors.IsConflict(err) {
+		return s.FreeHeld(ctx, a)
+	}
+	return err
+}
+
 // freeAllocation frees obj, held by a's key: first the key's attachment
 // if it points there, then obj, then the index entry. Interrupted after
 // the first step, the IPAllocation is still listed, so the reconciler's
