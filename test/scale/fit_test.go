@@ -105,3 +105,51 @@ func TestNodeOfGivesTheLostNodeItsThirty(t *testing.T) {
 		t.Errorf("no simulated node: pod 199 on %s, want n2 (round robin)", got)
 	}
 }
+
+// A drain's time is fitted in the pods drained, and never extrapolated
+// below what the controller's QPS allows at the fitted requests per free.
+func TestDrainAt(t *testing.T) {
+	sizes := func(took func(n float64) float64, reqs func(pods float64) float64) []*figures {
+		var fs []*figures
+		for _, pods := range []int{200, 400, 800, 1600} {
+			n := float64(pods) * 2 / 3
+			fs = append(fs, &figures{size: size{pods: pods}, drainFreed: int(n), drainTook: took(float64(int(n))),
+				drainReq: map[string]float64{"plexus.dev": reqs(float64(pods))}, controllerQPS: 200})
+		}
+		return fs
+	}
+	flat := func(float64) float64 { return 3.3 }
+	for _, c := range []struct {
+		name string
+		fs   []*figures
+		want float64
+	}{
+		{"slower than the QPS allows: the fit", sizes(func(n float64) float64 { return 0.5 + 0.02*n }, flat), 0.5 + 0.02*3000},
+		{"as fast as the QPS allows: the bound", sizes(func(n float64) float64 { return 0.5 + 0.01*n }, flat), 3000 * 3.3 / 200},
+		{"requests per free growing with N", sizes(func(n float64) float64 { return 0.5 + 0.01*n }, func(pods float64) float64 { return 3 + pods/10000 }),
+			3000 * (3 + 3.0) / 200},
+	} {
+		got, how := drainAt(c.fs)
+		if math.Abs(got-c.want) > 1e-6*c.want {
+			t.Errorf("%s: drainAt = %.3f s (%s), want %.3f s", c.name, got, how, c.want)
+		}
+	}
+	if got, _ := drainAt([]*figures{{size: size{pods: 200}}}); !math.IsInf(got, 1) {
+		t.Errorf("drainAt with no frees = %v, want +Inf (never met)", got)
+	}
+}
+
+// The controller's flags come with the defaults its --help prints.
+func TestControllerFlag(t *testing.T) {
+	help := "Kubernetes:\n      --kube-api-qps float   requests per second (see (a)) (default 200)\n      --kubeconfig string    kubeconfig file\n"
+	if got := helpFlags(help); len(got) != 2 || got["kube-api-qps"] != "200" || got["kubeconfig"] != "" {
+		t.Errorf("helpFlags = %v, want kube-api-qps 200 and kubeconfig without a default", got)
+	}
+	c := config{controllerFlags: map[string]string{"kube-api-qps": "200", "ipam-namespaces": ""},
+		controllerExtra: map[string]string{"ipam-namespaces": "ipam", "kube-api-burst": "900"}}
+	for flag, want := range map[string]string{"kube-api-qps": "200", "ipam-namespaces": "ipam", "kube-api-burst": ""} {
+		if got := c.controllerFlag(flag); got != want {
+			t.Errorf("controllerFlag(%q) = %q, want %q", flag, got, want)
+		}
+	}
+}

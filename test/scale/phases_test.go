@@ -88,6 +88,7 @@ func (r *sizeRun) drain(start time.Time) {
 	if err != nil {
 		r.fatal("plexus-controller metrics: %v", err)
 	}
+	s0 := r.apiScrape()
 	zero := int64(0)
 	t0 := time.Now()
 	err = r.env.Client.CoreV1().Pods(r.podNS).DeleteCollection(r.ctx, metav1.DeleteOptions{GracePeriodSeconds: &zero}, metav1.ListOptions{})
@@ -103,6 +104,9 @@ func (r *sizeRun) drain(start time.Time) {
 	})
 	r.f.drainPods, r.f.drainFreed = n, int(last.freed-before.freed)
 	r.f.drainTook = lastAt.Sub(t0).Seconds()
+	d := diff(s0, r.apiScrape())
+	r.f.drainReq = perOp(d.requests, r.f.drainFreed)
+	r.f.note("requests per free in the drain: %s", top(d.byVerb, 8, float64(max(1, r.f.drainFreed))))
 	if err != nil {
 		// Not done in time: the rate so far, over the whole wait.
 		r.f.drainTook = time.Since(t0).Seconds()

@@ -156,21 +156,43 @@ func notePID(pid int) {
 
 func repoBin(name string) string { return filepath.Join(testbed.Root(), "bin", name) }
 
-// controllerFlags are the flags plexus-controller's --help lists, so
-// that newer flags (--kube-api-qps) are passed only to a binary that has
-// them.
-func controllerFlags(t *testing.T) map[string]bool {
+// controllerFlags are the flags plexus-controller's --help lists, with
+// their defaults ("" when it gives none), so that newer flags
+// (--kube-api-qps) are passed only to a binary that has them.
+func controllerFlags(t *testing.T) map[string]string {
 	out, _ := exec.Command(repoBin("plexus-controller"), "--help").CombinedOutput()
-	flags := map[string]bool{}
-	for _, line := range strings.Split(string(out), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "-") {
-			flags[strings.TrimLeft(f[0], "-")] = true
-		}
-	}
-	if !flags["ipam-namespaces"] {
+	flags := helpFlags(string(out))
+	if _, ok := flags["ipam-namespaces"]; !ok {
 		t.Fatalf("plexus-controller --help lists no -ipam-namespaces:\n%s", out)
 	}
 	return flags
+}
+
+// helpFlags reads the flags and their defaults off a pflag --help.
+func helpFlags(help string) map[string]string {
+	flags := map[string]string{}
+	for _, line := range strings.Split(help, "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], "-") {
+			def := ""
+			if i := strings.LastIndex(line, "(default "); i >= 0 && strings.HasSuffix(line, ")") {
+				def = line[i+len("(default ") : len(line)-1]
+			}
+			flags[strings.TrimLeft(f[0], "-")] = def
+		}
+	}
+	return flags
+}
+
+// controllerFlag is the value the run gives flag: its own, else the
+// binary's default ("" when it has no such flag or default).
+func (c config) controllerFlag(flag string) string {
+	if _, ok := c.controllerFlags[flag]; !ok {
+		return ""
+	}
+	if v, ok := c.controllerExtra[flag]; ok {
+		return v
+	}
+	return c.controllerFlags[flag]
 }
 
 // startController starts plexus-controller on ipamNS with the given grace,
@@ -182,7 +204,7 @@ func startController(t *testing.T, cfg config, env *testbed.Env, ipamNS, lease s
 		"--leader-election-name=" + lease, "--leader-election-identity=scale", "--metrics-address=" + metrics,
 		"--ipam-namespaces=" + ipamNS, "--ipam-grace=" + cfg.grace.String(), "--webhook-address=", "--log-level=info"}
 	for flag, v := range cfg.controllerExtra {
-		if cfg.controllerFlags[flag] {
+		if _, ok := cfg.controllerFlags[flag]; ok {
 			args = append(args, "--"+flag+"="+v)
 		}
 	}

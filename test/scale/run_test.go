@@ -3,6 +3,7 @@ package scale
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,9 +47,11 @@ type figures struct {
 	lostPods                       int
 	lostFreed                      float64 // seconds: node deleted to its allocations freed
 	drainPods, drainFreed          int
-	drainTook                      float64  // seconds
-	problems                       []string // failures: ADDs or DELs that failed
-	notes                          []string // targets the run could not even wait for
+	drainTook                      float64            // seconds
+	drainReq                       map[string]float64 // requests per free during the drain, by group
+	controllerQPS                  float64            // the controller's --kube-api-qps (0: unknown)
+	problems                       []string           // failures: ADDs or DELs that failed
+	notes                          []string           // targets the run could not even wait for
 	addFailures, delFailures       int
 	simWatcherStart, populateTook  time.Duration
 	allocsAfterDrain, allocsBefore int
@@ -88,6 +91,7 @@ type sizeRun struct {
 
 func newSizeRun(ctx context.Context, t *testing.T, env *testbed.Env, cfg config, sz size) *sizeRun {
 	r := &sizeRun{ctx: ctx, t: t, env: env, cfg: cfg, sz: sz, f: &figures{size: sz}}
+	r.f.controllerQPS, _ = strconv.ParseFloat(cfg.controllerFlag("kube-api-qps"), 64)
 	r.podNS, r.ipamNS = env.Namespace(t, "scale-pods"), env.Namespace(t, "scale-ipam")
 	for i := range sz.nodes {
 		r.nodes = append(r.nodes, fmt.Sprintf("scale-node-%04d", i+1))

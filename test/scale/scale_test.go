@@ -43,9 +43,9 @@ type config struct {
 	cidr         string        // SCALE_CIDR: the IPAM range
 	logDir       string        // SCALE_LOG_DIR: plexusd's and the controller's logs
 
-	// controllerFlags are the flags the controller binary has;
-	// controllerExtra those the run passes when it has them.
-	controllerFlags map[string]bool
+	// controllerFlags are the flags the controller binary has, with
+	// their defaults; controllerExtra those the run passes when it has them.
+	controllerFlags map[string]string
 	controllerExtra map[string]string
 }
 
