@@ -38,7 +38,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/daemon/server"
 	"github.com/plexus-cni/plexus/internal/daemon/wire"
 	"github.com/plexus-cni/plexus/internal/ipamlog"
-	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/kube/kubecs"
 	"github.com/plexus-cni/plexus/internal/logging"
 	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/plugin"
@@ -123,7 +123,7 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 	}
 	d.server = server.New(cniHandler{p: p, deleted: d.dhcpPoke}, so)
 	if o.Hotplug {
-		events := kube.NewFromClientset(cs, c.requestNADs, "")
+		events := kubecs.NewClient(cs, c.requestNADs, "")
 		events.Component = "plexusd"
 		d.hotplug = hotplug.New(hotplug.Loop{Replug: p, CNIDir: o.CNIDir, Pods: d.cache.Pods().GetIndexer(),
 			Events: events, Metrics: d.metrics, Log: log})

@@ -5,13 +5,12 @@ import (
 	"fmt"
 
 	resourcev1 "k8s.io/api/resource/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 )
 
 // ResourceClaim reads a DRA ResourceClaim (devices.Claims).
 func (c *Client) ResourceClaim(ctx context.Context, namespace, name string) (*resourcev1.ResourceClaim, error) {
-	claim, err := c.cs.ResourceV1().ResourceClaims(namespace).Get(ctx, name, metav1.GetOptions{})
+	claim, err := c.api.GetResourceClaim(ctx, namespace, name)
 	if err != nil {
 		return nil, fmt.Errorf("get ResourceClaim %s/%s: %w", namespace, name, err)
 	}
@@ -24,9 +23,9 @@ func (c *Client) ResourceSlices(ctx context.Context, node, driver string) ([]res
 	sel := fields.AndSelectors(
 		fields.OneTermEqualSelector(resourcev1.ResourceSliceSelectorNodeName, node),
 		fields.OneTermEqualSelector(resourcev1.ResourceSliceSelectorDriver, driver))
-	list, err := c.cs.ResourceV1().ResourceSlices().List(ctx, metav1.ListOptions{FieldSelector: sel.String()})
+	items, err := c.api.ListResourceSlices(ctx, sel.String())
 	if err != nil {
 		return nil, fmt.Errorf("list ResourceSlices of driver %s on node %s: %w", driver, node, err)
 	}
-	return list.Items, nil
+	return items, nil
 }

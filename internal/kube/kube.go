@@ -1,7 +1,11 @@
 // Package kube is the plugin's narrow view of the Kubernetes API: read a pod,
 // read a NetworkAttachmentDefinition, write the network-status annotation
 // through the pods/status subresource, and record events. The one-shot
-// plugin uses it with live requests; plexusd backs the reads with informers.
+// plugin uses it with live requests (NewFromConfig: REST clients whose
+// scheme holds only the three API groups it reads, so that the binary the
+// runtime execs does not link client-go's clientset and initialise every
+// API group at each start); plexusd backs the reads with informers and
+// answers API with its clientsets (package kubecs).
 package kube
 
 import (
@@ -14,21 +18,17 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	k8stypes "k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/pkg/nad"
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
 // Client talks to the API server.
 type Client struct {
-	cs      kubernetes.Interface
-	nads    nadclient.Interface
+	api     API
 	confDir string
 	// Component names the event source.
 	Component string
@@ -64,26 +64,18 @@ func NewFromConfig(cfg *rest.Config, opts Options) (*Client, error) {
 		cfg.Timeout = 30 * time.Second
 	}
 	cfg.QPS, cfg.Burst = 50, 100
-	cfg.ContentType = "application/vnd.kubernetes.protobuf"
-	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	cfg.UserAgent = "plexus"
-	cs, err := kubernetes.NewForConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
-	}
-	nads, err := nadclient.NewForConfig(cfg)
+	api, err := newRESTAPI(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{cs: cs, nads: nads, confDir: opts.ConfDir, Component: "plexus"}, nil
+	return New(api, opts.ConfDir), nil
 }
 
-// NewFromClientset wraps existing clientsets (tests, plexusd's live
-// requests): cs for pods, events and claims, nads for the
-// NetworkAttachmentDefinitions. The client only makes requests; it starts
-// no watch.
-func NewFromClientset(cs kubernetes.Interface, nads nadclient.Interface, confDir string) *Client {
-	return &Client{cs: cs, nads: nads, confDir: confDir, Component: "plexus"}
+// New returns a client that makes its requests through api; confDir is
+// searched for NADs with an empty spec.
+func New(api API, confDir string) *Client {
+	return &Client{api: api, confDir: confDir, Component: "plexus"}
 }
 
 func sanitize(err error) error {
@@ -108,7 +100,7 @@ func firstLine(s string) string {
 
 // GetPod reads the pod.
 func (c *Client) GetPod(ctx context.Context, namespace, name string) (*corev1.Pod, error) {
-	pod, err := c.cs.CoreV1().Pods(namespace).Get(ctx, name, metav1.GetOptions{})
+	pod, err := c.api.GetPod(ctx, namespace, name)
 	if err != nil {
 		return nil, fmt.Errorf("get pod %s/%s: %w", namespace, name, err)
 	}
@@ -118,7 +110,7 @@ func (c *Client) GetPod(ctx context.Context, namespace, name string) (*corev1.Po
 // NAD reads a NetworkAttachmentDefinition and resolves its delegate config.
 // It implements plan.Resolver.
 func (c *Client) NAD(ctx context.Context, namespace, name string) (*nad.Delegate, error) {
-	obj, err := c.nads.K8sCniCncfIoV1().NetworkAttachmentDefinitions(namespace).Get(ctx, name, metav1.GetOptions{})
+	obj, err := c.api.GetNAD(ctx, namespace, name)
 	if apierrors.IsNotFound(err) {
 		return nil, fmt.Errorf("NetworkAttachmentDefinition %s/%s: %w", namespace, name, nad.ErrNotFound)
 	}
@@ -142,7 +134,7 @@ func (c *Client) SetNetworkStatus(ctx context.Context, namespace, name, value st
 	backoff := wait.Backoff{Duration: 50 * time.Millisecond, Factor: 2, Jitter: 0.2, Steps: 6}
 	var lastErr error
 	err = wait.ExponentialBackoffWithContext(ctx, backoff, func(ctx context.Context) (bool, error) {
-		_, lastErr = c.cs.CoreV1().Pods(namespace).Patch(ctx, name, k8stypes.MergePatchType, patch, metav1.PatchOptions{}, "status")
+		lastErr = c.api.PatchPodStatus(ctx, namespace, name, patch)
 		switch {
 		case lastErr == nil, apierrors.IsNotFound(lastErr):
 			return true, nil
@@ -194,7 +186,7 @@ func (c *Client) RecordEvents(ctx context.Context, pod *corev1.Pod, events []Eve
 				FirstTimestamp: now, LastTimestamp: now, Count: 1,
 				ReportingController: "plexus.dev/plexus", ReportingInstance: pod.Spec.NodeName,
 			}
-			_, errs[i] = c.cs.CoreV1().Events(pod.Namespace).Create(ctx, ev, metav1.CreateOptions{})
+			errs[i] = c.api.CreateEvent(ctx, ev)
 		}()
 	}
 	for range events {

@@ -14,6 +14,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/config"
 	"github.com/plexus-cni/plexus/internal/devices"
 	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/kube/kubecs"
 	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/testbed"
 	"github.com/plexus-cni/plexus/internal/testbed/poll"
@@ -71,9 +72,14 @@ func TestDRADevicesOnTheAPIServer(t *testing.T) {
 	}
 
 	want := map[string][]string{"plexus.dev/testnic": {"0000:03:00.1"}}
-	live := kube.NewFromClientset(env.Client, nil, "")
-	if got, err := devices.ClaimDevices(ctx, live, pod); err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("live: got %v, %v; want %v", got, err, want)
+	inProcess, err := kube.NewFromConfig(env.RESTConfig, kube.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, live := range map[string]*kube.Client{"in process": inProcess, "plexusd's live client": kubecs.NewClient(env.Client, nil, "")} {
+		if got, err := devices.ClaimDevices(ctx, live, pod); err != nil || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: got %v, %v; want %v", name, got, err, want)
+		}
 	}
 
 	if err := CanCacheDRA(ctx, env.Client); err != nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/plexus-cni/plexus/internal/config"
 	"github.com/plexus-cni/plexus/internal/devices"
 	"github.com/plexus-cni/plexus/internal/kube"
+	"github.com/plexus-cni/plexus/internal/kube/kubecs"
 	"github.com/plexus-cni/plexus/internal/nadclient"
 	"github.com/plexus-cni/plexus/internal/nadclient/nadinformer"
 	"github.com/plexus-cni/plexus/internal/plan"
@@ -190,7 +191,7 @@ func dropManagedFields(obj any) (any, error) {
 // not given): a cached pod with another UID is stale (a pod of that name
 // was recreated) and is re-read.
 func (c *Cache) API(conf *config.NetConf, podUID string) (plugin.API, error) {
-	live := kube.NewFromClientset(c.live, c.liveNADs, conf.ConfDir)
+	live := kubecs.NewClient(c.live, c.liveNADs, conf.ConfDir)
 	live.Component = c.Component
 	return &view{Client: live, c: c, confDir: conf.ConfDir, podUID: podUID}, nil
 }

@@ -1,0 +1,37 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLinksOnlyTheAPIGroupsItReads keeps the meta-plugin's in-process start
+// short: without the daemon the runtime execs it for every pod, and each
+// API group client-go's clientset registers adds package initialisation to
+// that start. It reads pods, events, DRA claims and NADs, so it links
+// core/v1 and resource/v1 of k8s.io/api and neither the clientset nor
+// discovery (which registers every group).
+func TestLinksOnlyTheAPIGroupsItReads(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/plexus-cni/plexus/cmd/plexus").Output()
+	if err != nil {
+		t.Fatalf("go list -deps: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	allowed := map[string]bool{"k8s.io/api/core/v1": true, "k8s.io/api/resource/v1": true}
+	var groups int
+	for _, d := range deps {
+		switch {
+		case strings.HasPrefix(d, "k8s.io/api/") && !allowed[d]:
+			t.Errorf("links API group package %s", d)
+		case strings.HasPrefix(d, "k8s.io/api/"):
+			groups++
+		case d == "k8s.io/client-go/kubernetes" || strings.HasPrefix(d, "k8s.io/client-go/kubernetes/") ||
+			strings.HasPrefix(d, "k8s.io/client-go/discovery") || strings.HasPrefix(d, "k8s.io/client-go/informers"):
+			t.Errorf("links %s", d)
+		}
+	}
+	if groups != len(allowed) {
+		t.Errorf("links %d of the API group packages it reads, want %d (go list listed %d packages)", groups, len(allowed), len(deps))
+	}
+}
