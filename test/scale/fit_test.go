@@ -126,6 +126,8 @@ func TestDrainAt(t *testing.T) {
 	}{
 		{"slower than the QPS allows: the fit", sizes(func(n float64) float64 { return 0.5 + 0.02*n }, flat), 0.5 + 0.02*3000},
 		{"as fast as the QPS allows: the bound", sizes(func(n float64) float64 { return 0.5 + 0.01*n }, flat), 3000 * 3.3 / 200},
+		{"requests per free falling with N: the largest size's", sizes(func(n float64) float64 { return 0.5 + 0.01*n }, func(pods float64) float64 { return 4 - pods/1000 }),
+			3000 * 2.4 / 200},
 		{"requests per free growing with N", sizes(func(n float64) float64 { return 0.5 + 0.01*n }, func(pods float64) float64 { return 3 + pods/10000 }),
 			3000 * (3 + 3.0) / 200},
 	} {

@@ -141,7 +141,8 @@ func mean(fs []*figures, v func(*figures) float64) float64 {
 // holds the wait for the first pass and the controller client's burst;
 // a time per free that grew with the cluster would bend the line up) and
 // the time the store client's QPS allows: 3,000 frees × plexus.dev
-// requests per free (fitted in N) / QPS, the burst left out. The drain's
+// requests per free (fitted in N, at least the largest size's) / QPS, the
+// burst left out. The drain's
 // rate is bound by the latter: each free is a few requests of the
 // store's own client.
 func drainAt(fs []*figures) (float64, string) {
@@ -161,9 +162,11 @@ func drainAt(fs []*figures) (float64, string) {
 	how := fmt.Sprintf("max(%.3g + %.3g·n drained", fit.a, fit.b)
 	secs := fit.at(drainPods)
 	if qps > 0 {
+		// Requests per free falling with N (noise) are taken no lower
+		// than the largest size's.
 		perFree := fitLine(xs, reqs)
-		secs = max(secs, drainPods*perFree.at(targetPods)/qps)
-		how += fmt.Sprintf(", 3,000 × (%.3g + %.2g·N) requests / %g QPS", perFree.a, perFree.b, qps)
+		secs = max(secs, drainPods*max(perFree.at(targetPods), reqs[len(reqs)-1])/qps)
+		how += fmt.Sprintf(", 3,000 × max(%.3g + %.2g·N, largest measured) requests / %g QPS", perFree.a, perFree.b, qps)
 	}
 	return secs, how + ")"
 }
