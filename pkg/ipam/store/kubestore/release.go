@@ -115,6 +115,11 @@ func (s *Store) FreeHeld(ctx context.Context, a store.Allocation) error {
 // and resourceVersion, so only the object that was read is freed. One
 // that changed since is read and freed as FreeHeld does, if obj's key
 // still holds it. It spares the reclaimer one request per free.
+//
+// The key's attachment goes first, as in FreeHeld, but before the guard
+// has proved the allocation unchanged. It is deleted only if it names
+// obj's address; had that address gone to another key meanwhile, an
+// attachment of obj's key naming it would be stale anyway.
 func (s *Store) FreeListed(ctx context.Context, obj *v1.IPAllocation) error {
 	a, err := fromAllocationObject(obj)
 	if err != nil {
