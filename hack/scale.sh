@@ -7,13 +7,13 @@
 # each figure per size, extrapolated to 1,000 nodes × 30 pods, against its
 # target (docs/scale.md). Bounded in count and time.
 #
-#   SCALE_SIZES          PODSxNODESxREAL,... (default 200x50x4,400x100x4,800x200x4)
+#   SCALE_SIZES          PODSxNODESxREAL,... (default 200x50x4,400x100x4,800x200x4,1600x400x4)
 #   SCALE_ADD_RATE       ADDs (and DELs) per second (default 50)
 #   SCALE_IDLE           seconds of the idle window (default 45)
 #   SCALE_NODE_IDLE      seconds of the real plexusds' own idle window (default 20)
 #   SCALE_GRACE          the reclaimer's grace period, seconds (default 5)
 #   SCALE_DRAIN_TIMEOUT  seconds the drain may take at most (default 60)
-#   SCALE_DURATION       seconds the whole simulation may take at most (default 720)
+#   SCALE_DURATION       seconds the whole simulation may take at most (default 780)
 #   SCALE_KUBE_API_QPS, SCALE_KUBE_API_BURST
 #                        passed to plexus-controller as --kube-api-qps and
 #                        --kube-api-burst when its --help lists them
@@ -54,8 +54,8 @@ stop_left() {
 at_exit stop_left
 hack/testbed.sh up
 
-duration=${SCALE_DURATION:-720}
-echo "scale: sizes ${SCALE_SIZES:-200x50x4,400x100x4,800x200x4}; at most ${duration}s after the build"
+duration=${SCALE_DURATION:-780}
+echo "scale: sizes ${SCALE_SIZES:-200x50x4,400x100x4,800x200x4,1600x400x4}; at most ${duration}s after the build"
 dir=$(mktemp -d)
 at_exit "rm -rf '$dir'"
 go test -c -o "$dir/scale.test" ./test/scale

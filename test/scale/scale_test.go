@@ -89,7 +89,7 @@ func parseSizes(v string) ([]size, error) {
 }
 
 func loadConfig(t *testing.T) config {
-	sizes, err := parseSizes(envOr("SCALE_SIZES", "200x50x4,400x100x4,800x200x4"))
+	sizes, err := parseSizes(envOr("SCALE_SIZES", "200x50x4,400x100x4,800x200x4,1600x400x4"))
 	if err != nil {
 		t.Fatalf("SCALE_SIZES: %v", err)
 	}
@@ -97,7 +97,7 @@ func loadConfig(t *testing.T) config {
 		sizes: sizes, addRate: floatEnv("SCALE_ADD_RATE", 50), inflight: int(floatEnv("SCALE_INFLIGHT", 200)),
 		idle: seconds("SCALE_IDLE", 45), nodeIdle: seconds("SCALE_NODE_IDLE", 20),
 		grace: seconds("SCALE_GRACE", 5), drainTimeout: seconds("SCALE_DRAIN_TIMEOUT", 60),
-		duration: seconds("SCALE_DURATION", 720), cidr: envOr("SCALE_CIDR", "10.128.0.0/16"),
+		duration: seconds("SCALE_DURATION", 780), cidr: envOr("SCALE_CIDR", "10.128.0.0/16"),
 		logDir: os.Getenv("SCALE_LOG_DIR"), controllerExtra: map[string]string{},
 	}
 	if c.logDir == "" {

@@ -142,9 +142,8 @@ func mean(fs []*figures, v func(*figures) float64) float64 {
 // a time per free that grew with the cluster would bend the line up) and
 // the time the store client's QPS allows: 3,000 frees × plexus.dev
 // requests per free (fitted in N, at least the largest size's) / QPS, the
-// burst left out. The drain's
-// rate is bound by the latter: each free is a few requests of the
-// store's own client.
+// burst left out. The latter bounds the drain's rate: each free is a few
+// requests of the store's own client.
 func drainAt(fs []*figures) (float64, string) {
 	var ns, ts, xs, reqs []float64
 	qps := 0.0
