@@ -120,7 +120,7 @@ func (s *Store) pick(ctx context.Context, c *claim) (netip.Addr, error) {
 				return netip.Addr{}, err
 			}
 		}
-		if a, ok := store.Pick(c.req.Range, s.withPending(c.req.Space, c.used), c.conflicts, c.bias, s.slot, c.rnd); ok {
+		if a, ok := store.Pick(c.req.Range, s.usedNow(c.req.Space, c.used, c.taken), c.conflicts, c.bias, s.slot, c.rnd); ok {
 			s.release(c, false)
 			s.hold(c.req.Space, alloc.NumOf(a))
 			c.held = a

@@ -145,16 +145,27 @@ func (s *Store) noteIndex(space string, idx *spaceIndex) {
 	st.setBase(idx)
 }
 
-// withPending returns used plus every candidate a claim of this client
-// holds.
-func (s *Store) withPending(space string, used *alloc.Set) *alloc.Set {
+// usedNow returns what a claim may not pick: this client's view of the
+// index as it is now, with what the claim found taken (taken) and every
+// candidate a claim of this client holds. The view, not the claim's own
+// copy (used, which is only taken when the view was dropped), since it has
+// the addresses this client's other claims took after that copy was made:
+// picking one of those would lose a race to ourselves.
+func (s *Store) usedNow(space string, used *alloc.Set, taken []alloc.Num) *alloc.Set {
 	st := s.state(space)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if len(st.pending) == 0 {
-		return used
+	base := st.view
+	if base == nil {
+		if len(st.pending) == 0 {
+			return used
+		}
+		base, taken = used, nil // used has what the claim found taken
 	}
-	out := used.Clone()
+	out := base.Clone()
+	for _, n := range taken {
+		out.Add(n)
+	}
 	for n := range st.pending {
 		out.Add(n)
 	}
