@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
+	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 )
 
 // FakeAPI is the part of the Kubernetes API a Store uses, in memory:
@@ -233,4 +235,24 @@ func reply(w http.ResponseWriter, code int, body any) {
 func status(w http.ResponseWriter, code int, reason, msg string) {
 	reply(w, code, map[string]any{"apiVersion": "v1", "kind": "Status", "status": "Failure",
 		"reason": reason, "message": msg, "code": code})
+}
+
+// fakeStore returns a Store of namespace ns on api.
+func fakeStore(t testing.TB, api *FakeAPI, ns string) *Store {
+	t.Helper()
+	s, err := New(api.Config, Options{Namespace: ns})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// prefixRange is the range of all of prefix's host addresses.
+func prefixRange(t testing.TB, prefix string) *alloc.Range {
+	t.Helper()
+	r, err := alloc.NewRange(netip.MustParsePrefix(prefix), netip.Addr{}, netip.Addr{}, netip.Addr{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }

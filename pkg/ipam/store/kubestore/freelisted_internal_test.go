@@ -14,15 +14,9 @@ import (
 // again (one request fewer than FreeHeld), frees an allocation that changed
 // since but is still its key's, and never one that went to another key.
 func TestFreeListed(t *testing.T) {
-	r, err := alloc.NewRange(netip.MustParsePrefix("10.46.0.0/24"), netip.Addr{}, netip.Addr{}, netip.Addr{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := prefixRange(t, "10.46.0.0/24")
 	const space = "freelisted"
-	s, err := New(NewFakeAPI(t).Config, Options{Namespace: "ipam"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := fakeStore(t, NewFakeAPI(t), "ipam")
 	allocate := func(cid string) (store.Allocation, *v1.IPAllocation) {
 		t.Helper()
 		a, err := s.Allocate(t.Context(), store.Request{Space: space, Range: r, Holder: store.Holder{ContainerID: cid, IfName: "net1", Node: "node-1"}})

@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	v1 "github.com/plexus-cni/plexus/pkg/apis/plexus/v1alpha1"
-	"github.com/plexus-cni/plexus/pkg/ipam/alloc"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
 )
 
@@ -14,17 +13,8 @@ import (
 // uncontended client starts from the lowest free address.
 func TestContentionIsSharedThroughTheIndex(t *testing.T) {
 	api := NewFakeAPI(t)
-	open := func() *Store {
-		s, err := New(api.Config, Options{Namespace: "ipam-heat"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	r, err := alloc.NewRange(netip.MustParsePrefix("10.43.0.0/24"), netip.Addr{}, netip.Addr{}, netip.Addr{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	open := func() *Store { return fakeStore(t, api, "ipam-heat") }
+	r := prefixRange(t, "10.43.0.0/24")
 	const space = "net:heat"
 	req := func(id string) store.Request {
 		return store.Request{Space: space, Range: r, Holder: store.Holder{ContainerID: id, IfName: "net1"}}

@@ -27,10 +27,7 @@ func TestConcurrentNodesSpreadAfterALostRace(t *testing.T) {
 		nodes  int
 	}{{"10.44.0.0/24", 5}, {"10.44.0.0/24", 20}, {"10.45.0.0/16", 50}} {
 		t.Run(fmt.Sprintf("%d-nodes-%s", c.nodes, c.prefix), func(t *testing.T) {
-			r, err := alloc.NewRange(netip.MustParsePrefix(c.prefix), netip.Addr{}, netip.Addr{}, netip.Addr{}, nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			r := prefixRange(t, c.prefix)
 			api, nodes := burstNodes(t, c.nodes)
 			creates := burst(t, api, nodes, r, "quiet")
 			if want := 3*c.nodes - 3; creates != want {
@@ -73,10 +70,7 @@ func burstNodes(t *testing.T, n int) (*FakeAPI, []*Store) {
 	api := NewFakeAPI(t)
 	var nodes []*Store
 	for i := range n {
-		s, err := New(api.Config, Options{Namespace: "ipam"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := fakeStore(t, api, "ipam")
 		s.slot = uint64(5 * (i + 1))
 		nodes = append(nodes, s)
 	}

@@ -14,15 +14,9 @@ import (
 // allocations never race each other (TestConcurrentAllocationsOfOneClient
 // lost one such race under load).
 func TestClaimsOfOneClientSeeEachOthersAddresses(t *testing.T) {
-	r, err := alloc.NewRange(netip.MustParsePrefix("10.47.0.0/24"), netip.Addr{}, netip.Addr{}, netip.Addr{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := prefixRange(t, "10.47.0.0/24")
 	const space = "usednow"
-	s, err := New(NewFakeAPI(t).Config, Options{Namespace: "ipam"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := fakeStore(t, NewFakeAPI(t), "ipam")
 	ctx := t.Context()
 	// The first allocation reads the index, so that the next copy comes
 	// from the view.
