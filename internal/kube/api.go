@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	nadv1 "github.com/k8snetworkplumbingwg/network-attachment-definition-client/pkg/apis/k8s.cni.cncf.io/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -36,8 +37,10 @@ type restAPI struct {
 }
 
 // scheme holds the three groups restAPI reads and writes, and nothing
-// else.
-var scheme = func() *runtime.Scheme {
+// else. It is built on first use, not at package initialisation, so that
+// the plugin's commands that make no request (VERSION, a DEL from the
+// record) do not pay for it.
+var scheme = sync.OnceValue(func() *runtime.Scheme {
 	s := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, resourcev1.AddToScheme, nadv1.AddToScheme} {
 		if err := add(s); err != nil {
@@ -45,10 +48,10 @@ var scheme = func() *runtime.Scheme {
 		}
 	}
 	return s
-}()
+})
 
 func newRESTAPI(cfg *rest.Config) (*restAPI, error) {
-	codecs := serializer.NewCodecFactory(scheme).WithoutConversion()
+	codecs := serializer.NewCodecFactory(scheme()).WithoutConversion()
 	client := func(apiPath string, gv schema.GroupVersion, contentType string) (*rest.RESTClient, error) {
 		c := rest.CopyConfig(cfg)
 		c.APIPath, c.GroupVersion, c.NegotiatedSerializer = apiPath, &gv, codecs
