@@ -42,7 +42,7 @@ func (k *fakeKubelet) List(context.Context, *podresources.ListPodResourcesReques
 	return &podresources.ListPodResourcesResponse{PodResources: []*podresources.PodResources{other, k.pod}}, nil
 }
 
-func serve(t *testing.T, k *fakeKubelet) string {
+func serve(t *testing.T, k podresources.PodResourcesListerServer) string {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "kubelet.sock")
 	l, err := net.Listen("unix", sock)
