@@ -1,11 +1,11 @@
 // Package kube is the plugin's narrow view of the Kubernetes API: read a pod,
 // read a NetworkAttachmentDefinition, write the network-status annotation
 // through the pods/status subresource, and record events. The one-shot
-// plugin uses it with live requests (NewFromConfig: REST clients whose
-// scheme holds only the three API groups it reads, so that the binary the
-// runtime execs does not link client-go's clientset and initialise every
-// API group at each start); plexusd backs the reads with informers and
-// answers API with its clientsets (package kubecs).
+// plugin uses it with live requests (NewFromKubeconfig: plain HTTP requests
+// in JSON, so that the binary the runtime execs on every pod links neither
+// client-go nor gRPC and initialises little more than the types it reads);
+// plexusd backs the reads with informers and answers API with its
+// clientsets (package kubecs).
 package kube
 
 import (
@@ -19,8 +19,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/plexus-cni/plexus/pkg/nad"
 	"github.com/plexus-cni/plexus/pkg/netselect"
@@ -43,29 +41,24 @@ type Options struct {
 	ConfDir string
 }
 
-// NewFromKubeconfig builds a client from a kubeconfig file.
+// NewFromKubeconfig builds a client from a kubeconfig file
+// (LoadKubeconfig).
 func NewFromKubeconfig(path string, opts Options) (*Client, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", path)
+	cfg, err := LoadKubeconfig(path)
 	if err != nil {
-		// The error text of clientcmd may quote file content; name only the path.
-		return nil, fmt.Errorf("kubeconfig %s: cannot load it: %w", path, sanitize(err))
+		return nil, err
 	}
 	return NewFromConfig(cfg, opts)
 }
 
-// NewFromConfig builds a client from a REST config. Its Timeout bounds
-// every request, so the client is for requests only: client-go would cut a
-// watch through it after Timeout (plexusd's informers use clients of their
-// own, without one).
-func NewFromConfig(cfg *rest.Config, opts Options) (*Client, error) {
-	cfg = rest.CopyConfig(cfg)
-	cfg.Timeout = opts.Timeout
-	if cfg.Timeout == 0 {
-		cfg.Timeout = 30 * time.Second
+// NewFromConfig builds a client from a Config. Its Timeout bounds every
+// request (the client makes requests only, never a watch).
+func NewFromConfig(cfg *Config, opts Options) (*Client, error) {
+	timeout := opts.Timeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
 	}
-	cfg.QPS, cfg.Burst = 50, 100
-	cfg.UserAgent = "plexus"
-	api, err := newRESTAPI(cfg)
+	api, err := newRESTAPI(cfg, timeout)
 	if err != nil {
 		return nil, err
 	}
@@ -76,14 +69,6 @@ func NewFromConfig(cfg *rest.Config, opts Options) (*Client, error) {
 // searched for NADs with an empty spec.
 func New(api API, confDir string) *Client {
 	return &Client{api: api, confDir: confDir, Component: "plexus"}
-}
-
-func sanitize(err error) error {
-	var se interface{ Status() metav1.Status }
-	if errors.As(err, &se) {
-		return err
-	}
-	return errors.New(firstLine(err.Error()))
 }
 
 func firstLine(s string) string {

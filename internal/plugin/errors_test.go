@@ -19,7 +19,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/rest"
 
 	"github.com/plexus-cni/plexus/internal/cnierr"
 	"github.com/plexus-cni/plexus/internal/config"
@@ -257,7 +256,7 @@ func runErrorCase(t *testing.T, tc errorCase) *types.Error {
 		tc.setup(t, dir, exec)
 	}
 	p := &Plugin{Exec: exec, NewAPI: func(c *config.NetConf, _ string) (API, error) {
-		return kube.NewFromConfig(&rest.Config{Host: host}, kube.Options{Timeout: tc.timeout, ConfDir: c.ConfDir})
+		return kube.NewFromConfig(&kube.Config{Host: host}, kube.Options{Timeout: tc.timeout, ConfDir: c.ConfDir})
 	}}
 	conf := map[string]any{"cniVersion": "1.0.0", "name": "plexus", "type": "plexus", "kubeconfig": "/unused",
 		"clusterNetwork": filepath.Join(dir, "10-cluster.conf"), "cniDir": filepath.Join(dir, "state"), "confDir": dir}

@@ -72,7 +72,7 @@ func TestDRADevicesOnTheAPIServer(t *testing.T) {
 	}
 
 	want := map[string][]string{"plexus.dev/testnic": {"0000:03:00.1"}}
-	inProcess, err := kube.NewFromConfig(env.RESTConfig, kube.Options{})
+	inProcess, err := kube.NewFromKubeconfig(env.Kubeconfig, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

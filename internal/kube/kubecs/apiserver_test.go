@@ -38,7 +38,7 @@ func TestClientsOnTheAPIServer(t *testing.T) {
 	}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	inProcess, err := kube.NewFromConfig(env.RESTConfig, kube.Options{})
+	inProcess, err := kube.NewFromKubeconfig(env.Kubeconfig, kube.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

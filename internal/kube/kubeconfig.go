@@ -1,0 +1,264 @@
+package kube
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Config is where the API server is and how to reach it: what the plugin
+// takes from a kubeconfig (LoadKubeconfig).
+type Config struct {
+	// Host is the API server's URL, with any path prefix.
+	Host string
+	// TLS verifies the server and holds the client certificate (nil: the
+	// system's roots, no client certificate).
+	TLS *tls.Config
+	// Proxy picks the proxy of a request (nil: http.ProxyFromEnvironment,
+	// as client-go).
+	Proxy func(*http.Request) (*url.URL, error)
+	// Header goes with every request: Authorization and Impersonate-*.
+	Header http.Header
+}
+
+// kubeconfig is the part of a kubeconfig file (clientcmd's v1 Config) that
+// the plugin reads; the keys are clientcmd's.
+type kubeconfig struct {
+	CurrentContext string `json:"current-context"`
+	Clusters       []struct {
+		Name    string `json:"name"`
+		Cluster struct {
+			Server                   string `json:"server"`
+			TLSServerName            string `json:"tls-server-name"`
+			InsecureSkipTLSVerify    bool   `json:"insecure-skip-tls-verify"`
+			CertificateAuthority     string `json:"certificate-authority"`
+			CertificateAuthorityData []byte `json:"certificate-authority-data"`
+			ProxyURL                 string `json:"proxy-url"`
+		} `json:"cluster"`
+	} `json:"clusters"`
+	Users []struct {
+		Name string `json:"name"`
+		User struct {
+			ClientCertificate     string              `json:"client-certificate"`
+			ClientCertificateData []byte              `json:"client-certificate-data"`
+			ClientKey             string              `json:"client-key"`
+			ClientKeyData         []byte              `json:"client-key-data"`
+			Token                 string              `json:"token"`
+			TokenFile             string              `json:"tokenFile"`
+			Impersonate           string              `json:"as"`
+			ImpersonateUID        string              `json:"as-uid"`
+			ImpersonateGroups     []string            `json:"as-groups"`
+			ImpersonateUserExtra  map[string][]string `json:"as-user-extra"`
+			Username              string              `json:"username"`
+			Password              string              `json:"password"`
+			AuthProvider          *struct {
+				Name string `json:"name"`
+			} `json:"auth-provider"`
+			Exec *struct {
+				Command string `json:"command"`
+			} `json:"exec"`
+		} `json:"user"`
+	} `json:"users"`
+	Contexts []struct {
+		Name    string `json:"name"`
+		Context struct {
+			Cluster string `json:"cluster"`
+			User    string `json:"user"`
+		} `json:"context"`
+	} `json:"contexts"`
+}
+
+// LoadKubeconfig reads the current context of a kubeconfig file as
+// clientcmd does: relative file names are relative to the file's
+// directory; a tokenFile is preferred to a token; two sources of one thing
+// (a certificate as data and as a file, a token and a password) are an
+// error. Credentials from an exec plugin or an auth-provider are not
+// supported (the plugin runs on nodes, whose kubeconfigs carry a token or a
+// certificate); such a kubeconfig fails with an error that names the key.
+// Errors name the file and the key, never a value of the file.
+func LoadKubeconfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	var kc kubeconfig
+	if err := yaml.Unmarshal(raw, &kc); err != nil {
+		// The YAML parser may quote the file; keep only its first line.
+		return nil, fmt.Errorf("kubeconfig %s: cannot parse it: %s", path, firstLine(err.Error()))
+	}
+	cfg, err := kc.config(filepath.Dir(path))
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+func (kc *kubeconfig) config(dir string) (*Config, error) {
+	if kc.CurrentContext == "" {
+		return nil, errors.New("current-context is not set")
+	}
+	ci := -1
+	for i := range kc.Contexts {
+		if kc.Contexts[i].Name == kc.CurrentContext {
+			ci = i
+		}
+	}
+	if ci < 0 {
+		return nil, fmt.Errorf("current-context %q: no such context", kc.CurrentContext)
+	}
+	ctx := kc.Contexts[ci].Context
+	cl := -1
+	for i := range kc.Clusters {
+		if kc.Clusters[i].Name == ctx.Cluster {
+			cl = i
+		}
+	}
+	if cl < 0 {
+		return nil, fmt.Errorf("context %q: cluster %q: no such cluster", kc.CurrentContext, ctx.Cluster)
+	}
+	cluster := &kc.Clusters[cl].Cluster
+	where := fmt.Sprintf("cluster %q", ctx.Cluster)
+	if cluster.Server == "" {
+		return nil, fmt.Errorf("%s: server is not set", where)
+	}
+	cfg := &Config{Header: http.Header{}}
+	tc := &tls.Config{ServerName: cluster.TLSServerName, InsecureSkipVerify: cluster.InsecureSkipTLSVerify} //nolint:gosec // the kubeconfig asks for it
+	useTLS := cluster.InsecureSkipTLSVerify
+	ca, err := either(where, "certificate-authority", cluster.CertificateAuthorityData, cluster.CertificateAuthority, dir)
+	if err != nil {
+		return nil, err
+	}
+	if ca != nil {
+		if cluster.InsecureSkipTLSVerify {
+			return nil, fmt.Errorf("%s: certificate-authority and insecure-skip-tls-verify are both set", where)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(ca) {
+			return nil, fmt.Errorf("%s: certificate-authority holds no PEM certificate", where)
+		}
+		useTLS = true
+	}
+	if cluster.ProxyURL != "" {
+		u, err := url.Parse(cluster.ProxyURL)
+		if err != nil {
+			return nil, fmt.Errorf("%s: proxy-url: not a URL", where)
+		}
+		cfg.Proxy = http.ProxyURL(u)
+	}
+
+	if ctx.User != "" {
+		ui := -1
+		for i := range kc.Users {
+			if kc.Users[i].Name == ctx.User {
+				ui = i
+			}
+		}
+		if ui < 0 {
+			return nil, fmt.Errorf("context %q: user %q: no such user", kc.CurrentContext, ctx.User)
+		}
+		u := &kc.Users[ui].User
+		where := fmt.Sprintf("user %q", ctx.User)
+		switch {
+		case u.Exec != nil:
+			return nil, fmt.Errorf("%s: exec: credential plugins are not supported by the plexus plugin; use token, tokenFile or client-certificate", where)
+		case u.AuthProvider != nil:
+			return nil, fmt.Errorf("%s: auth-provider: not supported by the plexus plugin; use token, tokenFile or client-certificate", where)
+		}
+		token := u.Token
+		if u.TokenFile != "" {
+			b, err := os.ReadFile(resolve(dir, u.TokenFile))
+			if err != nil {
+				return nil, fmt.Errorf("%s: tokenFile: %w", where, err)
+			}
+			token = strings.TrimSpace(string(b))
+		}
+		if token != "" && (u.Username != "" || u.Password != "") {
+			return nil, fmt.Errorf("%s: a token and username/password are both set", where)
+		}
+		switch {
+		case token != "":
+			cfg.Header.Set("Authorization", "Bearer "+token)
+		case u.Username != "" || u.Password != "":
+			r := &http.Request{Header: http.Header{}}
+			r.SetBasicAuth(u.Username, u.Password)
+			cfg.Header.Set("Authorization", r.Header.Get("Authorization"))
+		}
+		cert, err := either(where, "client-certificate", u.ClientCertificateData, u.ClientCertificate, dir)
+		if err != nil {
+			return nil, err
+		}
+		key, err := either(where, "client-key", u.ClientKeyData, u.ClientKey, dir)
+		if err != nil {
+			return nil, err
+		}
+		if cert != nil || key != nil {
+			pair, err := tls.X509KeyPair(cert, key)
+			if err != nil {
+				// The error names no key material.
+				return nil, fmt.Errorf("%s: client-certificate and client-key: %w", where, err)
+			}
+			tc.Certificates = []tls.Certificate{pair}
+			useTLS = true
+		}
+		if u.Impersonate != "" {
+			cfg.Header.Set("Impersonate-User", u.Impersonate)
+		}
+		if u.ImpersonateUID != "" {
+			cfg.Header.Set("Impersonate-Uid", u.ImpersonateUID)
+		}
+		for _, g := range u.ImpersonateGroups {
+			cfg.Header.Add("Impersonate-Group", g)
+		}
+		for k, vs := range u.ImpersonateUserExtra {
+			for _, v := range vs {
+				cfg.Header.Add("Impersonate-Extra-"+url.PathEscape(k), v)
+			}
+		}
+	}
+
+	cfg.Host = cluster.Server
+	if !strings.Contains(cfg.Host, "://") {
+		// A bare host:port, as clientcmd takes it.
+		scheme := "http://"
+		if useTLS {
+			scheme = "https://"
+		}
+		cfg.Host = scheme + cfg.Host
+	}
+	if strings.HasPrefix(cfg.Host, "https://") {
+		cfg.TLS = tc
+	}
+	return cfg, nil
+}
+
+// either reads a kubeconfig item given as data or as a file, not both.
+func either(where, key string, data []byte, file, dir string) ([]byte, error) {
+	switch {
+	case len(data) > 0 && file != "":
+		return nil, fmt.Errorf("%s: %s and %s-data are both set", where, key, key)
+	case len(data) > 0:
+		return data, nil
+	case file != "":
+		b, err := os.ReadFile(resolve(dir, file))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", where, key, err)
+		}
+		return b, nil
+	}
+	return nil, nil
+}
+
+func resolve(dir, file string) string {
+	if filepath.IsAbs(file) {
+		return file
+	}
+	return filepath.Join(dir, file)
+}

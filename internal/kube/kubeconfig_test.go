@@ -1,0 +1,211 @@
+package kube
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// writeKubeconfig writes a kubeconfig whose current context "c" joins
+// cluster "k" (the given cluster keys) and user "u" (the given user keys).
+func writeKubeconfig(t *testing.T, dir, cluster, user string) string {
+	t.Helper()
+	kc := "apiVersion: v1\nkind: Config\ncurrent-context: c\n" +
+		"clusters:\n- name: k\n  cluster:\n" + indent(cluster, "    ") +
+		"users:\n- name: u\n  user:\n" + indent(user, "    ") +
+		"contexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n"
+	path := filepath.Join(dir, "kubeconfig")
+	if err := os.WriteFile(path, []byte(kc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func indent(s, by string) string {
+	if s == "" {
+		return by + "{}\n"
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(s), "\n") {
+		b.WriteString(by + l + "\n")
+	}
+	return b.String()
+}
+
+// testPKI is a CA and a client certificate it signed, PEM-encoded.
+type testPKI struct {
+	ca         *x509.Certificate
+	caPEM      []byte
+	cert, key  []byte
+	clientName string
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test-ca"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "system:node:n1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, KeyUsage: x509.KeyUsageDigitalSignature}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &testPKI{ca: ca, caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		cert:       pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}),
+		key:        pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		clientName: "system:node:n1"}
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestLoadKubeconfig(t *testing.T) {
+	pki := newTestPKI(t)
+	dir := t.TempDir()
+	for name, content := range map[string][]byte{"ca.crt": pki.caPEM, "client.crt": pki.cert, "client.key": pki.key, "token": []byte("from-file\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), content, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Run("token and CA data", func(t *testing.T) {
+		cfg, err := LoadKubeconfig(writeKubeconfig(t, t.TempDir(),
+			"server: https://api.example:6443/prefix\ncertificate-authority-data: "+b64(pki.caPEM)+"\ntls-server-name: api.internal",
+			"token: abc\nas: someone\nas-groups: [g1, g2]"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Host != "https://api.example:6443/prefix" || cfg.Header.Get("Authorization") != "Bearer abc" ||
+			cfg.Header.Get("Impersonate-User") != "someone" || len(cfg.Header.Values("Impersonate-Group")) != 2 {
+			t.Errorf("got host %q, header %v", cfg.Host, cfg.Header)
+		}
+		if cfg.TLS == nil || cfg.TLS.RootCAs == nil || cfg.TLS.ServerName != "api.internal" || len(cfg.TLS.Certificates) != 0 {
+			t.Errorf("TLS %+v: want the CA, the server name and no client certificate", cfg.TLS)
+		}
+	})
+	t.Run("files relative to the kubeconfig, tokenFile before token", func(t *testing.T) {
+		cfg, err := LoadKubeconfig(writeKubeconfig(t, dir, "server: https://10.0.0.1\ncertificate-authority: ca.crt",
+			"token: inline\ntokenFile: token\nclient-certificate: client.crt\nclient-key: "+filepath.Join(dir, "client.key")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Header.Get("Authorization"); got != "Bearer from-file" {
+			t.Errorf("Authorization %q, want the tokenFile's token", got)
+		}
+		if cfg.TLS == nil || len(cfg.TLS.Certificates) != 1 || cfg.TLS.RootCAs == nil {
+			t.Errorf("TLS %+v: want the CA file and the client pair", cfg.TLS)
+		}
+	})
+	t.Run("certificate data, bare host", func(t *testing.T) {
+		cfg, err := LoadKubeconfig(writeKubeconfig(t, t.TempDir(), "server: 10.0.0.1:6443\ninsecure-skip-tls-verify: true",
+			"client-certificate-data: "+b64(pki.cert)+"\nclient-key-data: "+b64(pki.key)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Host != "https://10.0.0.1:6443" || cfg.TLS == nil || !cfg.TLS.InsecureSkipVerify || len(cfg.TLS.Certificates) != 1 {
+			t.Errorf("host %q, TLS %+v", cfg.Host, cfg.TLS)
+		}
+		if cfg.Header.Get("Authorization") != "" {
+			t.Errorf("Authorization %q without a token", cfg.Header.Get("Authorization"))
+		}
+	})
+	t.Run("plain http, basic auth", func(t *testing.T) {
+		cfg, err := LoadKubeconfig(writeKubeconfig(t, t.TempDir(), "server: 127.0.0.1:8080", "username: admin\npassword: pw"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.Host != "http://127.0.0.1:8080" || cfg.TLS != nil || !strings.HasPrefix(cfg.Header.Get("Authorization"), "Basic ") {
+			t.Errorf("host %q, TLS %v, header %v", cfg.Host, cfg.TLS, cfg.Header)
+		}
+	})
+
+	const secret = "s3cr3t-t0ken-value"
+	for _, tc := range []struct {
+		name, cluster, user string
+		raw                 string // the whole file, instead of cluster and user
+		want                []string
+	}{
+		{name: "exec plugin", cluster: "server: https://h", user: "exec:\n  command: aws\n  apiVersion: client.authentication.k8s.io/v1",
+			want: []string{`user "u"`, "exec", "not supported"}},
+		{name: "auth-provider", cluster: "server: https://h", user: "auth-provider:\n  name: oidc",
+			want: []string{`user "u"`, "auth-provider"}},
+		{name: "no server", cluster: "insecure-skip-tls-verify: true", user: "token: " + secret,
+			want: []string{`cluster "k"`, "server is not set"}},
+		{name: "CA twice", cluster: "server: https://h\ncertificate-authority: ca.crt\ncertificate-authority-data: " + b64(pki.caPEM), user: "",
+			want: []string{"certificate-authority and certificate-authority-data are both set"}},
+		{name: "CA and insecure", cluster: "server: https://h\ninsecure-skip-tls-verify: true\ncertificate-authority-data: " + b64(pki.caPEM), user: "",
+			want: []string{"certificate-authority and insecure-skip-tls-verify"}},
+		{name: "CA not PEM", cluster: "server: https://h\ncertificate-authority-data: " + b64([]byte("nope")), user: "",
+			want: []string{"certificate-authority holds no PEM certificate"}},
+		{name: "token and password", cluster: "server: https://h", user: "token: " + secret + "\nusername: a\npassword: b",
+			want: []string{"a token and username/password are both set"}},
+		{name: "missing token file", cluster: "server: https://h", user: "tokenFile: absent-token",
+			want: []string{`user "u": tokenFile`, "absent-token"}},
+		{name: "key without certificate", cluster: "server: https://h", user: "client-key-data: " + b64(pki.key),
+			want: []string{"client-certificate and client-key"}},
+		{name: "no current context", raw: "apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: " + secret + "\n",
+			want: []string{"current-context is not set"}},
+		{name: "unknown context", raw: "current-context: other\nusers:\n- name: u\n  user:\n    token: " + secret + "\n",
+			want: []string{`current-context "other": no such context`}},
+		{name: "broken YAML", raw: "current-context: c\nusers:\n- name: u\n  user:\n    token: " + secret + "\n  \t: [\n",
+			want: []string{"cannot parse it"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := t.TempDir()
+			if err := os.WriteFile(filepath.Join(d, "ca.crt"), pki.caPEM, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(d, "kubeconfig")
+			if tc.raw != "" {
+				if err := os.WriteFile(path, []byte(tc.raw), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				path = writeKubeconfig(t, d, tc.cluster, tc.user)
+			}
+			_, err := LoadKubeconfig(path)
+			if err == nil {
+				t.Fatal("loaded; want an error")
+			}
+			msg := err.Error()
+			for _, w := range append(tc.want, path) {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, secret) {
+				t.Errorf("error %q carries the token", msg)
+			}
+		})
+	}
+}
