@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
-
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Kubelet defaults.
@@ -22,7 +20,7 @@ const (
 
 // Kubelet asks the kubelet's PodResources v1 API over its unix socket.
 //
-// It speaks gRPC and protobuf by hand (grpcwire.go, and the decoders
+// It speaks gRPC and protobuf by hand (grpcwire.go, protobuf.go and the decoders
 // below, which read only the fields used here): the plexus CNI binary links
 // this package, and linking google.golang.org/grpc and the generated
 // k8s.io/kubelet/pkg/apis/podresources/v1 would cost every exec their
@@ -101,7 +99,7 @@ func getPod(ctx context.Context, c *grpcClient, namespace, name string) (*podRes
 	case err == nil:
 		var pod *podResources
 		// GetPodResourcesResponse: pod_resources = 1.
-		err := eachField(resp, func(num protowire.Number, v []byte) (err error) {
+		err := eachField(resp, func(num int, v []byte) (err error) {
 			if num == 1 {
 				pod, err = decodePod(v)
 			}
@@ -119,7 +117,7 @@ func getPod(ctx context.Context, c *grpcClient, namespace, name string) (*podRes
 	}
 	var pod *podResources
 	// ListPodResourcesResponse: repeated pod_resources = 1.
-	err = eachField(resp, func(num protowire.Number, v []byte) error {
+	err = eachField(resp, func(num int, v []byte) error {
 		if num != 1 {
 			return nil
 		}
@@ -145,7 +143,7 @@ func (k *Kubelet) Allocatable(ctx context.Context) (map[string]int, error) {
 	out := map[string]int{}
 	if err == nil {
 		// AllocatableResourcesResponse: repeated devices = 1.
-		err = eachField(resp, func(num protowire.Number, v []byte) error {
+		err = eachField(resp, func(num int, v []byte) error {
 			if num != 1 {
 				return nil
 			}
@@ -171,14 +169,14 @@ type podResources struct {
 // ContainerResources{repeated ContainerDevices devices = 2}.
 func decodePod(b []byte) (*podResources, error) {
 	p := &podResources{devices: map[string][]string{}}
-	err := eachField(b, func(num protowire.Number, v []byte) (err error) {
+	err := eachField(b, func(num int, v []byte) (err error) {
 		switch num {
 		case 1:
 			p.name, err = protoString(v)
 		case 2:
 			p.namespace, err = protoString(v)
 		case 3:
-			err = eachField(v, func(num protowire.Number, v []byte) error {
+			err = eachField(v, func(num int, v []byte) error {
 				if num != 2 {
 					return nil
 				}
@@ -198,7 +196,7 @@ func decodePod(b []byte) (*podResources, error) {
 // decodeDevices decodes ContainerDevices{resource_name = 1, repeated
 // device_ids = 2}.
 func decodeDevices(b []byte) (resource string, ids []string, err error) {
-	err = eachField(b, func(num protowire.Number, v []byte) error {
+	err = eachField(b, func(num int, v []byte) error {
 		switch num {
 		case 1:
 			s, err := protoString(v)
@@ -219,24 +217,24 @@ func decodeDevices(b []byte) (resource string, ids []string, err error) {
 // is read here), in order. Other fields are skipped, as are fields with a
 // wire type their number does not have, as protobuf does with unknown
 // fields.
-func eachField(b []byte, fn func(num protowire.Number, v []byte) error) error {
+func eachField(b []byte, fn func(num int, v []byte) error) error {
 	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
+		num, typ, n := consumeTag(b)
 		if n < 0 {
-			return fmt.Errorf("bad protobuf: %w", protowire.ParseError(n))
+			return errProto
 		}
 		b = b[n:]
-		if typ != protowire.BytesType {
-			n = protowire.ConsumeFieldValue(num, typ, b)
+		if typ != wireBytes {
+			n = skipValue(num, typ, b)
 			if n < 0 {
-				return fmt.Errorf("bad protobuf field %d: %w", num, protowire.ParseError(n))
+				return fmt.Errorf("%w: field %d", errProto, num)
 			}
 			b = b[n:]
 			continue
 		}
-		v, n := protowire.ConsumeBytes(b)
+		v, n := consumeBytes(b)
 		if n < 0 {
-			return fmt.Errorf("bad protobuf field %d: %w", num, protowire.ParseError(n))
+			return fmt.Errorf("%w: field %d", errProto, num)
 		}
 		b = b[n:]
 		if err := fn(num, v); err != nil {
@@ -255,9 +253,10 @@ func protoString(v []byte) (string, error) {
 }
 
 // appendString appends a proto3 string field (none if s is empty).
-func appendString(b []byte, num protowire.Number, s string) []byte {
+func appendString(b []byte, num int, s string) []byte {
 	if s == "" {
 		return b
 	}
-	return protowire.AppendString(protowire.AppendTag(b, num, protowire.BytesType), s)
+	b = appendVarint(b, uint64(num)<<3|wireBytes)
+	return append(appendVarint(b, uint64(len(s))), s...)
 }

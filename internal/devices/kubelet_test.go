@@ -436,6 +436,7 @@ func TestDecodePod(t *testing.T) {
 		"length beyond":        {0x0a, 0x05, 'a'},
 		"truncated varint":     protowire.AppendVarint(tag(nil, 9, protowire.VarintType), 300)[:2],
 		"varint overflow":      append(tag(nil, 9, protowire.VarintType), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01),
+		"varint over 64 bits":  append(tag(nil, 9, protowire.VarintType), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02),
 		"truncated fixed64":    append(tag(nil, 9, protowire.Fixed64Type), 1, 2, 3),
 		"stray end group":      tag(nil, 9, protowire.EndGroupType),
 		"unterminated group":   tag(nil, 9, protowire.StartGroupType),
