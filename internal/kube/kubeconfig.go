@@ -62,9 +62,7 @@ type kubeconfig struct {
 			AuthProvider          *struct {
 				Name string `json:"name"`
 			} `json:"auth-provider"`
-			Exec *struct {
-				Command string `json:"command"`
-			} `json:"exec"`
+			Exec *execConfig `json:"exec"`
 		} `json:"user"`
 	} `json:"users"`
 	Contexts []struct {
@@ -80,10 +78,10 @@ type kubeconfig struct {
 // clientcmd does: relative file names are relative to the file's
 // directory; a tokenFile is preferred to a token; two sources of one thing
 // (a certificate as data and as a file, a token and a password) are an
-// error. Credentials from an exec plugin or an auth-provider are not
-// supported (the plugin runs on nodes, whose kubeconfigs carry a token or a
-// certificate); such a kubeconfig fails with an error that names the key.
-// Errors name the file and the key, never a value of the file.
+// error. An exec credential plugin is run once, here (execCredentials);
+// auth-providers (client-go keeps only oidc) are not supported, and such a
+// kubeconfig fails with an error that names the key. Errors name the file
+// and the key, never a value of the file.
 func LoadKubeconfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -166,11 +164,8 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 		}
 		u := &kc.Users[ui].User
 		where := fmt.Sprintf("user %q", ctx.User)
-		switch {
-		case u.Exec != nil:
-			return nil, fmt.Errorf("%s: exec: credential plugins are not supported by the plexus plugin; use token, tokenFile or client-certificate", where)
-		case u.AuthProvider != nil:
-			return nil, fmt.Errorf("%s: auth-provider: not supported by the plexus plugin; use token, tokenFile or client-certificate", where)
+		if u.AuthProvider != nil {
+			return nil, fmt.Errorf("%s: auth-provider %q: not supported by the plexus plugin; use token, tokenFile, client-certificate or exec", where, u.AuthProvider.Name)
 		}
 		token := u.Token
 		if u.TokenFile != "" {
@@ -179,6 +174,17 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 				return nil, fmt.Errorf("%s: tokenFile: %w", where, err)
 			}
 			token = strings.TrimSpace(string(b))
+		}
+		var execCert *tls.Certificate
+		if u.Exec != nil {
+			if token != "" || u.Username != "" || len(u.ClientCertificateData) > 0 || u.ClientCertificate != "" {
+				return nil, fmt.Errorf("%s: exec and another credential (token, username or client-certificate) are both set", where)
+			}
+			info := &execCluster{Server: cluster.Server, TLSServerName: cluster.TLSServerName,
+				InsecureSkipTLSVerify: cluster.InsecureSkipTLSVerify, CertificateAuthorityData: ca, ProxyURL: cluster.ProxyURL}
+			if token, execCert, err = execCredentials(u.Exec, dir, info); err != nil {
+				return nil, fmt.Errorf("%s: %w", where, err)
+			}
 		}
 		if token != "" && (u.Username != "" || u.Password != "") {
 			return nil, fmt.Errorf("%s: a token and username/password are both set", where)
@@ -198,6 +204,10 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 		key, err := either(where, "client-key", u.ClientKeyData, u.ClientKey, dir)
 		if err != nil {
 			return nil, err
+		}
+		if execCert != nil {
+			tc.Certificates = []tls.Certificate{*execCert}
+			useTLS = true
 		}
 		if cert != nil || key != nil {
 			pair, err := tls.X509KeyPair(cert, key)

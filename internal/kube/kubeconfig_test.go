@@ -7,10 +7,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/json"
 	"encoding/pem"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -155,10 +157,8 @@ func TestLoadKubeconfig(t *testing.T) {
 		raw                 string // the whole file, instead of cluster and user
 		want                []string
 	}{
-		{name: "exec plugin", cluster: "server: https://h", user: "exec:\n  command: aws\n  apiVersion: client.authentication.k8s.io/v1",
-			want: []string{`user "u"`, "exec", "not supported"}},
 		{name: "auth-provider", cluster: "server: https://h", user: "auth-provider:\n  name: oidc",
-			want: []string{`user "u"`, "auth-provider"}},
+			want: []string{`user "u"`, `auth-provider "oidc"`, "not supported"}},
 		{name: "no server", cluster: "insecure-skip-tls-verify: true", user: "token: " + secret,
 			want: []string{`cluster "k"`, "server is not set"}},
 		{name: "CA twice", cluster: "server: https://h\ncertificate-authority: ca.crt\ncertificate-authority-data: " + b64(pki.caPEM), user: "",
@@ -205,6 +205,110 @@ func TestLoadKubeconfig(t *testing.T) {
 			}
 			if strings.Contains(msg, secret) {
 				t.Errorf("error %q carries the token", msg)
+			}
+		})
+	}
+}
+
+// credPlugin writes an exec credential plugin into dir: a script that checks
+// what client-go's plugins are given (KUBERNETES_EXEC_INFO, the configured
+// environment) and then prints out, or fails with code and stderr.
+func credPlugin(t *testing.T, dir, out string, code int, stderr string) {
+	t.Helper()
+	script := "#!/bin/sh\n" +
+		"case \"$KUBERNETES_EXEC_INFO\" in *'\"kind\":\"ExecCredential\"'*'\"interactive\":false'*) ;; *) echo \"bad exec info: $KUBERNETES_EXEC_INFO\" >&2; exit 3;; esac\n" +
+		"[ \"$FROM_KUBECONFIG\" = yes ] || { echo 'FROM_KUBECONFIG not set' >&2; exit 4; }\n" +
+		"echo \"$KUBERNETES_EXEC_INFO\" > \"$(dirname \"$0\")/exec-info\"\n" +
+		"cat <<'EOF'\n" + out + "\nEOF\n" +
+		"echo '" + stderr + "' >&2\nexit " + strconv.Itoa(code) + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "cred.sh"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func execCred(t *testing.T, apiVersion string, status map[string]string) string {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"apiVersion": apiVersion, "kind": "ExecCredential", "status": status})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+const execUser = "exec:\n  command: ./cred.sh\n  apiVersion: client.authentication.k8s.io/v1\n  provideClusterInfo: true\n" +
+	"  installHint: install cred.sh\n  env:\n  - name: FROM_KUBECONFIG\n    value: \"yes\""
+
+// TestLoadKubeconfigExec: an exec credential plugin is run as client-go
+// runs it (relative to the kubeconfig, with its env and KUBERNETES_EXEC_INFO,
+// never interactive), and what it prints authenticates the requests.
+func TestLoadKubeconfigExec(t *testing.T) {
+	pki := newTestPKI(t)
+	const v1 = "client.authentication.k8s.io/v1"
+	t.Run("token", func(t *testing.T) {
+		dir := t.TempDir()
+		credPlugin(t, dir, execCred(t, v1, map[string]string{"token": "exec-token"}), 0, "")
+		cfg, err := LoadKubeconfig(writeKubeconfig(t, dir, "server: https://h:6443", execUser))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Header.Get("Authorization"); got != "Bearer exec-token" {
+			t.Errorf("Authorization %q, want the plugin's token", got)
+		}
+		info, err := os.ReadFile(filepath.Join(dir, "exec-info"))
+		if err != nil || !strings.Contains(string(info), `"server":"https://h:6443"`) {
+			t.Errorf("the plugin was given %s (%v), want the cluster's server (provideClusterInfo)", info, err)
+		}
+	})
+	t.Run("certificate", func(t *testing.T) {
+		dir := t.TempDir()
+		credPlugin(t, dir, execCred(t, v1, map[string]string{"clientCertificateData": string(pki.cert), "clientKeyData": string(pki.key)}), 0, "")
+		cfg, err := LoadKubeconfig(writeKubeconfig(t, dir, "server: https://h", execUser))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.TLS == nil || len(cfg.TLS.Certificates) != 1 || cfg.Header.Get("Authorization") != "" {
+			t.Errorf("TLS %+v, header %v: want the plugin's certificate and no token", cfg.TLS, cfg.Header)
+		}
+	})
+	const secret = "s3cr3t-printed-by-the-plugin"
+	for _, tc := range []struct {
+		name, out, user string
+		code            int
+		stderr          string
+		noPlugin        bool
+		want            []string
+	}{
+		{name: "fails", code: 1, stderr: "no credentials for you", out: secret, want: []string{"./cred.sh", "exit status 1", "no credentials for you"}},
+		{name: "prints no ExecCredential", out: "token=" + secret, want: []string{"not an ExecCredential"}},
+		{name: "other apiVersion", out: execCred(t, "client.authentication.k8s.io/v1beta1", map[string]string{"token": secret}),
+			want: []string{"want an ExecCredential of client.authentication.k8s.io/v1"}},
+		{name: "no status", out: `{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential"}`, want: []string{"printed no status"}},
+		{name: "key without certificate", out: execCred(t, v1, map[string]string{"clientKeyData": secret}), want: []string{"not both"}},
+		{name: "not installed", noPlugin: true, want: []string{"./cred.sh", "install cred.sh"}},
+		{name: "interactive", user: "exec:\n  command: ./cred.sh\n  apiVersion: " + v1 + "\n  interactiveMode: Always", want: []string{"interactiveMode Always"}},
+		{name: "unknown apiVersion", user: "exec:\n  command: ./cred.sh\n  apiVersion: v0", want: []string{`apiVersion "v0"`}},
+		{name: "with a token", user: "token: " + secret + "\n" + execUser, want: []string{"exec and another credential"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if !tc.noPlugin {
+				credPlugin(t, dir, tc.out, tc.code, tc.stderr)
+			}
+			user := execUser
+			if tc.user != "" {
+				user = tc.user
+			}
+			_, err := LoadKubeconfig(writeKubeconfig(t, dir, "server: https://h", user))
+			if err == nil {
+				t.Fatal("loaded; want an error")
+			}
+			for _, w := range append(tc.want, `user "u"`) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), secret) {
+				t.Errorf("error %q carries what the plugin printed or the token", err)
 			}
 		})
 	}
