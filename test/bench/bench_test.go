@@ -54,13 +54,13 @@ func TestBench(t *testing.T) {
 	}
 	one := []string{"net-1"}
 	eight := []string{"net-1", "net-2", "net-3", "net-4", "net-5", "net-6", "net-7", "net-8"}
-	rows := []row{
-		b.plexus("plexus: eth0 + 1 network", pods, one, 4),
-		b.direct("delegates run directly: eth0 + 1 network", pods, one),
-		b.plexus("plexus: eth0 + 8 networks (4 in parallel)", multi, eight, 4),
-		b.plexus("plexus: eth0 + 8 networks (one by one)", multi, eight, 1),
-		b.direct("delegates run directly: eth0 + 8 networks", multi, eight),
-	}
+	rows := append(turns(pods,
+		b.plexus("plexus: eth0 + 1 network", one, 4),
+		b.direct("delegates run directly: eth0 + 1 network", one)),
+		turns(multi,
+			b.plexus("plexus: eth0 + 8 networks (4 in parallel)", eight, 4),
+			b.plexus("plexus: eth0 + 8 networks (one by one)", eight, 1),
+			b.direct("delegates run directly: eth0 + 8 networks", eight))...)
 	report(rows)
 }
 
@@ -97,7 +97,36 @@ func clusterConf(n *nodesim.Node) string {
 		"ipam":{"type":"host-local","dataDir":%q,"ranges":[[{"subnet":"203.0.113.0/24"}]]}}]}`, filepath.Join(n.StateDir, "ipam"))
 }
 
-func (b *bench) plexus(name string, pods int, networks []string, concurrency int) row {
+// runner runs a scenario's next pods, on the node it was made for, and
+// returns their row.
+type runner func(pods int) row
+
+// turns runs pods pods of every scenario, one pod of each in turn, so that
+// a change of the machine's speed while they run (other work, the host's
+// other guests) weighs on every scenario alike: the ratios between them are
+// what the benchmark reports.
+func turns(pods int, runners ...runner) []row {
+	rows := make([]row, len(runners))
+	for range pods {
+		for i, run := range runners {
+			rows[i] = rows[i].merge(run(1))
+		}
+	}
+	return rows
+}
+
+// merge adds o's pods to r.
+func (r row) merge(o row) row {
+	out := row{name: o.name, pods: r.pods + o.pods, apiPerOp: o.apiPerOp,
+		s: sample{add: append(r.s.add, o.s.add...), del: append(r.s.del, o.s.del...)}}
+	if r.pods > 0 && r.apiPerOp >= 0 && o.apiPerOp >= 0 {
+		out.apiPerOp = (r.apiPerOp*float64(r.pods) + o.apiPerOp*float64(o.pods)) / float64(out.pods)
+	}
+	return out
+}
+
+// plexus makes a node whose runtime runs plexus in process.
+func (b *bench) plexus(name string, networks []string, concurrency int) runner {
 	n := b.node("00-plexus.conf", func(n *nodesim.Node) string {
 		cluster := filepath.Join(n.StateDir, "cluster.conflist")
 		if err := os.WriteFile(cluster, []byte(clusterConf(n)), 0o644); err != nil {
@@ -108,6 +137,13 @@ func (b *bench) plexus(name string, pods int, networks []string, concurrency int
 			b.env.Kubeconfig, cluster, filepath.Join(n.StateDir, "plexus"), testbed.CNIBinDir(), concurrency)
 	})
 	ann := map[string]string{netselect.NetworksAnnotation: strings.Join(networks, ",")}
+	return func(pods int) row { return b.pods(n, name, ann, pods) }
+}
+
+// pods runs pods pods with the annotations ann on n (whose runtime runs
+// plexus, in process or as the shim) and returns their ADD and DEL times
+// and the API requests plexus made per ADD.
+func (b *bench) pods(n *nodesim.Node, name string, ann map[string]string, pods int) row {
 	var s sample
 	requests := 0
 	for i := 0; i < pods; i++ {
@@ -125,7 +161,9 @@ func (b *bench) plexus(name string, pods int, networks []string, concurrency int
 	return row{name: name, pods: pods, s: s, apiPerOp: float64(requests) / float64(pods)}
 }
 
-func (b *bench) direct(name string, pods int, networks []string) row {
+// direct makes a node whose runtime runs the cluster network and then each
+// network's conflist itself, as plexus's delegates.
+func (b *bench) direct(name string, networks []string) runner {
 	n := b.node("10-cluster.conflist", clusterConf)
 	lists := make([]*libcni.NetworkConfigList, len(networks))
 	for i, net := range networks {
@@ -135,6 +173,10 @@ func (b *bench) direct(name string, pods int, networks []string) row {
 		}
 		lists[i] = l
 	}
+	return func(pods int) row { return b.directPods(n, name, lists, pods) }
+}
+
+func (b *bench) directPods(n *nodesim.Node, name string, lists []*libcni.NetworkConfigList, pods int) row {
 	var s sample
 	for i := 0; i < pods; i++ {
 		p := b.run(n, nil)

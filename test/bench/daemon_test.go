@@ -37,10 +37,11 @@ func TestBenchDaemon(t *testing.T) {
 	pods, burst := intEnv("PLEXUS_BENCH_PODS", 200), intEnv("PLEXUS_BENCH_BURST", 50)
 	env.CreateNAD(t, b.ns, "net-1", b.macvlan("net-1"))
 	one := []string{"net-1"}
-	inProcess := b.plexus("plexus in process: eth0 + 1 network", pods, one, 4)
 	d := b.daemonNode()
-	daemon := b.sequential(d, "plexus via plexusd: eth0 + 1 network", pods, one)
-	direct := b.direct("delegates run directly: eth0 + 1 network", pods, one)
+	lat := turns(pods, b.plexus("plexus in process: eth0 + 1 network", one, 4),
+		b.sequential(d, "plexus via plexusd: eth0 + 1 network", one),
+		b.direct("delegates run directly: eth0 + 1 network", one))
+	inProcess, daemon, direct := lat[0], lat[1], lat[2]
 	conc, rss := b.burst(d, burst, one)
 
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
@@ -145,23 +146,10 @@ func (d *daemonNode) ready() bool {
 	return err == nil && code == http.StatusOK
 }
 
-func (b *bench) sequential(d *daemonNode, name string, pods int, networks []string) row {
+// sequential is a runner of pods through d's plexusd, one after another.
+func (b *bench) sequential(d *daemonNode, name string, networks []string) runner {
 	ann := map[string]string{netselect.NetworksAnnotation: strings.Join(networks, ",")}
-	var s sample
-	requests := 0
-	for i := 0; i < pods; i++ {
-		before := b.apiRequests()
-		p := b.run(d.Node, ann)
-		requests += b.apiRequests() - before
-		start := time.Now()
-		if err := p.Del(context.Background()); err != nil {
-			b.t.Fatal(err)
-		}
-		s.del = append(s.del, time.Since(start))
-		s.add = append(s.add, p.AddDuration)
-		b.remove(p)
-	}
-	return row{name: name, pods: pods, s: s, apiPerOp: float64(requests) / float64(pods)}
+	return func(pods int) row { return b.pods(d.Node, name, ann, pods) }
 }
 
 // burst starts n ADDs at once through plexusd and returns their latencies

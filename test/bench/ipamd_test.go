@@ -31,12 +31,10 @@ func TestBenchIPAMDaemon(t *testing.T) {
 	}}})
 	env.CreateNAD(t, b.ns, "ipam-1", string(conf))
 	one := []string{"ipam-1"}
-	rows := []row{
-		b.plexus("in process: plexus, plexus-ipam", pods, one, 4),
-		b.sequential(b.daemonNode("--serve-ipam=false", "--ipam-namespace="+b.ns),
-			"plexusd, plexus-ipam in its own process", pods, one),
-		b.sequential(b.daemonNode("--ipam-namespace="+b.ns), "plexusd, plexus-ipam on /ipam", pods, one),
-	}
+	rows := turns(pods,
+		b.plexus("in process: plexus, plexus-ipam", one, 4),
+		b.sequential(b.daemonNode("--serve-ipam=false", "--ipam-namespace="+b.ns), "plexusd, plexus-ipam in its own process", one),
+		b.sequential(b.daemonNode("--ipam-namespace="+b.ns), "plexusd, plexus-ipam on /ipam", one))
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "net1 = macvlan + plexus-ipam\tpods\tADD p50\tADD p99\tDEL p50\tDEL p99\t")
 	for _, r := range rows {
