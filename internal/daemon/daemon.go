@@ -117,7 +117,7 @@ func newDaemon(o *options.Options, log *logging.Logger, cfg *rest.Config) (*Daem
 	}
 	if o.ServeIPAM {
 		so.IPAM = &server.Endpoint{Handler: ipamHandler{ipamplugin.NewDaemon(ipamPlugin(), log.Debugf, ipamplugin.DaemonOptions{
-			ConfFiles: ipamConfFiles(o), Credentials: cfg})},
+			ConfFiles: ipamConfFiles(o), Credentials: cfg, KubeQPS: o.IPAMKubeAPIQPS, KubeBurst: o.IPAMKubeAPIBurst})},
 			Concurrency: o.IPAMConcurrency, QueueLength: o.IPAMQueueLength,
 			Networks: ipamNetwork, Recorder: d.metrics.IPAM()}
 	}

@@ -58,6 +58,11 @@ type Options struct {
 	IPAMConcurrency int    `json:"ipamConcurrency"`
 	IPAMQueueLength int    `json:"ipamQueueLength"`
 	IPAMNamespace   string `json:"ipamNamespace"`
+	// IPAMKubeAPIQPS and IPAMKubeAPIBurst bound the request rate of each
+	// Kubernetes store client of /ipam: one client serves the node's IPAM,
+	// about 2.2 requests per allocation.
+	IPAMKubeAPIQPS   float32 `json:"ipamKubeApiQps"`
+	IPAMKubeAPIBurst int     `json:"ipamKubeApiBurst"`
 	// IPAMDefaults turns on the files plexus-ipam reads when a NAD names
 	// no store, written into IPAMConfDir (default <confDir>/plexus-ipam.d).
 	IPAMDefaults bool   `json:"ipamDefaults"`
@@ -126,6 +131,8 @@ func Defaults(getenv func(string) string) Options {
 		IPAMConcurrency:         32,
 		IPAMQueueLength:         256,
 		IPAMNamespace:           "kube-system",
+		IPAMKubeAPIQPS:          400,
+		IPAMKubeAPIBurst:        800,
 		IPAMDefaults:            true,
 		Hotplug:                 true,
 		DHCPDaemon:              string(dhcpd.Auto),
@@ -204,6 +211,8 @@ func bind(s *cliflags.Set, o *Options) {
 	fs.BoolVar(&o.ServeIPAM, key("serveIPAM"), o.ServeIPAM, "run plexus-ipam requests of the delegates in plexusd (exports PLEXUS_DAEMON_SOCKET)")
 	fs.IntVar(&o.IPAMConcurrency, key("ipamConcurrency"), o.IPAMConcurrency, "plexus-ipam requests served at once (own slots, not the CNI ones)")
 	fs.IntVar(&o.IPAMQueueLength, key("ipamQueueLength"), o.IPAMQueueLength, "plexus-ipam requests that may wait; beyond, code 11")
+	fs.Float32Var(&o.IPAMKubeAPIQPS, key("ipamKubeApiQps"), o.IPAMKubeAPIQPS, "requests per second of each /ipam store client (about 2.2 per allocation: 400 allow about 180 allocations/s)")
+	fs.IntVar(&o.IPAMKubeAPIBurst, key("ipamKubeApiBurst"), o.IPAMKubeAPIBurst, "burst of each /ipam store client")
 	fs.StringVar(&o.IPAMNamespace, key("ipamNamespace"), o.IPAMNamespace, "namespace of plexus-ipam's objects for the pool metrics (*: all, empty: off)")
 	fs.BoolVar(&o.IPAMDefaults, key("ipamDefaults"), o.IPAMDefaults, "write plexus-ipam.conf and plexus-ipam.kubeconfig for NADs that name no store")
 	fs.StringVar(&o.IPAMConfDir, key("ipamConfDir"), o.IPAMConfDir, "directory of plexus-ipam's defaults (empty: <conf-dir>/plexus-ipam.d)")
@@ -328,6 +337,10 @@ func (o *Options) Validate() error {
 		return fielderr.New("ipamConcurrency", fmt.Sprint(o.IPAMConcurrency), "must be 1 or more")
 	case o.IPAMQueueLength < 0:
 		return fielderr.New("ipamQueueLength", fmt.Sprint(o.IPAMQueueLength), "must be 0 or more")
+	case !(o.IPAMKubeAPIQPS > 0):
+		return fielderr.New("ipamKubeApiQps", fmt.Sprint(o.IPAMKubeAPIQPS), "must be more than 0")
+	case o.IPAMKubeAPIBurst < 1:
+		return fielderr.New("ipamKubeApiBurst", fmt.Sprint(o.IPAMKubeAPIBurst), "must be 1 or more")
 	case o.DelegateRoot != "" && !filepath.IsAbs(o.DelegateRoot):
 		return fielderr.New("delegateRoot", o.DelegateRoot, "must be an absolute path")
 	}

@@ -60,6 +60,8 @@ func TestInvalid(t *testing.T) {
 		{[]string{"--node-name=n", "--log-level=loud"}, "logLevel"},
 		{[]string{"--node-name=n", "--ipam-concurrency=0"}, "ipamConcurrency"},
 		{[]string{"--node-name=n", "--ipam-queue-length=-1"}, "ipamQueueLength"},
+		{[]string{"--node-name=n", "--ipam-kube-api-qps=0"}, "ipamKubeApiQps"},
+		{[]string{"--node-name=n", "--ipam-kube-api-burst=0"}, "ipamKubeApiBurst"},
 		{[]string{"--node-name=n", "--dhcp-daemon=sometimes"}, "dhcpDaemon"},
 		{[]string{"--node-name=n", "--dhcp-socket=run/dhcp.sock"}, "dhcpSocket"},
 		{[]string{"--node-name=n", "--dhcp-binary=dhcp"}, "dhcpBinary"},

@@ -39,6 +39,12 @@ type DaemonOptions struct {
 	// that names no store (neither kubernetes.kubeconfig, also not in a
 	// flat file, nor etcd_host): the daemon's own.
 	Credentials *rest.Config
+	// KubeQPS and KubeBurst bound the request rate of each Kubernetes
+	// store client (0: kubestore's defaults, 100 and 200). One client
+	// serves every request of the node for its identity, so this is the
+	// node's IPAM rate: about 2.2 requests per allocation.
+	KubeQPS   float32
+	KubeBurst int
 }
 
 // NewDaemon returns a Daemon running base's commands, adapted by o, with a
@@ -46,20 +52,19 @@ type DaemonOptions struct {
 func NewDaemon(base *Plugin, logf Logf, o DaemonOptions) *Daemon {
 	b := *base
 	b.Loader.DefaultPaths = append(slices.Clone(o.ConfFiles), base.Loader.DefaultPaths...)
-	sc := &StoreCache{Logf: logf}
-	if own := o.Credentials; own != nil {
-		sc.Open = func(c *config.Conf, logf Logf) (store.Store, error) {
-			if c.Etcd != nil || c.Kubeconfig != "" {
-				return OpenStore(c, logf)
-			}
-			s, err := kubestore.New(own, kubestore.Options{Namespace: cmp.Or(c.Namespace, config.DefaultNamespace)})
-			if err != nil {
-				return nil, withCode(types.ErrInvalidNetworkConfig, err)
-			}
-			s.Logf = logf
-			return s, nil
+	rate := kubestore.Options{QPS: o.KubeQPS, Burst: o.KubeBurst}
+	own := o.Credentials
+	sc := &StoreCache{Logf: logf, Open: func(c *config.Conf, logf Logf) (store.Store, error) {
+		if c.Etcd != nil || c.Kubeconfig != "" || own == nil {
+			return openStore(c, logf, rate)
 		}
-	}
+		s, err := kubestore.New(own, kubestore.Options{Namespace: cmp.Or(c.Namespace, config.DefaultNamespace), QPS: rate.QPS, Burst: rate.Burst})
+		if err != nil {
+			return nil, withCode(types.ErrInvalidNetworkConfig, err)
+		}
+		s.Logf = logf
+		return s, nil
+	}}
 	return &Daemon{Base: &b, Stores: sc}
 }
 

@@ -10,9 +10,11 @@ import (
 	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	current "github.com/containernetworking/cni/pkg/types/100"
+	"k8s.io/client-go/rest"
 
 	"github.com/plexus-cni/plexus/pkg/ipam/config"
 	"github.com/plexus-cni/plexus/pkg/ipam/store"
+	"github.com/plexus-cni/plexus/pkg/ipam/store/kubestore"
 	"github.com/plexus-cni/plexus/pkg/ipam/store/memstore"
 )
 
@@ -228,4 +230,35 @@ func addressOf(t *testing.T, res types.Result) string {
 		t.Fatalf("result %s: %v", raw, err)
 	}
 	return r.IPs[0].Address.String()
+}
+
+// The daemon's Kubernetes stores take their request rate from the options
+// (one client serves the node's IPAM; kubestore's default of 100 requests
+// per second held plexusd's /ipam to about 50 allocations per second),
+// both for a configuration's kubeconfig and for the daemon's own
+// credentials.
+func TestDaemonStoresTakeTheRate(t *testing.T) {
+	kc := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kc, []byte("apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters:\n- name: k\n  cluster:\n    server: http://127.0.0.1:1\n"+
+		"contexts:\n- name: c\n  context:\n    cluster: k\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		qps  float32
+		want float32
+	}{{"set", 400, 400}, {"default", 0, 100}} {
+		d := NewDaemon(Default(), nil, DaemonOptions{Credentials: &rest.Config{Host: "http://127.0.0.1:1"}, KubeQPS: tc.qps, KubeBurst: 800})
+		for _, c := range []*config.Conf{kubeConf(kc, "ipam"), {Namespace: "own"}} {
+			s := acquire(t, d.Stores, c)
+			ks, ok := s.(*sharedStore).Store.(*kubestore.Store)
+			if !ok {
+				t.Fatalf("%s: store %T, want a kubestore", tc.name, s.(*sharedStore).Store)
+			}
+			if got := ks.QPS(); got != tc.want {
+				t.Errorf("%s: store of %+v allows %v requests/s, want %v", tc.name, c, got, tc.want)
+			}
+			_ = s.Close()
+		}
+	}
 }

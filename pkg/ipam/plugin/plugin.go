@@ -68,8 +68,15 @@ func Default() *Plugin {
 }
 
 // OpenStore opens the etcd store when etcd_host is set, else the
-// Kubernetes store with the configured kubeconfig.
+// Kubernetes store with the configured kubeconfig (at kubestore's default
+// request rate).
 func OpenStore(c *config.Conf, logf Logf) (store.Store, error) {
+	return openStore(c, logf, kubestore.Options{})
+}
+
+// openStore is OpenStore with the Kubernetes store's rate (rate.QPS and
+// rate.Burst; 0: kubestore's defaults).
+func openStore(c *config.Conf, logf Logf, rate kubestore.Options) (store.Store, error) {
 	if c.Etcd != nil {
 		e := c.Etcd
 		s, err := etcdstore.New(etcdstore.Options{Endpoints: e.Endpoints, Username: e.Username, Password: e.Password,
@@ -83,7 +90,8 @@ func OpenStore(c *config.Conf, logf Logf) (store.Store, error) {
 		return nil, withCode(types.ErrInvalidNetworkConfig, fielderr.New("ipam.kubernetes.kubeconfig", "",
 			"is required unless etcd_host is set (on a node with plexusd, %s names one)", strings.Join(config.DefaultLoader().DefaultPaths, " or ")))
 	}
-	s, err := kubestore.NewFromKubeconfig(c.Kubeconfig, kubestore.Options{Namespace: c.Namespace}, config.DefaultNamespace)
+	s, err := kubestore.NewFromKubeconfig(c.Kubeconfig, kubestore.Options{Namespace: c.Namespace, QPS: rate.QPS, Burst: rate.Burst},
+		config.DefaultNamespace)
 	if err != nil {
 		return nil, withCode(types.ErrInvalidNetworkConfig, err)
 	}

@@ -139,6 +139,9 @@ func (s *Store) logf(format string, args ...any) {
 // Namespace returns the namespace holding the objects.
 func (s *Store) Namespace() string { return s.ns }
 
+// QPS is the client's request rate limit (Options.QPS).
+func (s *Store) QPS() float32 { return s.rc.GetRateLimiter().QPS() }
+
 // Close implements store.Store.
 func (s *Store) Close() error { return nil }
 
