@@ -32,46 +32,71 @@ type Config struct {
 // kubeconfig is the part of a kubeconfig file (clientcmd's v1 Config) that
 // the plugin reads; the keys are clientcmd's.
 type kubeconfig struct {
-	CurrentContext string `json:"current-context"`
-	Clusters       []struct {
-		Name    string `json:"name"`
-		Cluster struct {
-			Server                   string `json:"server"`
-			TLSServerName            string `json:"tls-server-name"`
-			InsecureSkipTLSVerify    bool   `json:"insecure-skip-tls-verify"`
-			CertificateAuthority     string `json:"certificate-authority"`
-			CertificateAuthorityData []byte `json:"certificate-authority-data"`
-			ProxyURL                 string `json:"proxy-url"`
-		} `json:"cluster"`
-	} `json:"clusters"`
-	Users []struct {
-		Name string `json:"name"`
-		User struct {
-			ClientCertificate     string              `json:"client-certificate"`
-			ClientCertificateData []byte              `json:"client-certificate-data"`
-			ClientKey             string              `json:"client-key"`
-			ClientKeyData         []byte              `json:"client-key-data"`
-			Token                 string              `json:"token"`
-			TokenFile             string              `json:"tokenFile"`
-			Impersonate           string              `json:"as"`
-			ImpersonateUID        string              `json:"as-uid"`
-			ImpersonateGroups     []string            `json:"as-groups"`
-			ImpersonateUserExtra  map[string][]string `json:"as-user-extra"`
-			Username              string              `json:"username"`
-			Password              string              `json:"password"`
-			AuthProvider          *struct {
-				Name string `json:"name"`
-			} `json:"auth-provider"`
-			Exec *execConfig `json:"exec"`
-		} `json:"user"`
-	} `json:"users"`
-	Contexts []struct {
-		Name    string `json:"name"`
-		Context struct {
-			Cluster string `json:"cluster"`
-			User    string `json:"user"`
-		} `json:"context"`
-	} `json:"contexts"`
+	CurrentContext string      `json:"current-context"`
+	Clusters       []kcCluster `json:"clusters"`
+	Users          []kcUser    `json:"users"`
+	Contexts       []kcContext `json:"contexts"`
+}
+
+type kcCluster struct {
+	Name    string `json:"name"`
+	Cluster struct {
+		Server                   string `json:"server"`
+		TLSServerName            string `json:"tls-server-name"`
+		InsecureSkipTLSVerify    bool   `json:"insecure-skip-tls-verify"`
+		CertificateAuthority     string `json:"certificate-authority"`
+		CertificateAuthorityData []byte `json:"certificate-authority-data"`
+		ProxyURL                 string `json:"proxy-url"`
+	} `json:"cluster"`
+}
+
+type kcUser struct {
+	Name string `json:"name"`
+	User struct {
+		ClientCertificate     string              `json:"client-certificate"`
+		ClientCertificateData []byte              `json:"client-certificate-data"`
+		ClientKey             string              `json:"client-key"`
+		ClientKeyData         []byte              `json:"client-key-data"`
+		Token                 string              `json:"token"`
+		TokenFile             string              `json:"tokenFile"`
+		Impersonate           string              `json:"as"`
+		ImpersonateUID        string              `json:"as-uid"`
+		ImpersonateGroups     []string            `json:"as-groups"`
+		ImpersonateUserExtra  map[string][]string `json:"as-user-extra"`
+		Username              string              `json:"username"`
+		Password              string              `json:"password"`
+		AuthProvider          *struct {
+			Name string `json:"name"`
+		} `json:"auth-provider"`
+		Exec *execConfig `json:"exec"`
+	} `json:"user"`
+}
+
+type kcContext struct {
+	Name    string `json:"name"`
+	Context struct {
+		Cluster string `json:"cluster"`
+		User    string `json:"user"`
+	} `json:"context"`
+}
+
+func (c *kcCluster) itemName() string { return c.Name }
+func (u *kcUser) itemName() string    { return u.Name }
+func (c *kcContext) itemName() string { return c.Name }
+
+// byName returns the item of a kubeconfig list with that name (the last
+// one, as clientcmd's maps keep it), or nil.
+func byName[T any, P interface {
+	*T
+	itemName() string
+}](items []T, name string) *T {
+	var found *T
+	for i := range items {
+		if P(&items[i]).itemName() == name {
+			found = &items[i]
+		}
+	}
+	return found
 }
 
 // LoadKubeconfig reads the current context of a kubeconfig file as
@@ -103,26 +128,16 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 	if kc.CurrentContext == "" {
 		return nil, errors.New("current-context is not set")
 	}
-	ci := -1
-	for i := range kc.Contexts {
-		if kc.Contexts[i].Name == kc.CurrentContext {
-			ci = i
-		}
-	}
-	if ci < 0 {
+	current := byName(kc.Contexts, kc.CurrentContext)
+	if current == nil {
 		return nil, fmt.Errorf("current-context %q: no such context", kc.CurrentContext)
 	}
-	ctx := kc.Contexts[ci].Context
-	cl := -1
-	for i := range kc.Clusters {
-		if kc.Clusters[i].Name == ctx.Cluster {
-			cl = i
-		}
-	}
-	if cl < 0 {
+	ctx := current.Context
+	named := byName(kc.Clusters, ctx.Cluster)
+	if named == nil {
 		return nil, fmt.Errorf("context %q: cluster %q: no such cluster", kc.CurrentContext, ctx.Cluster)
 	}
-	cluster := &kc.Clusters[cl].Cluster
+	cluster := &named.Cluster
 	where := fmt.Sprintf("cluster %q", ctx.Cluster)
 	if cluster.Server == "" {
 		return nil, fmt.Errorf("%s: server is not set", where)
@@ -153,16 +168,11 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 	}
 
 	if ctx.User != "" {
-		ui := -1
-		for i := range kc.Users {
-			if kc.Users[i].Name == ctx.User {
-				ui = i
-			}
-		}
-		if ui < 0 {
+		user := byName(kc.Users, ctx.User)
+		if user == nil {
 			return nil, fmt.Errorf("context %q: user %q: no such user", kc.CurrentContext, ctx.User)
 		}
-		u := &kc.Users[ui].User
+		u := &user.User
 		where := fmt.Sprintf("user %q", ctx.User)
 		if u.AuthProvider != nil {
 			return nil, fmt.Errorf("%s: auth-provider %q: not supported by the plexus plugin; use token, tokenFile, client-certificate or exec", where, u.AuthProvider.Name)
