@@ -133,118 +133,30 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 		return nil, fmt.Errorf("current-context %q: no such context", kc.CurrentContext)
 	}
 	ctx := current.Context
-	named := byName(kc.Clusters, ctx.Cluster)
-	if named == nil {
+	cluster := byName(kc.Clusters, ctx.Cluster)
+	if cluster == nil {
 		return nil, fmt.Errorf("context %q: cluster %q: no such cluster", kc.CurrentContext, ctx.Cluster)
 	}
-	cluster := &named.Cluster
-	where := fmt.Sprintf("cluster %q", ctx.Cluster)
-	if cluster.Server == "" {
-		return nil, fmt.Errorf("%s: server is not set", where)
-	}
 	cfg := &Config{Header: http.Header{}}
-	tc := &tls.Config{ServerName: cluster.TLSServerName, InsecureSkipVerify: cluster.InsecureSkipTLSVerify} //nolint:gosec // the kubeconfig asks for it
-	useTLS := cluster.InsecureSkipTLSVerify
-	ca, err := either(where, "certificate-authority", cluster.CertificateAuthorityData, cluster.CertificateAuthority, dir)
+	tc, ca, useTLS, err := cluster.transport(cfg, dir)
 	if err != nil {
 		return nil, err
 	}
-	if ca != nil {
-		if cluster.InsecureSkipTLSVerify {
-			return nil, fmt.Errorf("%s: certificate-authority and insecure-skip-tls-verify are both set", where)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(ca) {
-			return nil, fmt.Errorf("%s: certificate-authority holds no PEM certificate", where)
-		}
-		useTLS = true
-	}
-	if cluster.ProxyURL != "" {
-		u, err := url.Parse(cluster.ProxyURL)
-		if err != nil {
-			return nil, fmt.Errorf("%s: proxy-url: not a URL", where)
-		}
-		cfg.Proxy = http.ProxyURL(u)
-	}
-
 	if ctx.User != "" {
 		user := byName(kc.Users, ctx.User)
 		if user == nil {
 			return nil, fmt.Errorf("context %q: user %q: no such user", kc.CurrentContext, ctx.User)
 		}
-		u := &user.User
-		where := fmt.Sprintf("user %q", ctx.User)
-		if u.AuthProvider != nil {
-			return nil, fmt.Errorf("%s: auth-provider %q: not supported by the plexus plugin; use token, tokenFile, client-certificate or exec", where, u.AuthProvider.Name)
-		}
-		token := u.Token
-		if u.TokenFile != "" {
-			b, err := os.ReadFile(resolve(dir, u.TokenFile))
-			if err != nil {
-				return nil, fmt.Errorf("%s: tokenFile: %w", where, err)
-			}
-			token = strings.TrimSpace(string(b))
-		}
-		var execCert *tls.Certificate
-		if u.Exec != nil {
-			if token != "" || u.Username != "" || len(u.ClientCertificateData) > 0 || u.ClientCertificate != "" {
-				return nil, fmt.Errorf("%s: exec and another credential (token, username or client-certificate) are both set", where)
-			}
-			info := &execCluster{Server: cluster.Server, TLSServerName: cluster.TLSServerName,
-				InsecureSkipTLSVerify: cluster.InsecureSkipTLSVerify, CertificateAuthorityData: ca, ProxyURL: cluster.ProxyURL}
-			if token, execCert, err = execCredentials(u.Exec, dir, info); err != nil {
-				return nil, fmt.Errorf("%s: %w", where, err)
-			}
-		}
-		if token != "" && (u.Username != "" || u.Password != "") {
-			return nil, fmt.Errorf("%s: a token and username/password are both set", where)
-		}
-		switch {
-		case token != "":
-			cfg.Header.Set("Authorization", "Bearer "+token)
-		case u.Username != "" || u.Password != "":
-			r := &http.Request{Header: http.Header{}}
-			r.SetBasicAuth(u.Username, u.Password)
-			cfg.Header.Set("Authorization", r.Header.Get("Authorization"))
-		}
-		cert, err := either(where, "client-certificate", u.ClientCertificateData, u.ClientCertificate, dir)
+		c := &cluster.Cluster
+		info := &execCluster{Server: c.Server, TLSServerName: c.TLSServerName,
+			InsecureSkipTLSVerify: c.InsecureSkipTLSVerify, CertificateAuthorityData: ca, ProxyURL: c.ProxyURL}
+		withCert, err := user.credentials(cfg, tc, dir, info)
 		if err != nil {
 			return nil, err
 		}
-		key, err := either(where, "client-key", u.ClientKeyData, u.ClientKey, dir)
-		if err != nil {
-			return nil, err
-		}
-		if execCert != nil {
-			tc.Certificates = []tls.Certificate{*execCert}
-			useTLS = true
-		}
-		if cert != nil || key != nil {
-			pair, err := tls.X509KeyPair(cert, key)
-			if err != nil {
-				// The error names no key material.
-				return nil, fmt.Errorf("%s: client-certificate and client-key: %w", where, err)
-			}
-			tc.Certificates = []tls.Certificate{pair}
-			useTLS = true
-		}
-		if u.Impersonate != "" {
-			cfg.Header.Set("Impersonate-User", u.Impersonate)
-		}
-		if u.ImpersonateUID != "" {
-			cfg.Header.Set("Impersonate-Uid", u.ImpersonateUID)
-		}
-		for _, g := range u.ImpersonateGroups {
-			cfg.Header.Add("Impersonate-Group", g)
-		}
-		for k, vs := range u.ImpersonateUserExtra {
-			for _, v := range vs {
-				cfg.Header.Add("Impersonate-Extra-"+url.PathEscape(k), v)
-			}
-		}
+		useTLS = useTLS || withCert
 	}
-
-	cfg.Host = cluster.Server
+	cfg.Host = cluster.Cluster.Server
 	if !strings.Contains(cfg.Host, "://") {
 		// A bare host:port, as clientcmd takes it.
 		scheme := "http://"
@@ -257,6 +169,121 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 		cfg.TLS = tc
 	}
 	return cfg, nil
+}
+
+// transport reads how to reach the cluster: its TLS settings and CA (also
+// returned as PEM, for an exec plugin that asks), and its proxy, into
+// cfg.Proxy. useTLS says the settings imply https for a bare host:port.
+func (nc *kcCluster) transport(cfg *Config, dir string) (tc *tls.Config, ca []byte, useTLS bool, err error) {
+	cluster := &nc.Cluster
+	where := fmt.Sprintf("cluster %q", nc.Name)
+	if cluster.Server == "" {
+		return nil, nil, false, fmt.Errorf("%s: server is not set", where)
+	}
+	tc = &tls.Config{ServerName: cluster.TLSServerName, InsecureSkipVerify: cluster.InsecureSkipTLSVerify} //nolint:gosec // the kubeconfig asks for it
+	useTLS = cluster.InsecureSkipTLSVerify
+	ca, err = either(where, "certificate-authority", cluster.CertificateAuthorityData, cluster.CertificateAuthority, dir)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	if ca != nil {
+		if cluster.InsecureSkipTLSVerify {
+			return nil, nil, false, fmt.Errorf("%s: certificate-authority and insecure-skip-tls-verify are both set", where)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(ca) {
+			return nil, nil, false, fmt.Errorf("%s: certificate-authority holds no PEM certificate", where)
+		}
+		useTLS = true
+	}
+	if cluster.ProxyURL != "" {
+		u, err := url.Parse(cluster.ProxyURL)
+		if err != nil {
+			return nil, nil, false, fmt.Errorf("%s: proxy-url: not a URL", where)
+		}
+		cfg.Proxy = http.ProxyURL(u)
+	}
+	return tc, ca, useTLS, nil
+}
+
+// credentials reads the user's credentials: the Authorization and
+// Impersonate-* headers into cfg, a client certificate into tc (withCert
+// true). An exec plugin is run with info.
+func (nu *kcUser) credentials(cfg *Config, tc *tls.Config, dir string, info *execCluster) (withCert bool, err error) {
+	u := &nu.User
+	where := fmt.Sprintf("user %q", nu.Name)
+	if u.AuthProvider != nil {
+		return false, fmt.Errorf("%s: auth-provider %q: not supported by the plexus plugin; use token, tokenFile, client-certificate or exec", where, u.AuthProvider.Name)
+	}
+	token := u.Token
+	if u.TokenFile != "" {
+		b, err := os.ReadFile(resolve(dir, u.TokenFile))
+		if err != nil {
+			return false, fmt.Errorf("%s: tokenFile: %w", where, err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	var execCert *tls.Certificate
+	if u.Exec != nil {
+		if token != "" || u.Username != "" || len(u.ClientCertificateData) > 0 || u.ClientCertificate != "" {
+			return false, fmt.Errorf("%s: exec and another credential (token, username or client-certificate) are both set", where)
+		}
+		if token, execCert, err = execCredentials(u.Exec, dir, info); err != nil {
+			return false, fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	if token != "" && (u.Username != "" || u.Password != "") {
+		return false, fmt.Errorf("%s: a token and username/password are both set", where)
+	}
+	switch {
+	case token != "":
+		cfg.Header.Set("Authorization", "Bearer "+token)
+	case u.Username != "" || u.Password != "":
+		r := &http.Request{Header: http.Header{}}
+		r.SetBasicAuth(u.Username, u.Password)
+		cfg.Header.Set("Authorization", r.Header.Get("Authorization"))
+	}
+	cert, err := either(where, "client-certificate", u.ClientCertificateData, u.ClientCertificate, dir)
+	if err != nil {
+		return false, err
+	}
+	key, err := either(where, "client-key", u.ClientKeyData, u.ClientKey, dir)
+	if err != nil {
+		return false, err
+	}
+	if execCert != nil {
+		tc.Certificates = []tls.Certificate{*execCert}
+		withCert = true
+	}
+	if cert != nil || key != nil {
+		pair, err := tls.X509KeyPair(cert, key)
+		if err != nil {
+			// The error names no key material.
+			return false, fmt.Errorf("%s: client-certificate and client-key: %w", where, err)
+		}
+		tc.Certificates = []tls.Certificate{pair}
+		withCert = true
+	}
+	impersonate(cfg.Header, u.Impersonate, u.ImpersonateUID, u.ImpersonateGroups, u.ImpersonateUserExtra)
+	return withCert, nil
+}
+
+// impersonate sets the Impersonate-* headers a kubeconfig user asks for.
+func impersonate(h http.Header, user, uid string, groups []string, extra map[string][]string) {
+	if user != "" {
+		h.Set("Impersonate-User", user)
+	}
+	if uid != "" {
+		h.Set("Impersonate-Uid", uid)
+	}
+	for _, g := range groups {
+		h.Add("Impersonate-Group", g)
+	}
+	for k, vs := range extra {
+		for _, v := range vs {
+			h.Add("Impersonate-Extra-"+url.PathEscape(k), v)
+		}
+	}
 }
 
 // either reads a kubeconfig item given as data or as a file, not both.
