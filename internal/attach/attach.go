@@ -1,14 +1,17 @@
 // Package attach runs a pod's delegate configurations through libcni: ADD in
 // order (the cluster network and the secondary attachments in the stages of
 // Stages, several at a time where allowed and none can depend on another) with
-// rollback of everything attempted when one fails; DEL in reverse order past
-// failures; CHECK of every attachment.
+// rollback of everything attempted when one fails, the cluster network
+// possibly started before the others are known (Start); DEL in reverse order
+// past failures; CHECK of every attachment.
 package attach
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 
@@ -80,9 +83,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // deleted in reverse order and the first failure is returned (rollback
 // failures are joined to it).
 func (r *Runner) Add(ctx context.Context, sb Sandbox, atts []Attachment) ([]types.Result, error) {
+	return r.AddStarted(ctx, sb, atts, nil)
+}
+
+// AddStarted is Add for attachments whose first one, the cluster network,
+// began earlier with Start (first.Is(&atts[0]) holds; nil: none did): it
+// takes atts[0]'s place in the first stage, so the stages, the rollback and
+// the results are Add's.
+func (r *Runner) AddStarted(ctx context.Context, sb Sandbox, atts []Attachment, first *Started) ([]types.Result, error) {
 	results := make([]types.Result, len(atts))
 	attempted := make([]bool, len(atts))
-	err := r.addAll(ctx, sb, atts, results, attempted)
+	err := r.addAll(ctx, sb, atts, first, results, attempted)
 	if err == nil {
 		return results, nil
 	}
@@ -111,9 +122,9 @@ func (r *Runner) Rollback(ctx context.Context, sb Sandbox, atts []Attachment, ca
 	return cause
 }
 
-func (r *Runner) addAll(ctx context.Context, sb Sandbox, atts []Attachment, results []types.Result, attempted []bool) error {
+func (r *Runner) addAll(ctx context.Context, sb Sandbox, atts []Attachment, first *Started, results []types.Result, attempted []bool) error {
 	for _, stage := range schedule(atts, r.ClusterFirst) {
-		if err := r.addStage(ctx, sb, atts, stage, results, attempted); err != nil {
+		if err := r.addStage(ctx, sb, atts, stage, first, results, attempted); err != nil {
 			return err
 		}
 	}
@@ -130,8 +141,9 @@ func schedule(atts []Attachment, clusterFirst bool) [][]int {
 	return stages
 }
 
-// addStage attaches atts[stage...], Concurrency at a time.
-func (r *Runner) addStage(ctx context.Context, sb Sandbox, atts []Attachment, stage []int, results []types.Result, attempted []bool) error {
+// addStage attaches atts[stage...], Concurrency at a time; atts[0] is
+// first's ADD when first is set.
+func (r *Runner) addStage(ctx context.Context, sb Sandbox, atts []Attachment, stage []int, first *Started, results []types.Result, attempted []bool) error {
 	// A failure stops new attachments from starting; running ones finish
 	// (killing a delegate mid-ADD would leave more to undo, not less).
 	limit := max(r.Concurrency, 1)
@@ -156,7 +168,13 @@ func (r *Runner) addStage(ctx context.Context, sb Sandbox, atts []Attachment, st
 		wg.Add(1)
 		go func(i int) {
 			defer func() { <-slots; wg.Done() }()
-			res, err := r.add(ctx, sb, &atts[i])
+			var res types.Result
+			var err error
+			if i == 0 && first != nil {
+				res, err = first.Wait()
+			} else {
+				res, err = r.add(ctx, sb, &atts[i])
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil && firstErr == nil {
@@ -179,6 +197,50 @@ func (r *Runner) add(ctx context.Context, sb Sandbox, a *Attachment) (types.Resu
 		return nil, &Error{Op: "add", Attachment: a.Name, IfName: a.IfName, Err: err}
 	}
 	return res, nil
+}
+
+// Started is the ADD of one attachment begun before the pod's other
+// attachments are known (Runner.Start): plexus starts the cluster network
+// while it reads the pod and its networks, when the cluster network's
+// configuration does not depend on them.
+type Started struct {
+	att  Attachment
+	done chan struct{}
+	res  types.Result
+	err  error
+}
+
+// Start begins the ADD of a in the background and returns at once. The
+// caller ends it with AddStarted (a is then atts[0]) or Abandon.
+func (r *Runner) Start(ctx context.Context, sb Sandbox, a Attachment) *Started {
+	s := &Started{att: a, done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.res, s.err = r.add(ctx, sb, &s.att)
+	}()
+	return s
+}
+
+// Wait waits for the ADD to end and returns its result.
+func (s *Started) Wait() (types.Result, error) {
+	<-s.done
+	return s.res, s.err
+}
+
+// Is reports whether s is the ADD that a asks for: the same interface, the
+// same configuration list and the same capability arguments.
+func (s *Started) Is(a *Attachment) bool {
+	return s.att.IfName == a.IfName && a.List != nil && s.att.List != nil &&
+		bytes.Equal(s.att.List.Bytes, a.List.Bytes) && reflect.DeepEqual(s.att.CapabilityArgs, a.CapabilityArgs)
+}
+
+// Abandon waits for s to end and deletes what it attached, because the ADD
+// it was started for failed (cause) or attaches something else there
+// (cause nil). Like Rollback, it returns cause, joined with a
+// *RollbackError when the deletion failed.
+func (r *Runner) Abandon(ctx context.Context, sb Sandbox, s *Started, cause error) error {
+	_, _ = s.Wait() // its failure is undone all the same; cause is what the ADD reports
+	return r.Rollback(ctx, sb, []Attachment{s.att}, cause)
 }
 
 // Del deletes atts in reverse order, going on past failures, and returns

@@ -316,3 +316,69 @@ func TestAddObserves(t *testing.T) {
 		t.Errorf("observed %v, want eth0 and net1 ok, net2 failed", seen)
 	}
 }
+
+// A cluster network started early (Start) takes its place in the first
+// stage: the secondaries that may overlap it start while it still runs,
+// one that may not (or ClusterFirst) waits for it to finish; it is never
+// run twice, and Abandon deletes it.
+func TestAddStartedTakesTheClusterNetworksPlace(t *testing.T) {
+	const flannel = `{"type":"flannel"}`
+	for _, tc := range []struct {
+		name         string
+		cluster      string
+		clusterFirst bool
+		running      string // once the plan's attachments are handed over
+	}{
+		{"independent", cluster, false, "eth0 net1 net2"},
+		{"clusterNetworkFirst", cluster, true, "eth0"},
+		{"a type plexus does not know", flannel, false, "eth0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				all := []Attachment{att(t, "eth0", tc.cluster), att(t, "net1", macvlan), att(t, "net2", macvlan)}
+				g := newGated(all)
+				t.Cleanup(g.releaseAll)
+				r := &Runner{CNI: g, Concurrency: 4, ClusterFirst: tc.clusterFirst}
+				first := r.Start(context.Background(), Sandbox{}, all[0])
+				synctest.Wait()
+				if got := g.running(); got != "eth0" {
+					t.Fatalf("after Start, running = %q, want eth0", got)
+				}
+				if !first.Is(&all[0]) || first.Is(&all[1]) {
+					t.Fatal("Is does not tell the cluster network from a secondary")
+				}
+				var res []types.Result
+				var err error
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					res, err = r.AddStarted(context.Background(), Sandbox{}, all, first)
+				}()
+				synctest.Wait()
+				if got := g.running(); got != tc.running {
+					t.Fatalf("running = %q, want %q", got, tc.running)
+				}
+				g.releaseAll()
+				<-done
+				if err != nil || len(res) != 3 || slices.Contains(res, nil) {
+					t.Fatalf("results %v, %v; want three in order", res, err)
+				}
+				if n := strings.Count(strings.Join(g.events, ","), "start eth0"); n != 1 {
+					t.Errorf("the cluster network's ADD ran %d times", n)
+				}
+			})
+		})
+	}
+	t.Run("abandoned", func(t *testing.T) {
+		f := &fakeCNI{}
+		r := &Runner{CNI: f}
+		first := r.Start(context.Background(), Sandbox{}, att(t, "eth0", cluster))
+		cause := errors.New("pod not found")
+		if err := r.Abandon(context.Background(), Sandbox{}, first, cause); err != cause {
+			t.Fatalf("Abandon = %v, want the cause", err)
+		}
+		if got := strings.Join(f.calls, ","); got != "add eth0,del eth0" {
+			t.Errorf("calls %q, want the ADD then its DEL", got)
+		}
+	})
+}

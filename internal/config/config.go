@@ -69,11 +69,13 @@ type NetConf struct {
 	// at once; only attachments that cannot depend on each other ever do
 	// (attach.Stages). 1 attaches them one by one.
 	AttachConcurrency int `json:"attachConcurrency,omitempty"`
-	// ClusterNetworkFirst attaches the cluster network alone, before any
-	// secondary network, as Multus does. By default it attaches together
-	// with the secondary networks that start the order when it and they
-	// cannot depend on each other (attach.Stages); a cluster network of a
-	// type plexus does not know (flannel, calico, cilium) always runs alone.
+	// ClusterNetworkFirst attaches the cluster network as Multus does: after
+	// the pod and its networks are read, alone, before any secondary
+	// network. By default plexus in process starts it while it reads them
+	// (when it is a file), and it attaches together with the secondary
+	// networks that start the order when it and they cannot depend on each
+	// other (attach.Stages); a cluster network of a type plexus does not
+	// know (flannel, calico, cilium) always runs alone.
 	ClusterNetworkFirst bool `json:"clusterNetworkFirst,omitempty"`
 	// ReadinessTimeoutSeconds bounds the wait for ReadinessIndicatorFile.
 	ReadinessTimeoutSeconds int `json:"readinessTimeoutSeconds,omitempty"`

@@ -116,14 +116,21 @@ func Build(ctx context.Context, in Input, r Resolver) ([]Attachment, error) {
 	return atts, nil
 }
 
-func clusterAttachment(ctx context.Context, in Input, r Resolver) (Attachment, error) {
-	a := Attachment{
+// ClusterNetwork is the cluster network's attachment, in.Cluster on
+// in.IfName with the runtime's capability arguments, as Build makes it
+// unless the pod's v1.multus-cni.io/default-network annotation replaces it.
+func ClusterNetwork(in Input) Attachment {
+	return Attachment{
 		StatusName:     in.Cluster.Name,
 		IfName:         in.IfName,
 		Delegate:       in.Cluster,
 		CapabilityArgs: in.RuntimeConfig,
 		Default:        true,
 	}
+}
+
+func clusterAttachment(ctx context.Context, in Input, r Resolver) (Attachment, error) {
+	a := ClusterNetwork(in)
 	if in.Pod == nil {
 		return a, nil
 	}

@@ -26,6 +26,80 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	if err := waitReadiness(ctx, r.conf.ReadinessIndicatorFile, r.conf.ReadinessTimeoutSeconds); err != nil {
 		return nil, err
 	}
+	store := r.store()
+	first, err := p.startCluster(ctx, r, store)
+	if err != nil {
+		return nil, err
+	}
+	marked := first != nil
+	defer func() {
+		// The mark outlives this ADD only if its runner dies: DEL then
+		// stops what the delegates left running (see cache.Lock).
+		if marked {
+			if err := store.Added(r.args.ContainerID); err != nil {
+				r.log.Errorf("%v", err)
+			}
+		}
+	}()
+	pl, err := p.planAdd(ctx, r, start)
+	if err == nil && first != nil && !first.started.Is(&pl.run[0]) {
+		r.log.Infof("the pod replaces the cluster network %s with %s: undoing the one started", first.rec.Attachments[0].StatusName, pl.run[0].Name)
+		err, first = first.abandon(ctx, r, store, nil), nil
+	}
+	if err != nil {
+		if first != nil {
+			err = first.abandon(ctx, r, store, err)
+		}
+		return nil, err
+	}
+	// Record before running anything more: a crash mid-ADD is still cleaned up.
+	recordStart := time.Now()
+	if err := store.Save(pl.rec); err != nil {
+		return nil, p.failRecord(ctx, r, store, first, pl.rec, cnierr.Wrap(cnierr.IOFailure, err))
+	}
+	if !marked {
+		if err := store.MarkAdding(r.args.ContainerID); err != nil {
+			return nil, p.failRecord(ctx, r, store, first, pl.rec, cnierr.Wrap(cnierr.IOFailure, err))
+		}
+		marked = true
+	}
+	if err := writeDeviceInfo(r.conf.DeviceInfoDir, pl.atts); err != nil {
+		return nil, p.failRecord(ctx, r, store, first, pl.rec, err)
+	}
+	r.phase(PhaseRecord, recordStart)
+	var started *attach.Started
+	if first != nil {
+		started = first.started
+	}
+	results, err := r.runner().AddStarted(ctx, r.sandbox(), pl.run, started)
+	if err != nil {
+		forgetAfterRollback(r, store, pl.rec, err)
+		return nil, err
+	}
+	r.log.Debugf("delegates done after %v", time.Since(start))
+	finishStart := time.Now()
+	if err := p.finish(ctx, r, pl.api, pl.pod, pl.atts, results); err != nil {
+		err = r.runner().Rollback(ctx, r.sandbox(), pl.run, err)
+		forgetAfterRollback(r, store, pl.rec, err)
+		return nil, err
+	}
+	r.phase(PhaseStatus, finishStart)
+	r.log.Infof("ADD done: %d attachments in %v", len(pl.atts), time.Since(start).Round(time.Millisecond))
+	return results[0], nil
+}
+
+// addPlan is what an ADD attaches: the pod (nil outside Kubernetes), its
+// attachments, their delegate invocations and the record.
+type addPlan struct {
+	api  API
+	pod  *corev1.Pod
+	atts []plan.Attachment
+	run  []attach.Attachment
+	rec  *cache.Record
+}
+
+// planAdd reads the pod and its networks and plans the ADD.
+func (p *Plugin) planAdd(ctx context.Context, r *request, start time.Time) (*addPlan, error) {
 	api, pod, err := p.lookupPod(ctx, r)
 	if err != nil {
 		return nil, err
@@ -44,43 +118,18 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 		return nil, err
 	}
 	r.phase(PhasePlan, start)
-	// Record before running anything: a crash mid-ADD is still cleaned up.
-	recordStart := time.Now()
-	store := r.store()
-	if err := store.Save(rec); err != nil {
-		return nil, cnierr.Wrap(cnierr.IOFailure, err)
+	return &addPlan{api: api, pod: pod, atts: atts, run: run, rec: rec}, nil
+}
+
+// failRecord fails an ADD whose record or device-info files could not be
+// written (err): an early cluster network is undone, and what was written
+// goes.
+func (p *Plugin) failRecord(ctx context.Context, r *request, store *cache.Store, first *early, rec *cache.Record, err error) error {
+	if first != nil {
+		err = r.runner().Abandon(ctx, r.sandbox(), first.started, err)
 	}
-	// The mark outlives this ADD only if its runner dies: DEL then stops
-	// what the delegates left running (see cache.Lock).
-	if err := store.MarkAdding(r.args.ContainerID); err != nil {
-		forgetAfterRollback(r, store, rec, err)
-		return nil, cnierr.Wrap(cnierr.IOFailure, err)
-	}
-	defer func() {
-		if err := store.Added(r.args.ContainerID); err != nil {
-			r.log.Errorf("%v", err)
-		}
-	}()
-	if err := writeDeviceInfo(r.conf.DeviceInfoDir, atts); err != nil {
-		forgetAfterRollback(r, store, rec, err)
-		return nil, err
-	}
-	r.phase(PhaseRecord, recordStart)
-	results, err := r.runner().Add(ctx, r.sandbox(), run)
-	if err != nil {
-		forgetAfterRollback(r, store, rec, err)
-		return nil, err
-	}
-	r.log.Debugf("delegates done after %v", time.Since(start))
-	finishStart := time.Now()
-	if err := p.finish(ctx, r, api, pod, atts, results); err != nil {
-		err = r.runner().Rollback(ctx, r.sandbox(), run, err)
-		forgetAfterRollback(r, store, rec, err)
-		return nil, err
-	}
-	r.phase(PhaseStatus, finishStart)
-	r.log.Infof("ADD done: %d attachments in %v", len(atts), time.Since(start).Round(time.Millisecond))
-	return results[0], nil
+	forgetAfterRollback(r, store, rec, err)
+	return err
 }
 
 // forgetAfterRollback removes the record and the device-info files when the

@@ -55,6 +55,12 @@ type Plugin struct {
 	Devices func(c *config.NetConf, api API) DeviceFinder
 	// Phases, when set, is told how long each phase of an ADD took.
 	Phases PhaseObserver
+	// StartClusterEarly starts the cluster network's delegates while the
+	// pod and its networks are read, when they cannot change it (see
+	// startCluster). It pays when those reads are round trips to the API
+	// server (plexus in process), not when they come from a cache
+	// (plexusd), where it would only write the record twice.
+	StartClusterEarly bool
 
 	ops ops // the ADDs running, which a DEL of their sandbox cancels
 }
@@ -79,7 +85,7 @@ type PhaseObserver interface {
 
 // Default returns the plugin as the binary runs it.
 func Default() *Plugin {
-	return &Plugin{NewAPI: KubeconfigAPI, Stderr: os.Stderr, Exec: &delegexec.Exec{Stderr: os.Stderr}}
+	return &Plugin{NewAPI: KubeconfigAPI, Stderr: os.Stderr, Exec: &delegexec.Exec{Stderr: os.Stderr}, StartClusterEarly: true}
 }
 
 // KubeconfigAPI builds the API client from the configuration's kubeconfig;

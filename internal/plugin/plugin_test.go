@@ -59,6 +59,7 @@ func (f *fakeExec) ExecPlugin(_ context.Context, _ string, stdin []byte, environ
 	}
 	msg, fail := f.fail[key]
 	failErr := f.failWith[key]
+	n := len(f.calls)
 	f.mu.Unlock()
 	if failErr != nil {
 		return nil, failErr
@@ -70,7 +71,7 @@ func (f *fakeExec) ExecPlugin(_ context.Context, _ string, stdin []byte, environ
 		return nil, nil
 	}
 	return fmt.Appendf(nil, `{"cniVersion":%q,"interfaces":[{"name":%q,"mac":"02:00:00:00:00:01","sandbox":%q}],
-		"ips":[{"address":"192.0.2.%d/24","interface":0}]}`, conf.CNIVersion, env["CNI_IFNAME"], env["CNI_NETNS"], len(f.calls)), nil
+		"ips":[{"address":"192.0.2.%d/24","interface":0}]}`, conf.CNIVersion, env["CNI_IFNAME"], env["CNI_NETNS"], n), nil
 }
 
 type cniError struct{ msg string }

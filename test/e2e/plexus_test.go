@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -169,6 +170,12 @@ func TestS5DefaultNetworkOverride(t *testing.T) {
 			st := networkStatus(t, p)
 			if !st[0].Default || !strings.HasSuffix(st[0].Name, "/"+strings.TrimPrefix(tc.annotation, c.ns+"/")) {
 				t.Fatalf("status[0] = %+v", st[0])
+			}
+			// plexus in process starts the node's cluster network while it
+			// reads the pod; the pod replaced it, so it was undone: its
+			// host-local holds no address.
+			if held := heldAddresses(t, filepath.Join(n.StateDir, "cluster-ipam"), "cluster"); len(held) > 0 {
+				t.Errorf("the replaced cluster network's host-local still holds %v", held)
 			}
 		})
 	}
