@@ -39,6 +39,23 @@ type row struct {
 	pods     int
 	s        sample
 	apiPerOp float64 // -1: not applicable
+	// cpu is the CPU time the ADDs of the pods took on the node (the
+	// runtime's plugins and their children, plexusd), apiCPU the API
+	// server's and etcd's meanwhile (the pod's creation by the harness
+	// included, for every row alike): both compete for the machine's CPUs.
+	cpu, apiCPU time.Duration
+}
+
+// addCPU adds to r the CPU time between two cpuSamples around one ADD.
+func (r *row) addCPU(before, after map[string]time.Duration) {
+	for k, v := range after {
+		switch k {
+		case "kube-apiserver", "etcd":
+			r.apiCPU += v - before[k]
+		default:
+			r.cpu += v - before[k]
+		}
+	}
 }
 
 func TestBench(t *testing.T) {
@@ -117,7 +134,7 @@ func turns(pods int, runners ...runner) []row {
 
 // merge adds o's pods to r.
 func (r row) merge(o row) row {
-	out := row{name: o.name, pods: r.pods + o.pods, apiPerOp: o.apiPerOp,
+	out := row{name: o.name, pods: r.pods + o.pods, apiPerOp: o.apiPerOp, cpu: r.cpu + o.cpu, apiCPU: r.apiCPU + o.apiCPU,
 		s: sample{add: append(r.s.add, o.s.add...), del: append(r.s.del, o.s.del...)}}
 	if r.pods > 0 && r.apiPerOp >= 0 && o.apiPerOp >= 0 {
 		out.apiPerOp = (r.apiPerOp*float64(r.pods) + o.apiPerOp*float64(o.pods)) / float64(out.pods)
@@ -137,18 +154,22 @@ func (b *bench) plexus(name string, networks []string, concurrency int) runner {
 			b.env.Kubeconfig, cluster, filepath.Join(n.StateDir, "plexus"), testbed.CNIBinDir(), concurrency)
 	})
 	ann := map[string]string{netselect.NetworksAnnotation: strings.Join(networks, ",")}
-	return func(pods int) row { return b.pods(n, name, ann, pods) }
+	return func(pods int) row { return b.pods(n, 0, name, ann, pods) }
 }
 
 // pods runs pods pods with the annotations ann on n (whose runtime runs
-// plexus, in process or as the shim) and returns their ADD and DEL times
-// and the API requests plexus made per ADD.
-func (b *bench) pods(n *nodesim.Node, name string, ann map[string]string, pods int) row {
+// plexus, in process or as the shim; daemonPID is plexusd's, 0 without)
+// and returns their ADD and DEL times, their CPU time and the API requests
+// plexus made per ADD.
+func (b *bench) pods(n *nodesim.Node, daemonPID int, name string, ann map[string]string, pods int) row {
 	var s sample
 	requests := 0
+	r := row{name: name, pods: pods}
 	for i := 0; i < pods; i++ {
 		before := b.apiRequests()
+		cpuBefore := b.cpuSample(daemonPID)
 		p := b.run(n, ann)
+		r.addCPU(cpuBefore, b.cpuSample(daemonPID))
 		requests += b.apiRequests() - before
 		start := time.Now()
 		if err := p.Del(context.Background()); err != nil {
@@ -158,7 +179,8 @@ func (b *bench) pods(n *nodesim.Node, name string, ann map[string]string, pods i
 		s.add = append(s.add, p.AddDuration)
 		b.remove(p)
 	}
-	return row{name: name, pods: pods, s: s, apiPerOp: float64(requests) / float64(pods)}
+	r.s, r.apiPerOp = s, float64(requests)/float64(pods)
+	return r
 }
 
 // direct makes a node whose runtime runs the cluster network and then each
@@ -178,7 +200,9 @@ func (b *bench) direct(name string, networks []string) runner {
 
 func (b *bench) directPods(n *nodesim.Node, name string, lists []*libcni.NetworkConfigList, pods int) row {
 	var s sample
+	r := row{name: name, pods: pods, apiPerOp: -1}
 	for i := 0; i < pods; i++ {
+		cpuBefore := b.cpuSample(0)
 		p := b.run(n, nil)
 		add := p.AddDuration
 		start := time.Now()
@@ -188,6 +212,7 @@ func (b *bench) directPods(n *nodesim.Node, name string, lists []*libcni.Network
 			}
 		}
 		s.add = append(s.add, add+time.Since(start))
+		r.addCPU(cpuBefore, b.cpuSample(0))
 		start = time.Now()
 		for j := len(lists) - 1; j >= 0; j-- {
 			if err := p.Detach(context.Background(), lists[j], fmt.Sprintf("net%d", j+1)); err != nil {
@@ -200,7 +225,8 @@ func (b *bench) directPods(n *nodesim.Node, name string, lists []*libcni.Network
 		s.del = append(s.del, time.Since(start))
 		b.remove(p)
 	}
-	return row{name: name, pods: pods, s: s, apiPerOp: -1}
+	r.s = s
+	return r
 }
 
 func (b *bench) run(n *nodesim.Node, ann map[string]string) *nodesim.Pod {
@@ -268,14 +294,16 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d.Micros
 
 func report(rows []row) {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "scenario\tpods\tADD p50\tADD p99\tDEL p50\tDEL p99\tAPI requests/ADD\t")
+	fmt.Fprintln(w, "scenario\tpods\tADD p50\tADD p99\tDEL p50\tDEL p99\tAPI requests/ADD\tCPU/ADD node\tCPU/ADD API\t")
 	for _, r := range rows {
 		api := "-"
 		if r.apiPerOp >= 0 {
 			api = fmt.Sprintf("%.1f", r.apiPerOp)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.pods,
-			ms(pct(r.s.add, .5)), ms(pct(r.s.add, .99)), ms(pct(r.s.del, .5)), ms(pct(r.s.del, .99)), api)
+		n := time.Duration(max(r.pods, 1))
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, r.pods,
+			ms(pct(r.s.add, .5)), ms(pct(r.s.add, .99)), ms(pct(r.s.del, .5)), ms(pct(r.s.del, .99)), api,
+			ms(r.cpu/n), ms(r.apiCPU/n))
 	}
 	w.Flush()
 	overhead := func(p, d row) {

@@ -149,7 +149,7 @@ func (d *daemonNode) ready() bool {
 // sequential is a runner of pods through d's plexusd, one after another.
 func (b *bench) sequential(d *daemonNode, name string, networks []string) runner {
 	ann := map[string]string{netselect.NetworksAnnotation: strings.Join(networks, ",")}
-	return func(pods int) row { return b.pods(d.Node, name, ann, pods) }
+	return func(pods int) row { return b.pods(d.Node, d.cmd.Process.Pid, name, ann, pods) }
 }
 
 // burst starts n ADDs at once through plexusd and returns their latencies

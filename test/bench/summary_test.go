@@ -117,6 +117,14 @@ func TestBenchSummary(t *testing.T) {
 				ms(p50(dm, del)), ratio(p50(dm, del), p50(dr, del)), target)
 		}
 	}
+	perADD := func(r row) string {
+		n := time.Duration(max(r.pods, 1))
+		return fmt.Sprintf("%s + API %s", ms(r.cpu/n), ms(r.apiCPU/n))
+	}
+	for _, n := range []string{"1", "8"} {
+		fmt.Fprintf(w, "CPU time per ADD, eth0 + %s network(s): node + API server and etcd\t%s\t%s\t%s\t-\t\n", n,
+			perADD(lat["direct "+n]), perADD(lat["process "+n]), perADD(lat["daemon "+n]))
+	}
 	fmt.Fprintf(w, "ADD p50, eth0 + 8 against eth0 + 1\t%s\t%s\t%s\tplexusd ≤1.3×\t\n",
 		ratio(p50(lat["direct 8"], false), p50(lat["direct 1"], false)),
 		ratio(p50(lat["process 8"], false), p50(lat["process 1"], false)),
