@@ -65,10 +65,8 @@ type kcUser struct {
 		ImpersonateUserExtra  map[string][]string `json:"as-user-extra"`
 		Username              string              `json:"username"`
 		Password              string              `json:"password"`
-		AuthProvider          *struct {
-			Name string `json:"name"`
-		} `json:"auth-provider"`
-		Exec *execConfig `json:"exec"`
+		AuthProvider          *authProviderConfig `json:"auth-provider"`
+		Exec                  *execConfig         `json:"exec"`
 	} `json:"user"`
 }
 
@@ -103,10 +101,13 @@ func byName[T any, P interface {
 // clientcmd does: relative file names are relative to the file's
 // directory; a tokenFile is preferred to a token; two sources of one thing
 // (a certificate as data and as a file, a token and a password) are an
-// error. An exec credential plugin is run once, here (execCredentials);
-// auth-providers (client-go keeps only oidc) are not supported, and such a
-// kubeconfig fails with an error that names the key. Errors name the file
-// and the key, never a value of the file.
+// error. An exec credential plugin is run once, here (execCredentials).
+// The oidc auth-provider is supported as client-go supports it: a valid
+// id-token is used, an expired one is refreshed with the refresh-token and
+// the new tokens are written back to the file (oidcToken); any other
+// auth-provider fails, as in client-go. Errors name the file and the key
+// (at most a file name, a command or the identity provider's host and
+// path besides), never a token or a secret.
 func LoadKubeconfig(path string) (*Config, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -117,14 +118,16 @@ func LoadKubeconfig(path string) (*Config, error) {
 		// The YAML parser may quote the file; keep only its first line.
 		return nil, fmt.Errorf("kubeconfig %s: cannot parse it: %s", path, firstLine(err.Error()))
 	}
-	cfg, err := kc.config(filepath.Dir(path))
+	cfg, err := kc.config(path)
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
 	}
 	return cfg, nil
 }
 
-func (kc *kubeconfig) config(dir string) (*Config, error) {
+// config reads the current context; path is the kubeconfig's (relative file
+// names are relative to its directory, and an auth-provider writes to it).
+func (kc *kubeconfig) config(path string) (*Config, error) {
 	if kc.CurrentContext == "" {
 		return nil, errors.New("current-context is not set")
 	}
@@ -138,7 +141,7 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 		return nil, fmt.Errorf("context %q: cluster %q: no such cluster", kc.CurrentContext, ctx.Cluster)
 	}
 	cfg := &Config{Header: http.Header{}}
-	tc, ca, useTLS, err := cluster.transport(cfg, dir)
+	tc, ca, useTLS, err := cluster.transport(cfg, filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
@@ -150,7 +153,7 @@ func (kc *kubeconfig) config(dir string) (*Config, error) {
 		c := &cluster.Cluster
 		info := &execCluster{Server: c.Server, TLSServerName: c.TLSServerName,
 			InsecureSkipTLSVerify: c.InsecureSkipTLSVerify, CertificateAuthorityData: ca, ProxyURL: c.ProxyURL}
-		withCert, err := user.credentials(cfg, tc, dir, info)
+		withCert, err := user.credentials(cfg, tc, path, info)
 		if err != nil {
 			return nil, err
 		}
@@ -208,29 +211,23 @@ func (nc *kcCluster) transport(cfg *Config, dir string) (tc *tls.Config, ca []by
 
 // credentials reads the user's credentials: the Authorization and
 // Impersonate-* headers into cfg, a client certificate into tc (withCert
-// true). An exec plugin is run with info.
-func (nu *kcUser) credentials(cfg *Config, tc *tls.Config, dir string, info *execCluster) (withCert bool, err error) {
+// true). path is the kubeconfig's.
+func (nu *kcUser) credentials(cfg *Config, tc *tls.Config, path string, info *execCluster) (withCert bool, err error) {
 	u := &nu.User
 	where := fmt.Sprintf("user %q", nu.Name)
-	if u.AuthProvider != nil {
-		return false, fmt.Errorf("%s: auth-provider %q: not supported by the plexus plugin; use token, tokenFile, client-certificate or exec", where, u.AuthProvider.Name)
+	dir := filepath.Dir(path)
+	cert, err := either(where, "client-certificate", u.ClientCertificateData, u.ClientCertificate, dir)
+	if err != nil {
+		return false, err
 	}
-	token := u.Token
-	if u.TokenFile != "" {
-		b, err := os.ReadFile(resolve(dir, u.TokenFile))
-		if err != nil {
-			return false, fmt.Errorf("%s: tokenFile: %w", where, err)
-		}
-		token = strings.TrimSpace(string(b))
+	key, err := either(where, "client-key", u.ClientKeyData, u.ClientKey, dir)
+	if err != nil {
+		return false, err
 	}
-	var execCert *tls.Certificate
-	if u.Exec != nil {
-		if token != "" || u.Username != "" || len(u.ClientCertificateData) > 0 || u.ClientCertificate != "" {
-			return false, fmt.Errorf("%s: exec and another credential (token, username or client-certificate) are both set", where)
-		}
-		if token, execCert, err = execCredentials(u.Exec, dir, info); err != nil {
-			return false, fmt.Errorf("%s: %w", where, err)
-		}
+	// The credential last: it may run a plugin or ask an identity provider.
+	token, execCert, err := nu.bearer(path, info)
+	if err != nil {
+		return false, fmt.Errorf("%s: %w", where, err)
 	}
 	if token != "" && (u.Username != "" || u.Password != "") {
 		return false, fmt.Errorf("%s: a token and username/password are both set", where)
@@ -242,14 +239,6 @@ func (nu *kcUser) credentials(cfg *Config, tc *tls.Config, dir string, info *exe
 		r := &http.Request{Header: http.Header{}}
 		r.SetBasicAuth(u.Username, u.Password)
 		cfg.Header.Set("Authorization", r.Header.Get("Authorization"))
-	}
-	cert, err := either(where, "client-certificate", u.ClientCertificateData, u.ClientCertificate, dir)
-	if err != nil {
-		return false, err
-	}
-	key, err := either(where, "client-key", u.ClientKeyData, u.ClientKey, dir)
-	if err != nil {
-		return false, err
 	}
 	if execCert != nil {
 		tc.Certificates = []tls.Certificate{*execCert}
@@ -266,6 +255,39 @@ func (nu *kcUser) credentials(cfg *Config, tc *tls.Config, dir string, info *exe
 	}
 	impersonate(cfg.Header, u.Impersonate, u.ImpersonateUID, u.ImpersonateGroups, u.ImpersonateUserExtra)
 	return withCert, nil
+}
+
+// bearer returns the user's bearer token: its tokenFile's or its token, or
+// what its auth-provider or exec plugin gives (which may be a client
+// certificate instead). An auth-provider or an exec plugin with another
+// credential is refused, as one of them would be ignored: clientcmd
+// refuses exec with an auth-provider, and client-go sends a token or
+// username of the kubeconfig instead of either's. A client certificate
+// goes with an auth-provider's token, as in client-go.
+func (nu *kcUser) bearer(path string, info *execCluster) (token string, execCert *tls.Certificate, err error) {
+	u := &nu.User
+	token = u.Token
+	if u.TokenFile != "" {
+		b, err := os.ReadFile(resolve(filepath.Dir(path), u.TokenFile))
+		if err != nil {
+			return "", nil, fmt.Errorf("tokenFile: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	switch {
+	case u.AuthProvider != nil:
+		if token != "" || u.Username != "" || u.Password != "" || u.Exec != nil {
+			return "", nil, errors.New("auth-provider and another credential (token, username or exec) are both set")
+		}
+		token, err = authProviderToken(u.AuthProvider, path, nu.Name)
+		return token, nil, err
+	case u.Exec != nil:
+		if token != "" || u.Username != "" || len(u.ClientCertificateData) > 0 || u.ClientCertificate != "" {
+			return "", nil, errors.New("exec and another credential (token, username or client-certificate) are both set")
+		}
+		return execCredentials(u.Exec, filepath.Dir(path), info)
+	}
+	return token, nil, nil
 }
 
 // impersonate sets the Impersonate-* headers a kubeconfig user asks for.

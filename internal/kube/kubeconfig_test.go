@@ -157,8 +157,10 @@ func TestLoadKubeconfig(t *testing.T) {
 		raw                 string // the whole file, instead of cluster and user
 		want                []string
 	}{
-		{name: "auth-provider", cluster: "server: https://h", user: "auth-provider:\n  name: oidc",
-			want: []string{`user "u"`, `auth-provider "oidc"`, "not supported"}},
+		{name: "auth-provider gcp", cluster: "server: https://h", user: "auth-provider:\n  name: gcp\n  config:\n    access-token: " + secret,
+			want: []string{`user "u"`, `auth-provider "gcp"`, "not supported"}},
+		{name: "auth-provider oidc without config", cluster: "server: https://h", user: "auth-provider:\n  name: oidc",
+			want: []string{`user "u"`, `auth-provider "oidc"`, "idp-issuer-url is not set"}},
 		{name: "no server", cluster: "insecure-skip-tls-verify: true", user: "token: " + secret,
 			want: []string{`cluster "k"`, "server is not set"}},
 		{name: "CA twice", cluster: "server: https://h\ncertificate-authority: ca.crt\ncertificate-authority-data: " + b64(pki.caPEM), user: "",
