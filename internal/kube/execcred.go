@@ -63,10 +63,8 @@ const execTimeout = 30 * time.Second
 // or the client certificate it printed. Errors name the command, never what
 // it printed on stdout; its stderr's first line is kept for a failure.
 func execCredentials(e *execConfig, dir string, cluster *execCluster) (token string, cert *tls.Certificate, err error) {
-	switch e.APIVersion {
-	case "client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1":
-	default:
-		return "", nil, fmt.Errorf("exec: apiVersion %q: want client.authentication.k8s.io/v1 or v1beta1", e.APIVersion)
+	if err := checkExecAPIVersion(e); err != nil {
+		return "", nil, err
 	}
 	if e.InteractiveMode == "Always" {
 		return "", nil, fmt.Errorf("exec: interactiveMode Always: the plugin has no terminal to ask on")
@@ -125,6 +123,17 @@ func execCredentials(e *execConfig, dir string, cluster *execCluster) (token str
 		cert = &pair
 	}
 	return out.Status.Token, cert, nil
+}
+
+// checkExecAPIVersion refuses a plugin of an ExecCredential version
+// client-go does not speak, as client-go does when it builds the
+// authenticator, whether or not it runs the plugin.
+func checkExecAPIVersion(e *execConfig) error {
+	switch e.APIVersion {
+	case "client.authentication.k8s.io/v1", "client.authentication.k8s.io/v1beta1":
+		return nil
+	}
+	return fmt.Errorf("exec: apiVersion %q: want client.authentication.k8s.io/v1 or v1beta1", e.APIVersion)
 }
 
 func installHint(hint string) string {

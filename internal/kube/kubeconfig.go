@@ -259,11 +259,14 @@ func (nu *kcUser) credentials(cfg *Config, tc *tls.Config, path string, info *ex
 
 // bearer returns the user's bearer token: its tokenFile's or its token, or
 // what its auth-provider or exec plugin gives (which may be a client
-// certificate instead). An auth-provider or an exec plugin with another
-// credential is refused, as one of them would be ignored: clientcmd
-// refuses exec with an auth-provider, and client-go sends a token or
-// username of the kubeconfig instead of either's. A client certificate
-// goes with an auth-provider's token, as in client-go.
+// certificate instead). As in client-go: an auth-provider with an exec
+// plugin is refused (clientcmd's validation); a token or username of the
+// kubeconfig is sent instead of an auth-provider's token, whose
+// configuration must still be valid (client-go builds the provider and then
+// never asks it); an exec plugin is not run when the kubeconfig has a
+// token, a username or a client certificate (client-go's exec
+// authenticator steps aside), but its apiVersion is checked. A client
+// certificate goes with an auth-provider's token.
 func (nu *kcUser) bearer(path string, info *execCluster) (token string, execCert *tls.Certificate, err error) {
 	u := &nu.User
 	token = u.Token
@@ -274,17 +277,18 @@ func (nu *kcUser) bearer(path string, info *execCluster) (token string, execCert
 		}
 		token = strings.TrimSpace(string(b))
 	}
+	own := token != "" || u.Username != "" || u.Password != ""
 	switch {
+	case u.AuthProvider != nil && u.Exec != nil:
+		return "", nil, errors.New("auth-provider and exec are both set")
+	case u.AuthProvider != nil && own:
+		return token, nil, checkAuthProvider(u.AuthProvider)
 	case u.AuthProvider != nil:
-		if token != "" || u.Username != "" || u.Password != "" || u.Exec != nil {
-			return "", nil, errors.New("auth-provider and another credential (token, username or exec) are both set")
-		}
 		token, err = authProviderToken(u.AuthProvider, path, nu.Name)
 		return token, nil, err
+	case u.Exec != nil && (own || len(u.ClientCertificateData) > 0 || u.ClientCertificate != ""):
+		return token, nil, checkExecAPIVersion(u.Exec)
 	case u.Exec != nil:
-		if token != "" || u.Username != "" || len(u.ClientCertificateData) > 0 || u.ClientCertificate != "" {
-			return "", nil, errors.New("exec and another credential (token, username or client-certificate) are both set")
-		}
 		return execCredentials(u.Exec, filepath.Dir(path), info)
 	}
 	return token, nil, nil

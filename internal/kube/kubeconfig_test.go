@@ -272,6 +272,25 @@ func TestLoadKubeconfigExec(t *testing.T) {
 			t.Errorf("TLS %+v, header %v: want the plugin's certificate and no token", cfg.TLS, cfg.Header)
 		}
 	})
+	// As client-go's exec authenticator, the plugin steps aside for the
+	// kubeconfig's own token, password or client certificate.
+	t.Run("not run beside another credential", func(t *testing.T) {
+		for name, own := range map[string]string{
+			"token":       "token: own-token",
+			"basic auth":  "username: a\npassword: b",
+			"certificate": "client-certificate-data: " + b64(pki.cert) + "\nclient-key-data: " + b64(pki.key),
+		} {
+			dir := t.TempDir()
+			credPlugin(t, dir, "", 1, "the plugin ran")
+			cfg, err := LoadKubeconfig(writeKubeconfig(t, dir, "server: https://h", own+"\n"+execUser))
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			if name == "token" && cfg.Header.Get("Authorization") != "Bearer own-token" {
+				t.Errorf("Authorization %q, want the kubeconfig's token", cfg.Header.Get("Authorization"))
+			}
+		}
+	})
 	const secret = "s3cr3t-printed-by-the-plugin"
 	for _, tc := range []struct {
 		name, out, user string
@@ -289,7 +308,7 @@ func TestLoadKubeconfigExec(t *testing.T) {
 		{name: "not installed", noPlugin: true, want: []string{"./cred.sh", "install cred.sh"}},
 		{name: "interactive", user: "exec:\n  command: ./cred.sh\n  apiVersion: " + v1 + "\n  interactiveMode: Always", want: []string{"interactiveMode Always"}},
 		{name: "unknown apiVersion", user: "exec:\n  command: ./cred.sh\n  apiVersion: v0", want: []string{`apiVersion "v0"`}},
-		{name: "with a token", user: "token: " + secret + "\n" + execUser, want: []string{"exec and another credential"}},
+		{name: "unknown apiVersion beside a token", user: "token: t\nexec:\n  command: ./cred.sh\n  apiVersion: v0", want: []string{`apiVersion "v0"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()

@@ -54,14 +54,27 @@ type authProviderConfig struct {
 // path is the kubeconfig the user was read from: a refreshed oidc token is
 // written back to it.
 func authProviderToken(ap *authProviderConfig, path, user string) (string, error) {
-	if ap.Name != "oidc" {
-		return "", fmt.Errorf("auth-provider %q: not supported; as in client-go, only oidc is (gcp and azure were removed from client-go: use their exec credential plugins)", ap.Name)
+	if err := checkAuthProvider(ap); err != nil {
+		return "", err
 	}
 	token, err := oidcToken(ap.Config, path, user)
 	if err != nil {
 		return "", fmt.Errorf("auth-provider %q: %w", ap.Name, err)
 	}
 	return token, nil
+}
+
+// checkAuthProvider checks the auth-provider's configuration as client-go
+// does when it builds the provider, before any request: only oidc is
+// known, and its configuration must hold (newOIDCProvider).
+func checkAuthProvider(ap *authProviderConfig) error {
+	if ap.Name != "oidc" {
+		return fmt.Errorf("auth-provider %q: not supported; as in client-go, only oidc is (gcp and azure were removed from client-go: use their exec credential plugins)", ap.Name)
+	}
+	if _, err := newOIDCProvider(ap.Config); err != nil {
+		return fmt.Errorf("auth-provider %q: %w", ap.Name, err)
+	}
+	return nil
 }
 
 // oidcProvider is the identity provider of an oidc auth-provider.

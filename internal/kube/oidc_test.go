@@ -242,6 +242,28 @@ func TestOIDCValidToken(t *testing.T) {
 // it (discovery under the issuer, the refresh grant with the client in
 // basic auth), sent, and written back to the user in the kubeconfig, which
 // keeps everything else.
+// As client-go, the kubeconfig's own token or password is sent instead of
+// the provider's, which is never asked; its configuration must still hold.
+func TestOIDCBesideAToken(t *testing.T) {
+	idp := newFakeIdP(t, grant(testJWT(t, time.Now().Add(time.Hour), "fresh"), oidcNewRefresh))
+	expired := idp.oidcConf(testJWT(t, time.Now().Add(-time.Hour), "expired"))
+	cfg, err := LoadKubeconfig(writeOIDCKubeconfig(t, t.TempDir(), "oidc", expired, map[string]any{"token": "own-token"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Header.Get("Authorization"); got != "Bearer own-token" {
+		t.Errorf("Authorization %q, want the kubeconfig's token", got)
+	}
+	if d, r := idp.counts(); d != 0 || r != 0 {
+		t.Errorf("%d discoveries and %d refreshes; want none", d, r)
+	}
+	delete(expired, "client-id")
+	_, err = LoadKubeconfig(writeOIDCKubeconfig(t, t.TempDir(), "oidc", expired, map[string]any{"username": "a", "password": "b"}))
+	if err == nil || !strings.Contains(err.Error(), "client-id is not set") {
+		t.Errorf("err = %v, want the provider's configuration checked", err)
+	}
+}
+
 func TestOIDCRefresh(t *testing.T) {
 	fresh := testJWT(t, time.Now().Add(time.Hour), "fresh")
 	idp := newFakeIdP(t, grant(fresh, oidcNewRefresh))
@@ -505,10 +527,8 @@ func TestOIDCErrors(t *testing.T) {
 		}, want: []string{"/realms/r/token", "500 Internal Server Error"}, requests: 2},
 		{name: "discovery 404", edit: func(c map[string]string) { c["idp-issuer-url"] += "elsewhere" },
 			want: []string{"discovery", "/realms/r/elsewhere/.well-known/openid-configuration", "404 Not Found"}},
-		{name: "with a token", userKeys: map[string]any{"token": oidcBodySecret},
-			want: []string{"auth-provider and another credential"}},
 		{name: "with exec", userKeys: map[string]any{"exec": map[string]any{"command": "./cred.sh", "apiVersion": "client.authentication.k8s.io/v1"}},
-			want: []string{"auth-provider and another credential"}},
+			want: []string{"auth-provider and exec are both set"}},
 		{name: "gcp", provider: "gcp", want: []string{`auth-provider "gcp"`, "not supported"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
