@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -92,6 +93,40 @@ func TestBenchSummary(t *testing.T) {
 	manyDaemon := b.ipamMany(conf("many-daemon"), socket, many)
 	loadAfter := loadavg(t)
 
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	writeLatency(w, lat)
+	fmt.Fprintf(w, "plexus-ipam: %d execs at once, allocations/s (median of %d)\t-\t%.0f/s\t%.0f/s\tin process ≥60/s, plexusd ≥200/s\tWhereabouts ~1/s cluster-wide (Spiderpool benchmark)\n",
+		burst, rounds, ipProc.rate, ipDaemon.rate)
+	fmt.Fprintf(w, "plexus-ipam: API requests per allocation, %d at once\t-\t%.1f\t%.1f\t≤4\t\n", burst, ipProc.requests, ipDaemon.requests)
+	fmt.Fprintf(w, "plexus-ipam: %d pods' IPAM through the binary, 50 at a time\t-\t%s\t%s\t≤10 s\tWhereabouts v0.6.1: 1000 pods in 8m16s (Spiderpool benchmark)\n",
+		many, manyProc.wall.Round(10*time.Millisecond), manyDaemon.wall.Round(10*time.Millisecond))
+	fmt.Fprintf(w, "plexus-ipam: API requests per allocation, 50 at once\t-\t%.1f\t%.1f\t≤4\t\n", manyProc.requests, manyDaemon.requests)
+	fmt.Fprintf(w, "start and answer VERSION, median of 50 execs\tbridge %s, host-local %s\tplexus %s, plexus-ipam-local %s\tplexus-shim %s, plexus-ipam %s\tshim ≤3 ms, plexus-ipam ≤5 ms\t\n",
+		ms(starts["bridge"]), ms(starts["host-local"]), ms(starts["plexus"]), ms(starts["plexus-ipam-local"]),
+		ms(starts["plexus-shim"]), ms(starts["plexus-ipam"]))
+	w.Flush()
+	fmt.Println("\nplexusd's ADD phases over the latency rows above (plexusctl latency):")
+	if err := inspect.WriteLatency(os.Stdout, d.Name, phases); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Printf("CPU time per allocation, %d plexus-ipam at once: in process: %s; through plexusd: %s\n",
+		burst, cpuLine(ipProc.cpu), cpuLine(ipDaemon.cpu))
+	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, loadAfter, runtimeCPUs())
+}
+
+type ipamFigures struct {
+	rate     float64       // allocations per second
+	wall     time.Duration // first ADD to last
+	requests float64       // API requests on plexus.dev objects per allocation
+	// cpu is the CPU time per allocation of the ADDs, by process: the
+	// plugin processes the runtime execs (with their children), plexusd,
+	// kube-apiserver and etcd.
+	cpu map[string]time.Duration
+}
+
+// writeLatency writes the latency and CPU lines of the summary table, from
+// the rows of the three ways ("direct N", "process N", "daemon N").
+func writeLatency(w io.Writer, lat map[string]row) {
 	ratio := func(a, b time.Duration) string { return fmt.Sprintf("%.2f×", float64(a)/float64(b)) }
 	p50 := func(r row, del bool) time.Duration {
 		if del {
@@ -99,7 +134,6 @@ func TestBenchSummary(t *testing.T) {
 		}
 		return pct(r.s.add, .5)
 	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "\nfigure\tdelegates directly\tplexus in process\tplexus via plexusd\ttarget\treference")
 	for _, n := range []string{"1", "8"} {
 		for _, del := range []bool{false, true} {
@@ -129,33 +163,6 @@ func TestBenchSummary(t *testing.T) {
 		ratio(p50(lat["direct 8"], false), p50(lat["direct 1"], false)),
 		ratio(p50(lat["process 8"], false), p50(lat["process 1"], false)),
 		ratio(p50(lat["daemon 8"], false), p50(lat["daemon 1"], false)))
-	fmt.Fprintf(w, "plexus-ipam: %d execs at once, allocations/s (median of %d)\t-\t%.0f/s\t%.0f/s\tin process ≥60/s, plexusd ≥200/s\tWhereabouts ~1/s cluster-wide (Spiderpool benchmark)\n",
-		burst, rounds, ipProc.rate, ipDaemon.rate)
-	fmt.Fprintf(w, "plexus-ipam: API requests per allocation, %d at once\t-\t%.1f\t%.1f\t≤4\t\n", burst, ipProc.requests, ipDaemon.requests)
-	fmt.Fprintf(w, "plexus-ipam: %d pods' IPAM through the binary, 50 at a time\t-\t%s\t%s\t≤10 s\tWhereabouts v0.6.1: 1000 pods in 8m16s (Spiderpool benchmark)\n",
-		many, manyProc.wall.Round(10*time.Millisecond), manyDaemon.wall.Round(10*time.Millisecond))
-	fmt.Fprintf(w, "plexus-ipam: API requests per allocation, 50 at once\t-\t%.1f\t%.1f\t≤4\t\n", manyProc.requests, manyDaemon.requests)
-	fmt.Fprintf(w, "start and answer VERSION, median of 50 execs\tbridge %s, host-local %s\tplexus %s, plexus-ipam-local %s\tplexus-shim %s, plexus-ipam %s\tshim ≤3 ms, plexus-ipam ≤5 ms\t\n",
-		ms(starts["bridge"]), ms(starts["host-local"]), ms(starts["plexus"]), ms(starts["plexus-ipam-local"]),
-		ms(starts["plexus-shim"]), ms(starts["plexus-ipam"]))
-	w.Flush()
-	fmt.Println("\nplexusd's ADD phases over the latency rows above (plexusctl latency):")
-	if err := inspect.WriteLatency(os.Stdout, d.Name, phases); err != nil {
-		t.Fatal(err)
-	}
-	fmt.Printf("CPU time per allocation, %d plexus-ipam at once: in process: %s; through plexusd: %s\n",
-		burst, cpuLine(ipProc.cpu), cpuLine(ipDaemon.cpu))
-	fmt.Printf("load average (1, 5, 15 min) before: %s; after: %s; %d CPUs\n", loadBefore, loadAfter, runtimeCPUs())
-}
-
-type ipamFigures struct {
-	rate     float64       // allocations per second
-	wall     time.Duration // first ADD to last
-	requests float64       // API requests on plexus.dev objects per allocation
-	// cpu is the CPU time per allocation of the ADDs, by process: the
-	// plugin processes the runtime execs (with their children), plexusd,
-	// kube-apiserver and etcd.
-	cpu map[string]time.Duration
 }
 
 // cpuSample reads the CPU time used so far by the processes an IPAM run
