@@ -165,7 +165,7 @@ func writeLatency(w io.Writer, lat map[string]row) {
 		ratio(p50(lat["daemon 8"], false), p50(lat["daemon 1"], false)))
 }
 
-// cpuSample reads the CPU time used so far by the processes an IPAM run
+// cpuSample reads the CPU time used so far by the processes a run
 // measures: "execs" (the test's waited-for children and theirs), plexusd
 // (daemonPID, 0: none), kube-apiserver and etcd of the test bed.
 func (b *bench) cpuSample(daemonPID int) map[string]time.Duration {
@@ -190,19 +190,23 @@ func (b *bench) cpuSample(daemonPID int) map[string]time.Duration {
 	return out
 }
 
-// procCPU is a process's user + system time from /proc/PID/stat.
+// procCPU is a process's user + system time from /proc/PID/stat, with
+// that of its children it waited for (plexusd's delegates).
 func procCPU(pid int) time.Duration {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
 	}
 	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
-	if len(f) < 13 {
+	if len(f) < 15 {
 		return 0
 	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+st) * time.Second / 100 // USER_HZ
+	var ticks int64
+	for _, v := range f[11:15] { // utime, stime, cutime, cstime
+		n, _ := strconv.ParseInt(v, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ
 }
 
 func cpuPerAlloc(before, after map[string]time.Duration, allocs int) map[string]time.Duration {
