@@ -72,7 +72,7 @@ type NetConf struct {
 	// ClusterNetworkFirst attaches the cluster network as Multus does: after
 	// the pod and its networks are read, alone, before any secondary
 	// network. By default plexus in process starts it while it reads them
-	// (when it is a file), and it attaches together with the secondary
+	// (when it is a file of a self-contained type), and it attaches together with the secondary
 	// networks that start the order when it and they cannot depend on each
 	// other (attach.Stages); a cluster network of a type plexus does not
 	// know (flannel, calico, cilium) always runs alone.

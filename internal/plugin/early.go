@@ -20,14 +20,22 @@ type early struct {
 
 // startCluster begins the cluster network's ADD, when the pod's reads cannot
 // change it, so that it runs while they are made. It returns nil, having
-// done nothing, unless all of these hold: StartClusterEarly is set and
-// clusterNetworkFirst is not (that key asks for Multus's order, the pod
-// and its networks read before anything attaches); the cluster network is a
-// file (clusterNetwork a path, or delegates[0]), so no NAD can stand in its
-// place; it names no device resource. The pod's default-network annotation
-// may still replace it: add compares the plan's cluster network with this
-// one and abandons this one if they differ. As before any delegate, the
-// record (the cluster network alone) and the ADD mark are written first.
+// done nothing, unless all of these hold:
+//   - StartClusterEarly is set and clusterNetworkFirst is not (that key asks
+//     for Multus's order: the pod and its networks read before anything
+//     attaches);
+//   - the cluster network is a file (clusterNetwork a path, or delegates[0]),
+//     so no NAD can stand in its place, and it names no device resource;
+//   - its plugins are of the types known to touch only their own interface
+//     (attach.OrderReason). A plugin plexus does not know (Calico, Cilium,
+//     flannel) may keep state per pod name, which an ADD undone a moment
+//     later, for a sandbox the plan refuses (an earlier pod's of that name),
+//     could disturb.
+//
+// The pod's default-network annotation may still replace it: add compares
+// the plan's cluster network with this one and abandons this one if they
+// differ. As before any delegate, the record (the cluster network alone)
+// and the ADD mark are written first.
 func (p *Plugin) startCluster(ctx context.Context, r *request, store *cache.Store) (*early, error) {
 	if !p.StartClusterEarly || r.conf.ClusterNetworkFirst {
 		return nil, nil
@@ -41,6 +49,10 @@ func (p *Plugin) startCluster(ctx context.Context, r *request, store *cache.Stor
 	run, rec, err := prepare(r, atts)
 	if err != nil {
 		return nil, nil // the plan reports it
+	}
+	if reason := attach.OrderReason(run, 0); reason != "" {
+		r.log.Debugf("cluster network %s starts after the pod is read: %s", run[0].Name, reason)
+		return nil, nil
 	}
 	if err := store.Save(rec); err != nil {
 		return nil, cnierr.Wrap(cnierr.IOFailure, err)

@@ -212,8 +212,9 @@ func TestEarlyClusterNetworkReplacedByThePodsDefaultNetwork(t *testing.T) {
 }
 
 // Nothing attaches before the pod is read when the cluster network could
-// depend on it or clusterNetworkFirst asks for Multus's order, nor in
-// plexusd (StartClusterEarly off), whose pod reads come from its cache.
+// depend on it, is of a type plexus does not know, or clusterNetworkFirst
+// asks for Multus's order, nor in plexusd (StartClusterEarly off), whose
+// pod reads come from its cache.
 func TestClusterNetworkWaitsForThePodWhenItMust(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -223,6 +224,10 @@ func TestClusterNetworkWaitsForThePodWhenItMust(t *testing.T) {
 		{name: "clusterNetworkFirst", early: true, edit: func(c map[string]any) { c["clusterNetworkFirst"] = true }},
 		{name: "a cluster network named, which a NAD may be", early: true, edit: func(c map[string]any) { c["clusterNetwork"] = "cluster" }},
 		{name: "plexusd"},
+		{name: "a cluster network of a type plexus does not know", early: true, edit: func(c map[string]any) {
+			c["clusterNetwork"] = ""
+			c["delegates"] = []any{map[string]any{"cniVersion": "1.0.0", "name": "cluster", "type": "flannel"}}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, g, args := earlyFixture(t, map[string]string{netselect.NetworksAnnotation: "a"}, tc.edit)
