@@ -43,7 +43,9 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 	}()
 	pl, err := p.planAdd(ctx, r, start)
 	if err == nil && first != nil && !first.started.Is(&pl.run[0]) {
-		r.log.Infof("the pod replaces the cluster network %s with %s: undoing the one started", first.rec.Attachments[0].StatusName, pl.run[0].Name)
+		// The pod's default-network annotation, or a configuration that
+		// changed since it started.
+		r.log.Infof("the plan's cluster network (%s) is not the one started (%s): undoing that one", pl.run[0].Name, first.rec.Attachments[0].StatusName)
 		err, first = first.abandon(ctx, r, store, nil), nil
 	}
 	if err != nil {
