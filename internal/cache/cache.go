@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
+	"syscall"
 
 	"github.com/containernetworking/cni/libcni"
 )
@@ -210,12 +212,38 @@ func (s *Store) List() ([]string, error) {
 // in the same directory (a dot name), so that a reader never sees half a
 // file and a crash leaves the old one.
 func WriteAtomic(path string, data []byte, perm os.FileMode) error {
+	return writeAtomic(path, data, func(tmp *os.File) error { return tmp.Chmod(perm) })
+}
+
+// ReplaceAtomic is WriteAtomic for a file that exists: the new one keeps
+// its mode, owner and group, and a symbolic link to it stays a link (the
+// file it points to is replaced).
+func ReplaceAtomic(path string, data []byte) error {
+	target, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	old, err := os.Stat(target)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return writeAtomic(target, data, func(tmp *os.File) error {
+		if err := tmp.Chmod(old.Mode().Perm()); err != nil {
+			return err
+		}
+		return chownLike(tmp, old)
+	})
+}
+
+// writeAtomic writes data to a temporary file beside path, lets prepare set
+// its mode (and owner), and renames it over path.
+func writeAtomic(path string, data []byte, prepare func(tmp *os.File) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name()) // a no-op once renamed
-	err = errors.Join(tmp.Chmod(perm), write(tmp, data), tmp.Sync(), tmp.Close())
+	err = errors.Join(prepare(tmp), write(tmp, data), tmp.Sync(), tmp.Close())
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
@@ -223,6 +251,22 @@ func WriteAtomic(path string, data []byte, perm os.FileMode) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// chownLike gives f the owner and group of old, if they differ.
+func chownLike(f *os.File, old fs.FileInfo) error {
+	want, ok := old.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if got, ok := st.Sys().(*syscall.Stat_t); ok && got.Uid == want.Uid && got.Gid == want.Gid {
+		return nil
+	}
+	return f.Chown(int(want.Uid), int(want.Gid))
 }
 
 func write(f *os.File, data []byte) error {

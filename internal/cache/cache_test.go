@@ -3,7 +3,9 @@ package cache
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -83,5 +85,40 @@ func TestRejectsPathTraversal(t *testing.T) {
 		if _, err := s.Load(id); err == nil {
 			t.Errorf("Load(%q) succeeded", id)
 		}
+	}
+}
+
+// ReplaceAtomic keeps the replaced file's mode, owner and group, and
+// replaces the file a symbolic link points to, the link kept.
+func TestReplaceAtomicKeepsModeOwnerAndLink(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "config")
+	if err := os.WriteFile(target, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(target, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	chowned := os.Chown(target, 65534, 65534) == nil // needs root
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := ReplaceAtomic(link, []byte("new")); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("the link was replaced: %v", err)
+	}
+	got, err := os.ReadFile(target)
+	if err != nil || string(got) != "new" {
+		t.Fatalf("target holds %q (%v)", got, err)
+	}
+	fi, err := os.Stat(target)
+	if err != nil || fi.Mode().Perm() != 0o640 {
+		t.Fatalf("mode %v (%v), want 0640", fi.Mode(), err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); chowned && (st.Uid != 65534 || st.Gid != 65534) {
+		t.Errorf("owner %d:%d, want 65534:65534", st.Uid, st.Gid)
 	}
 }

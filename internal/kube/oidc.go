@@ -20,12 +20,12 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/plexus-cni/plexus/internal/cache"
 )
 
 const (
@@ -228,7 +228,11 @@ func (p *oidcProvider) refreshAndPersist(conf map[string]string, path, user stri
 	if newRefreshToken != "" {
 		stored["refresh-token"] = newRefreshToken
 	}
-	if err := writeKubeconfigDoc(path, doc); err != nil {
+	data, err := yaml.Marshal(doc)
+	if err == nil {
+		err = cache.ReplaceAtomic(path, data)
+	}
+	if err != nil {
 		return "", fmt.Errorf("could not write the new tokens: %w", err)
 	}
 	return idToken, nil
@@ -456,64 +460,4 @@ func readAuthProvider(path, user string) (doc map[string]any, ap map[string]any,
 		ap, _ = u["auth-provider"].(map[string]any)
 	}
 	return doc, ap, nil
-}
-
-// writeKubeconfigDoc replaces the kubeconfig with doc: a new file in the same
-// directory, with the old one's mode and owner, renamed over it (over the
-// file a symbolic link points to, the link kept).
-func writeKubeconfigDoc(path string, doc map[string]any) (err error) {
-	data, err := yaml.Marshal(doc)
-	if err != nil {
-		return err
-	}
-	target, err := filepath.EvalSymlinks(path)
-	if err != nil {
-		return err
-	}
-	old, err := os.Stat(target)
-	if err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(target), "."+filepath.Base(target)+".*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(old.Mode().Perm()); err != nil {
-		return err
-	}
-	if err = chownLike(tmp, old); err != nil {
-		return err
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), target)
-}
-
-// chownLike gives f the owner and group of old, if they differ.
-func chownLike(f *os.File, old fs.FileInfo) error {
-	want, ok := old.Sys().(*syscall.Stat_t)
-	if !ok {
-		return nil
-	}
-	st, err := f.Stat()
-	if err != nil {
-		return err
-	}
-	if got, ok := st.Sys().(*syscall.Stat_t); ok && got.Uid == want.Uid && got.Gid == want.Gid {
-		return nil
-	}
-	return f.Chown(int(want.Uid), int(want.Gid))
 }
