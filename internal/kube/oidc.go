@@ -43,6 +43,10 @@ const (
 // kubeconfig (a variable for the tests).
 var kubeconfigLockWait = 30 * time.Second
 
+// lockWaiting, when set (by tests), is called once by each lockKubeconfig
+// that finds the lock held and waits.
+var lockWaiting func()
+
 // authProviderConfig is a kubeconfig user's auth-provider (clientcmd's
 // AuthProviderConfig keys).
 type authProviderConfig struct {
@@ -421,7 +425,7 @@ func requestCause(err error) error {
 func lockKubeconfig(path string) (unlock func(), err error) {
 	lock := path + ".lock"
 	deadline := time.Now().Add(kubeconfigLockWait)
-	for {
+	for waited := false; ; waited = true {
 		f, err := os.OpenFile(lock, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0)
 		if err == nil {
 			f.Close()
@@ -429,6 +433,9 @@ func lockKubeconfig(path string) (unlock func(), err error) {
 		}
 		if !errors.Is(err, fs.ErrExist) {
 			return nil, fmt.Errorf("cannot lock the kubeconfig to write it: %w", err)
+		}
+		if !waited && lockWaiting != nil {
+			lockWaiting()
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%s: another writer has held it for %s (kubectl and client-go take it too; remove it if none is writing the kubeconfig)", lock, kubeconfigLockWait)

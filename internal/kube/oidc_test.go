@@ -435,8 +435,21 @@ func TestOIDCCertificateAuthority(t *testing.T) {
 func TestOIDCRefreshOnce(t *testing.T) {
 	fresh := testJWT(t, time.Now().Add(time.Hour), "fresh")
 	answer := grant(fresh, oidcNewRefresh)
+	waiting := make(chan struct{}, 4)
+	defer func() { lockWaiting = nil }()
+	lockWaiting = func() { waiting <- struct{}{} }
 	idp := newFakeIdP(t, func(req tokenRequest) (int, string, string) {
-		time.Sleep(200 * time.Millisecond) // the others reach the lock meanwhile
+		// The refresh holds the lock until the three other loads wait
+		// for it: without the lock they would each ask here, and never
+		// signal.
+		for range 3 {
+			select {
+			case <-waiting:
+			case <-time.After(30 * time.Second):
+				t.Error("the other loads did not wait for the kubeconfig's lock")
+				return http.StatusServiceUnavailable, "text/plain", ""
+			}
+		}
 		return answer(req)
 	})
 	path := writeOIDCKubeconfig(t, t.TempDir(), "oidc", idp.oidcConf(testJWT(t, time.Now().Add(-time.Hour), "expired")), nil)

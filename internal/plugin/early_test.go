@@ -21,27 +21,27 @@ import (
 	"github.com/plexus-cni/plexus/pkg/netselect"
 )
 
-// gatedAPI holds GetPod until the cluster network's ADD has reached the
-// delegate (or gives up after a while and fails the read).
+// gatedAPI holds GetPod, when started is set, until the cluster network's
+// ADD has reached the delegate and said so on started (or gives up after a
+// while and fails the read).
 type gatedAPI struct {
 	*fakeAPI
-	exec  *fakeExec
 	store *cache.Store
 	// markedAtRead says whether the ADD mark was there when the pod was
 	// asked for: it is written just before the cluster network starts early.
 	markedAtRead bool
-	wait         bool
+	started      <-chan string
+	// atStart is what the delegate's ADD said on started.
+	atStart string
 }
 
 func (g *gatedAPI) GetPod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
 	g.markedAtRead = g.store.Adding("c0ffee")
-	if g.wait {
-		deadline := time.Now().Add(30 * time.Second)
-		for !slices.Contains(g.exec.seen(), "ADD eth0 cluster") {
-			if time.Now().After(deadline) {
-				return nil, errors.New("the cluster network's ADD did not start while the pod was read")
-			}
-			time.Sleep(time.Millisecond)
+	if g.started != nil {
+		select {
+		case g.atStart = <-g.started:
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("the cluster network's ADD did not start while the pod was read")
 		}
 	}
 	return g.fakeAPI.GetPod(ctx, ns, name)
@@ -52,7 +52,7 @@ func (g *gatedAPI) GetPod(ctx context.Context, ns, name string) (*corev1.Pod, er
 func earlyFixture(t *testing.T, annotations map[string]string, edit func(conf map[string]any)) (*fixture, *gatedAPI, *skel.CmdArgs) {
 	f := newFixture(t, annotations)
 	f.p.StartClusterEarly = true
-	g := &gatedAPI{fakeAPI: f.api, exec: f.exec, store: cache.New(filepath.Join(f.dir, "state", "attachments"))}
+	g := &gatedAPI{fakeAPI: f.api, store: cache.New(filepath.Join(f.dir, "state", "attachments"))}
 	f.p.NewAPI = func(*config.NetConf, string) (API, error) { return g, nil }
 	args := f.args("uid-1")
 	if edit != nil {
@@ -108,14 +108,14 @@ func (e *recordCheckingExec) ExecPlugin(ctx context.Context, path string, stdin 
 // and the whole ADD is what it was.
 func TestEarlyClusterNetworkAttachesWhileThePodIsRead(t *testing.T) {
 	f, g, args := earlyFixture(t, map[string]string{netselect.NetworksAnnotation: "a"}, nil)
-	g.wait = true
 	rc := &recordCheckingExec{fakeExec: f.exec, store: cache.New(filepath.Join(f.dir, "state", "attachments")), found: make(chan string, 4)}
 	f.p.Exec = rc
+	g.started = rc.found
 	res, err := addWith(f, args)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := <-rc.found; got != "eth0" {
+	if got := g.atStart; got != "eth0" {
 		t.Errorf("when the cluster network's ADD started: %s, want a record of eth0 and the ADD mark", got)
 	}
 	if !g.markedAtRead {
