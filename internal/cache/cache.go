@@ -6,6 +6,7 @@
 package cache
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -137,6 +138,14 @@ func Encode(r *Record) ([]byte, error) {
 		return nil, fmt.Errorf("encode attachment cache for %s: %w", r.ContainerID, err)
 	}
 	return data, nil
+}
+
+// Same reports whether a and b encode alike: Save of one after the other
+// would write the same file.
+func Same(a, b *Record) bool {
+	x, errX := Encode(a)
+	y, errY := Encode(b)
+	return errX == nil && errY == nil && bytes.Equal(x, y)
 }
 
 // Decode parses the stored record of containerID. A record that is not

@@ -54,19 +54,23 @@ func (p *Plugin) add(ctx context.Context, r *request) (types.Result, error) {
 		}
 		return nil, err
 	}
-	// Record before running anything more: a crash mid-ADD is still cleaned up.
+	// Record before running anything more: a crash mid-ADD is still
+	// cleaned up. The early cluster network's record is the whole one when
+	// the pod asks for no other network.
 	recordStart := time.Now()
-	if err := store.Save(pl.rec); err != nil {
-		return nil, p.failRecord(ctx, r, store, first, pl.rec, cnierr.Wrap(cnierr.IOFailure, err))
+	if first == nil || !cache.Same(first.rec, pl.rec) {
+		if err := store.Save(pl.rec); err != nil {
+			return nil, failRecord(ctx, r, store, first, pl.rec, cnierr.Wrap(cnierr.IOFailure, err))
+		}
 	}
 	if !marked {
 		if err := store.MarkAdding(r.args.ContainerID); err != nil {
-			return nil, p.failRecord(ctx, r, store, first, pl.rec, cnierr.Wrap(cnierr.IOFailure, err))
+			return nil, failRecord(ctx, r, store, first, pl.rec, cnierr.Wrap(cnierr.IOFailure, err))
 		}
 		marked = true
 	}
 	if err := writeDeviceInfo(r.conf.DeviceInfoDir, pl.atts); err != nil {
-		return nil, p.failRecord(ctx, r, store, first, pl.rec, err)
+		return nil, failRecord(ctx, r, store, first, pl.rec, err)
 	}
 	r.phase(PhaseRecord, recordStart)
 	var started *attach.Started
@@ -126,7 +130,7 @@ func (p *Plugin) planAdd(ctx context.Context, r *request, start time.Time) (*add
 // failRecord fails an ADD whose record or device-info files could not be
 // written (err): an early cluster network is undone, and what was written
 // goes.
-func (p *Plugin) failRecord(ctx context.Context, r *request, store *cache.Store, first *early, rec *cache.Record, err error) error {
+func failRecord(ctx context.Context, r *request, store *cache.Store, first *early, rec *cache.Record, err error) error {
 	if first != nil {
 		err = r.runner().Abandon(ctx, r.sandbox(), first.started, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,10 +34,15 @@ type gatedAPI struct {
 	started      <-chan string
 	// atStart is what the delegate's ADD said on started.
 	atStart string
+	// onRead, when set, is called as the pod is asked for.
+	onRead func()
 }
 
 func (g *gatedAPI) GetPod(ctx context.Context, ns, name string) (*corev1.Pod, error) {
 	g.markedAtRead = g.store.Adding("c0ffee")
+	if g.onRead != nil {
+		g.onRead()
+	}
 	if g.started != nil {
 		select {
 		case g.atStart = <-g.started:
@@ -247,4 +253,34 @@ func TestClusterNetworkWaitsForThePodWhenItMust(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A pod that asks for no other network: the record written before the
+// cluster network started is already the whole one and is not written
+// again.
+func TestEarlyClusterNetworkAloneWritesTheRecordOnce(t *testing.T) {
+	f, g, args := earlyFixture(t, nil, nil)
+	var atRead uint64
+	g.onRead = func() { atRead = inode(t, f.recordPath()) }
+	if _, err := addWith(f, args); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := cache.New(filepath.Join(f.dir, "state", "attachments")).Load("c0ffee")
+	if err != nil || rec == nil || len(rec.Attachments) != 1 || rec.Attachments[0].IfName != "eth0" {
+		t.Fatalf("record %+v (%v), want the cluster network alone", rec, err)
+	}
+	if atRead == 0 || inode(t, f.recordPath()) != atRead {
+		t.Error("the record was written again after the pod was read")
+	}
+	if err := f.del(); err != nil || !slices.Equal(f.exec.seen(), []string{"ADD eth0 cluster", "DEL eth0 cluster"}) {
+		t.Fatalf("DEL: %v, delegate calls %v", err, f.exec.seen())
+	}
+}
+
+func inode(t *testing.T, path string) uint64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.Sys().(*syscall.Stat_t).Ino
 }
