@@ -58,7 +58,9 @@ func NewDaemon(base *Plugin, logf Logf, o DaemonOptions) *Daemon {
 		if c.Etcd != nil || c.Kubeconfig != "" || own == nil {
 			return openStore(c, logf, rate)
 		}
-		s, err := kubestore.New(own, kubestore.Options{Namespace: cmp.Or(c.Namespace, config.DefaultNamespace), QPS: rate.QPS, Burst: rate.Burst})
+		opts := rate
+		opts.Namespace = cmp.Or(c.Namespace, config.DefaultNamespace)
+		s, err := kubestore.New(own, opts)
 		if err != nil {
 			return nil, withCode(types.ErrInvalidNetworkConfig, err)
 		}

@@ -90,8 +90,9 @@ func openStore(c *config.Conf, logf Logf, rate kubestore.Options) (store.Store, 
 		return nil, withCode(types.ErrInvalidNetworkConfig, fielderr.New("ipam.kubernetes.kubeconfig", "",
 			"is required unless etcd_host is set (on a node with plexusd, %s names one)", strings.Join(config.DefaultLoader().DefaultPaths, " or ")))
 	}
-	s, err := kubestore.NewFromKubeconfig(c.Kubeconfig, kubestore.Options{Namespace: c.Namespace, QPS: rate.QPS, Burst: rate.Burst},
-		config.DefaultNamespace)
+	opts := rate
+	opts.Namespace = c.Namespace
+	s, err := kubestore.NewFromKubeconfig(c.Kubeconfig, opts, config.DefaultNamespace)
 	if err != nil {
 		return nil, withCode(types.ErrInvalidNetworkConfig, err)
 	}
